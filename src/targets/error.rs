@@ -28,7 +28,7 @@ pub enum TargetError {
         reason: String,
     },
     /// Files larger than the limit are refused before they are decoded.
-    #[error("The file is too large ({bytes} bytes); the limit is {limit} bytes.")]
+    #[error("The file is too large ({:.1} MB); the limit is {:.0} MB.", *bytes as f64 / 1048576.0, *limit as f64 / 1048576.0)]
     FileTooLarge {
         /// Size of the input.
         bytes: usize,
@@ -85,7 +85,7 @@ pub enum TargetError {
         limit: usize,
     },
     /// Too few points to define a data set.
-    #[error("The CSV has {found} points; at least {min} are needed.")]
+    #[error("The CSV holds {found} point(s); at least {min} are needed.")]
     CsvTooFewPoints {
         /// Points found.
         found: usize,

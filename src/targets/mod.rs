@@ -6,26 +6,141 @@
 use crate::rng::Rng;
 
 mod arcs;
+pub mod csv;
+pub mod energy;
 mod error;
+mod font;
+pub mod grid;
+pub mod image;
+pub mod mixture;
+pub mod painted;
 mod special;
 pub mod toy;
+mod toy_grid;
 
 pub use error::TargetError;
 
 /// Every built-in target name, in the order a menu shows them.
-pub const NAMES: &[&str] = &["moons", "twomoons", "circles", "rings"];
+pub const NAMES: &[&str] = &[
+    "moons",
+    "twomoons",
+    "8gaussians",
+    "pinwheel",
+    "2spirals",
+    "checkerboard",
+    "rings",
+    "swissroll",
+    "circles",
+    "u1",
+    "u2",
+    "u3",
+    "u4",
+    "banana",
+    "funnel",
+    "ringmix",
+    "mixture",
+    "paint_blobs",
+    "paint_ring",
+    "paint_flow",
+];
 
 /// Largest file (image or CSV) accepted, in bytes: 20 MB.
 pub const MAX_FILE_BYTES: usize = 20 * 1024 * 1024;
 
+/// A target from a CLI spec: a name from [`NAMES`], an image `path.png` / `.jpg` / `.jpeg`
+/// (append `:invert` to make light pixels the mass), or a data set `path.csv`. Files are read
+/// natively only; on the web use [`from_image_bytes`] and [`from_csv_text`].
+pub fn load(spec: &str) -> Result<Box<dyn Target>, TargetError> {
+    let spec = spec.trim();
+    if NAMES.contains(&spec) {
+        return by_name(spec);
+    }
+    let (path, invert) = match spec.strip_suffix(":invert") {
+        Some(path) => (path, true),
+        None => (spec, false),
+    };
+    let extension = std::path::Path::new(path)
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    match extension.as_deref() {
+        Some("png" | "jpg" | "jpeg") => from_image_bytes(&read_limited(path)?, invert),
+        Some("csv") if !invert => {
+            let bytes = read_limited(path)?;
+            let text = String::from_utf8(bytes).map_err(|_| TargetError::CsvLine {
+                line: 1,
+                reason: "the file is not UTF-8 text".to_owned(),
+            })?;
+            from_csv_text(&text)
+        }
+        _ if !spec.contains(['.', '/', '\\']) => by_name(spec),
+        _ => Err(TargetError::UnsupportedFile {
+            spec: spec.to_owned(),
+        }),
+    }
+}
+
+/// Reads a file, refusing ones above [`MAX_FILE_BYTES`] before reading them.
+fn read_limited(path: &str) -> Result<Vec<u8>, TargetError> {
+    let io = |e: std::io::Error| TargetError::Io {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    };
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    if len > MAX_FILE_BYTES as u64 {
+        return Err(TargetError::FileTooLarge {
+            bytes: usize::try_from(len).unwrap_or(usize::MAX),
+            limit: MAX_FILE_BYTES,
+        });
+    }
+    std::fs::read(path).map_err(io)
+}
+
+/// An image target from PNG/JPEG bytes (a dropped or opened file): dark pixels carry the mass,
+/// or light ones with `invert`. See [`image`].
+pub fn from_image_bytes(bytes: &[u8], invert: bool) -> Result<Box<dyn Target>, TargetError> {
+    Ok(Box::new(image::from_image_bytes(bytes, invert)?))
+}
+
+/// A data-set target from CSV text (an uploaded file), resampled without jitter. See [`csv`].
+pub fn from_csv_text(text: &str) -> Result<Box<dyn Target>, TargetError> {
+    Ok(Box::new(csv::from_csv_text(text, csv::Jitter::None)?))
+}
+
 /// The built-in target called `name` (one of [`NAMES`]).
 pub fn by_name(name: &str) -> Result<Box<dyn Target>, TargetError> {
+    use energy::{Energy, EnergyKind};
+    use painted::PaintedGrid;
     use toy::{Toy, ToyKind};
     let target: Box<dyn Target> = match name {
         "moons" => Box::new(Toy::new(ToyKind::Moons)),
         "twomoons" => Box::new(Toy::new(ToyKind::TwoMoons)),
         "circles" => Box::new(Toy::new(ToyKind::Circles)),
         "rings" => Box::new(Toy::new(ToyKind::Rings)),
+        "8gaussians" => Box::new(Toy::new(ToyKind::EightGaussians)),
+        "checkerboard" => Box::new(Toy::new(ToyKind::Checkerboard)),
+        "pinwheel" => Box::new(Toy::new(ToyKind::Pinwheel)),
+        "2spirals" => Box::new(Toy::new(ToyKind::TwoSpirals)),
+        "swissroll" => Box::new(Toy::new(ToyKind::SwissRoll)),
+        "u1" => Box::new(Energy::new(EnergyKind::U1)),
+        "u2" => Box::new(Energy::new(EnergyKind::U2)),
+        "u3" => Box::new(Energy::new(EnergyKind::U3)),
+        "u4" => Box::new(Energy::new(EnergyKind::U4)),
+        "banana" => Box::new(Energy::new(EnergyKind::Banana)),
+        "funnel" => Box::new(Energy::new(EnergyKind::Funnel)),
+        "ringmix" => Box::new(Energy::new(EnergyKind::RingMixture)),
+        "mixture" => Box::new(mixture::Mixture::default()),
+        "paint_blobs" => Box::new(PaintedGrid::two_blobs().to_target(
+            name,
+            "Painted: two separate blobs; one Gaussian pushed through a flow must stretch a bridge between them.",
+        )?),
+        "paint_ring" => Box::new(PaintedGrid::ring().to_target(
+            name,
+            "Painted: a ring; the flow must open a hole the Gaussian does not have.",
+        )?),
+        "paint_flow" => Box::new(PaintedGrid::text("FLOW").to_target(
+            name,
+            "Painted: the word FLOW; four pieces, one with a hole, from one connected Gaussian.",
+        )?),
         _ => {
             return Err(TargetError::UnknownName {
                 name: name.to_owned(),
@@ -94,5 +209,21 @@ pub trait Target: Send + Sync {
     /// The normalised log-density.
     fn normalized_log_density(&self, x: [f64; 2]) -> f64 {
         self.log_density(x) - self.log_normalizer()
+    }
+
+    /// `∇ log p(x)` (for reverse KL), by default by central differences in f64 with step
+    /// `1e-5 · max(1, |x_i|)` (error ~1e-9 for smooth densities). Zero where `log p` is not
+    /// finite on both sides of the step (outside a support, on a checkerboard edge).
+    fn grad_log_density(&self, x: [f64; 2]) -> [f64; 2] {
+        let mut grad = [0.0; 2];
+        for (i, g) in grad.iter_mut().enumerate() {
+            let h = 1e-5 * x[i].abs().max(1.0);
+            let (mut lo, mut hi) = (x, x);
+            lo[i] -= h;
+            hi[i] += h;
+            let d = (self.log_density(hi) - self.log_density(lo)) / (2.0 * h);
+            *g = if d.is_finite() { d } else { 0.0 };
+        }
+        grad
     }
 }
