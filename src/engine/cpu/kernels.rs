@@ -1,0 +1,409 @@
+//! CPU kernels, one per op. Each writes a node's whole output slice from its inputs' slices.
+
+use super::Source;
+use crate::engine::gemm::Gemm;
+use crate::engine::graph::{Axis, Binary, Op, Shape, Unary, Var};
+use crate::engine::real::Real;
+
+/// What a kernel can read: every other buffer, and the parameters.
+pub(super) struct Env<'a, T> {
+    pub buffers: &'a [Vec<T>],
+    pub sources: &'a [Source],
+    pub shapes: &'a [Shape],
+    pub params: &'a [T],
+}
+
+impl<T: Real> Env<'_, T> {
+    fn get(&self, v: Var) -> &[T] {
+        match self.sources[v.index()] {
+            Source::Buffer(b) => &self.buffers[b as usize],
+            Source::Param { offset } => {
+                let start = offset as usize;
+                &self.params[start..start + self.shapes[v.index()].len()]
+            }
+            // Compilation marks every input of a live node live.
+            Source::Dead => &[],
+        }
+    }
+    fn shape(&self, v: Var) -> Shape {
+        self.shapes[v.index()]
+    }
+}
+
+/// Computes `op` into `out` (of shape `shape`).
+pub(super) fn execute<T: Real>(env: &Env<'_, T>, op: &Op, shape: Shape, out: &mut [T]) {
+    match op {
+        Op::Input | Op::Param(_) | Op::Fill(_) => {}
+        Op::Unary(f, x) => unary(*f, env.get(*x), out),
+        Op::Binary(f, a, b) => binary(
+            *f,
+            env.get(*a),
+            env.shape(*a),
+            env.get(*b),
+            env.shape(*b),
+            shape,
+            out,
+        ),
+        Op::MatMul {
+            a,
+            b,
+            trans_a,
+            trans_b,
+        } => {
+            let (sa, sb) = (env.shape(*a), env.shape(*b));
+            let k = if *trans_a { sa.rows } else { sa.cols };
+            let strides = |s: Shape, t: bool| if t { (1, s.cols) } else { (s.cols, 1) };
+            let (ra, ca) = strides(sa, *trans_a);
+            let (rb, cb) = strides(sb, *trans_b);
+            T::gemm(Gemm {
+                m: shape.rows,
+                k,
+                n: shape.cols,
+                alpha: T::ONE,
+                a: (env.get(*a), ra, ca),
+                b: (env.get(*b), rb, cb),
+                beta: T::ZERO,
+                c: out,
+            });
+        }
+        Op::Linear { x, w, b } => {
+            let bias = env.get(*b);
+            for row in out.chunks_exact_mut(shape.cols) {
+                row.copy_from_slice(bias);
+            }
+            let sx = env.shape(*x);
+            T::gemm(Gemm {
+                m: shape.rows,
+                k: sx.cols,
+                n: shape.cols,
+                alpha: T::ONE,
+                a: (env.get(*x), sx.cols, 1),
+                b: (env.get(*w), shape.cols, 1),
+                beta: T::ONE,
+                c: out,
+            });
+        }
+        Op::Sum(axis, x) => sum(*axis, env.get(*x), env.shape(*x), out),
+        Op::Broadcast(x) => {
+            let (xs, src) = (env.shape(*x), env.get(*x));
+            for (i, row) in out.chunks_exact_mut(shape.cols).enumerate() {
+                let r = if xs.rows == 1 { 0 } else { i };
+                if xs.cols == 1 {
+                    row.fill(src[r]);
+                } else {
+                    row.copy_from_slice(&src[r * xs.cols..(r + 1) * xs.cols]);
+                }
+            }
+        }
+        Op::Cols { x, start } => {
+            let xs = env.shape(*x);
+            for (row, src) in out
+                .chunks_exact_mut(shape.cols)
+                .zip(env.get(*x).chunks_exact(xs.cols))
+            {
+                row.copy_from_slice(&src[*start..*start + shape.cols]);
+            }
+        }
+        Op::PadCols { x, start } => {
+            let xs = env.shape(*x);
+            out.fill(T::ZERO);
+            for (row, src) in out
+                .chunks_exact_mut(shape.cols)
+                .zip(env.get(*x).chunks_exact(xs.cols))
+            {
+                row[*start..*start + xs.cols].copy_from_slice(src);
+            }
+        }
+        Op::Concat(xs) => {
+            let mut start = 0;
+            for &x in xs {
+                let c = env.shape(x).cols;
+                for (row, src) in out
+                    .chunks_exact_mut(shape.cols)
+                    .zip(env.get(x).chunks_exact(c))
+                {
+                    row[start..start + c].copy_from_slice(src);
+                }
+                start += c;
+            }
+        }
+        Op::PermuteCols(x, perm) => {
+            for (row, src) in out
+                .chunks_exact_mut(shape.cols)
+                .zip(env.get(*x).chunks_exact(shape.cols))
+            {
+                for (o, &p) in row.iter_mut().zip(perm) {
+                    *o = src[p];
+                }
+            }
+        }
+        Op::Softmax(x) => {
+            for (row, src) in out
+                .chunks_exact_mut(shape.cols)
+                .zip(env.get(*x).chunks_exact(shape.cols))
+            {
+                let max = row_max(src);
+                let mut total = T::ZERO;
+                for (o, &v) in row.iter_mut().zip(src) {
+                    *o = (v - max).exp();
+                    total += *o;
+                }
+                let inv = T::ONE / total;
+                for o in row.iter_mut() {
+                    *o *= inv;
+                }
+            }
+        }
+        Op::LogSumExp(x) => {
+            let c = env.shape(*x).cols;
+            for (o, src) in out.iter_mut().zip(env.get(*x).chunks_exact(c)) {
+                let max = row_max(src);
+                *o = if max.is_finite() {
+                    let total = src.iter().fold(T::ZERO, |acc, &v| acc + (v - max).exp());
+                    max + total.ln()
+                } else {
+                    max
+                };
+            }
+        }
+        Op::CumSum { x, reverse } => {
+            for (row, src) in out
+                .chunks_exact_mut(shape.cols)
+                .zip(env.get(*x).chunks_exact(shape.cols))
+            {
+                let mut acc = T::ZERO;
+                if *reverse {
+                    for (o, &v) in row.iter_mut().zip(src).rev() {
+                        acc += v;
+                        *o = acc;
+                    }
+                } else {
+                    for (o, &v) in row.iter_mut().zip(src) {
+                        acc += v;
+                        *o = acc;
+                    }
+                }
+            }
+        }
+        Op::BinIndex { edges, x } => {
+            let c = env.shape(*edges).cols;
+            for ((o, e), &q) in out
+                .iter_mut()
+                .zip(env.get(*edges).chunks_exact(c))
+                .zip(env.get(*x))
+            {
+                // Count the interior edges at or below q: the bin index, already in 0..K.
+                let interior = &e[1..c - 1];
+                let idx = interior.partition_point(|&edge| edge <= q);
+                *o = T::from_f64(idx as f64);
+            }
+        }
+        Op::Gather { x, index } => {
+            let c = env.shape(*x).cols;
+            for ((o, src), &i) in out
+                .iter_mut()
+                .zip(env.get(*x).chunks_exact(c))
+                .zip(env.get(*index))
+            {
+                *o = src[column(i, c)];
+            }
+        }
+        Op::Scatter { g, index } => {
+            out.fill(T::ZERO);
+            for ((row, &v), &i) in out
+                .chunks_exact_mut(shape.cols)
+                .zip(env.get(*g))
+                .zip(env.get(*index))
+            {
+                row[column(i, shape.cols)] = v;
+            }
+        }
+        Op::Where { mask, a, b } => {
+            let (m, ms) = (env.get(*mask), env.shape(*mask));
+            let (av, as_) = (env.get(*a), env.shape(*a));
+            let (bv, bs) = (env.get(*b), env.shape(*b));
+            let at = |v: &[T], s: Shape, i: usize, j: usize| {
+                v[if s.rows == 1 { 0 } else { i } * s.cols + if s.cols == 1 { 0 } else { j }]
+            };
+            for i in 0..shape.rows {
+                for j in 0..shape.cols {
+                    let chosen = if at(m, ms, i, j) != T::ZERO {
+                        at(av, as_, i, j)
+                    } else {
+                        at(bv, bs, i, j)
+                    };
+                    out[i * shape.cols + j] = chosen;
+                }
+            }
+        }
+    }
+}
+
+fn column<T: Real>(i: T, cols: usize) -> usize {
+    let i = i.to_f64();
+    if i >= 0.0 {
+        (i as usize).min(cols - 1)
+    } else {
+        0
+    }
+}
+
+fn row_max<T: Real>(row: &[T]) -> T {
+    let mut max = T::from_f64(f64::NEG_INFINITY);
+    for &v in row {
+        if v > max {
+            max = v;
+        }
+    }
+    max
+}
+
+fn unary<T: Real>(f: Unary, x: &[T], out: &mut [T]) {
+    let map = |out: &mut [T], g: &dyn Fn(T) -> T| {
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = g(v);
+        }
+    };
+    let zero = T::ZERO;
+    let one = T::ONE;
+    match f {
+        Unary::Tanh => T::tanh_slice(x, out),
+        Unary::Exp => T::exp_slice(x, out),
+        Unary::Neg => {
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = -v;
+            }
+        }
+        Unary::Scale(c) => {
+            let c = T::from_f64(c as f64);
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = c * v;
+            }
+        }
+        Unary::AddScalar(c) => {
+            let c = T::from_f64(c as f64);
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = v + c;
+            }
+        }
+        Unary::Square => {
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = v * v;
+            }
+        }
+        Unary::Log => map(out, &|v| v.ln()),
+        Unary::Softplus => map(out, &|v| v.softplus()),
+        Unary::Sigmoid => map(out, &|v| one / (one + (-v).exp())),
+        Unary::Relu => map(out, &|v| if v > zero { v } else { zero }),
+        Unary::LeakyRelu(s) => {
+            let s = T::from_f64(s as f64);
+            map(out, &|v| if v > zero { v } else { s * v })
+        }
+        Unary::Elu => map(out, &|v| if v > zero { v } else { v.exp() - one }),
+        Unary::Silu => map(out, &|v| v / (one + (-v).exp())),
+        Unary::Abs => map(out, &|v| if v < zero { -v } else { v }),
+        Unary::Sqrt => map(out, &|v| v.sqrt()),
+        Unary::Clamp(lo, hi) => {
+            let (lo, hi) = (T::from_f64(lo as f64), T::from_f64(hi as f64));
+            map(out, &|v| {
+                if v < lo {
+                    lo
+                } else if v > hi {
+                    hi
+                } else {
+                    v
+                }
+            })
+        }
+        Unary::Step => map(out, &|v| if v > zero { one } else { zero }),
+        Unary::InRange(lo, hi) => {
+            let (lo, hi) = (T::from_f64(lo as f64), T::from_f64(hi as f64));
+            map(out, &|v| if v >= lo && v <= hi { one } else { zero })
+        }
+        Unary::Sign => map(out, &|v| {
+            if v > zero {
+                one
+            } else if v < zero {
+                -one
+            } else {
+                zero
+            }
+        }),
+    }
+}
+
+fn binary<T: Real>(f: Binary, a: &[T], sa: Shape, b: &[T], sb: Shape, s: Shape, out: &mut [T]) {
+    match f {
+        Binary::Add => zip_broadcast(a, sa, b, sb, s, out, |x, y| x + y),
+        Binary::Sub => zip_broadcast(a, sa, b, sb, s, out, |x, y| x - y),
+        Binary::Mul => zip_broadcast(a, sa, b, sb, s, out, |x, y| x * y),
+        Binary::Div => zip_broadcast(a, sa, b, sb, s, out, |x, y| x / y),
+        Binary::TanhGrad => zip_broadcast(a, sa, b, sb, s, out, |g, y| g * (T::ONE - y * y)),
+        Binary::SigmoidGrad => zip_broadcast(a, sa, b, sb, s, out, |g, y| g * y * (T::ONE - y)),
+    }
+}
+
+/// `out = f(a, b)` with rows/columns of size 1 repeated. Monomorphised per `f`, with a
+/// contiguous fast path so the common same-shape case vectorises.
+#[inline(always)]
+fn zip_broadcast<T: Real>(
+    a: &[T],
+    sa: Shape,
+    b: &[T],
+    sb: Shape,
+    s: Shape,
+    out: &mut [T],
+    f: impl Fn(T, T) -> T,
+) {
+    if sa == s && sb == s {
+        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+            *o = f(x, y);
+        }
+        return;
+    }
+    for (i, row) in out.chunks_exact_mut(s.cols).enumerate() {
+        let ra = if sa.rows == 1 { 0 } else { i };
+        let rb = if sb.rows == 1 { 0 } else { i };
+        let arow = &a[ra * sa.cols..(ra + 1) * sa.cols];
+        let brow = &b[rb * sb.cols..(rb + 1) * sb.cols];
+        match (sa.cols == s.cols, sb.cols == s.cols) {
+            (true, true) => {
+                for ((o, &x), &y) in row.iter_mut().zip(arow).zip(brow) {
+                    *o = f(x, y);
+                }
+            }
+            (true, false) => {
+                let y = brow[0];
+                for (o, &x) in row.iter_mut().zip(arow) {
+                    *o = f(x, y);
+                }
+            }
+            (false, true) => {
+                let x = arow[0];
+                for (o, &y) in row.iter_mut().zip(brow) {
+                    *o = f(x, y);
+                }
+            }
+            (false, false) => row.fill(f(arow[0], brow[0])),
+        }
+    }
+}
+
+fn sum<T: Real>(axis: Axis, x: &[T], xs: Shape, out: &mut [T]) {
+    match axis {
+        Axis::Rows => {
+            out.fill(T::ZERO);
+            for row in x.chunks_exact(xs.cols) {
+                for (o, &v) in out.iter_mut().zip(row) {
+                    *o += v;
+                }
+            }
+        }
+        Axis::Cols => {
+            for (o, row) in out.iter_mut().zip(x.chunks_exact(xs.cols)) {
+                *o = row.iter().fold(T::ZERO, |acc, &v| acc + v);
+            }
+        }
+        Axis::All => out[0] = x.iter().fold(T::ZERO, |acc, &v| acc + v),
+    }
+}

@@ -1,0 +1,228 @@
+//! The CPU executor: replays a compiled graph over buffers allocated once.
+//!
+//! Compilation keeps only nodes that reach a requested output, then assigns each node a
+//! buffer, reusing a dead node's buffer of the same size (liveness by last use), so a long
+//! unrolled graph (a CNF solver) needs memory for what is alive, not for every node. Inputs,
+//! constants and requested outputs keep their own buffers; parameters are read in place from
+//! the caller's flat parameter slice. A run allocates nothing.
+
+mod kernels;
+
+use super::graph::{Graph, GraphError, Op, Shape, Var};
+use super::params::ParamStore;
+use super::real::Real;
+
+/// Where a node's value lives during a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    /// Not needed for the requested outputs.
+    Dead,
+    /// A buffer of the program.
+    Buffer(u32),
+    /// A range of the flat parameter slice.
+    Param { offset: u32 },
+}
+
+#[derive(Clone, Debug)]
+struct Step {
+    node: u32,
+    op: Op,
+    out: u32,
+}
+
+/// A graph compiled for the CPU in element type `T`.
+#[derive(Clone, Debug)]
+pub struct CpuProgram<T: Real> {
+    steps: Vec<Step>,
+    buffers: Vec<Vec<T>>,
+    sources: Vec<Source>,
+    shapes: Vec<Shape>,
+    param_len: usize,
+}
+
+/// Reading or writing a node the program does not hold.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ExecError {
+    /// The graph itself was invalid.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// The node was not requested as an output (or is not an input) of this program.
+    #[error("node {0} is not readable in this program")]
+    NotAvailable(usize),
+    /// Data of the wrong length.
+    #[error("node {node} holds {expected} values, {given} given")]
+    WrongLength {
+        /// The node.
+        node: usize,
+        /// Its element count.
+        expected: usize,
+        /// What the caller gave.
+        given: usize,
+    },
+}
+
+impl<T: Real> CpuProgram<T> {
+    /// Compiles `graph` so that `outputs` (and every input node) can be read after a run.
+    pub fn compile(graph: &Graph, store: &ParamStore, outputs: &[Var]) -> Result<Self, ExecError> {
+        graph.check()?;
+        let nodes = graph.nodes();
+        let n = nodes.len();
+        let mut live = vec![false; n];
+        for &o in outputs {
+            live[o.index()] = true;
+        }
+        for i in (0..n).rev() {
+            if live[i] {
+                for x in nodes[i].op.inputs() {
+                    live[x.index()] = true;
+                }
+            }
+        }
+        let mut pinned = vec![false; n];
+        for &o in outputs {
+            pinned[o.index()] = true;
+        }
+        let mut last_use = vec![0usize; n];
+        for (i, node) in nodes.iter().enumerate().filter(|(i, _)| live[*i]) {
+            for x in node.op.inputs() {
+                last_use[x.index()] = i;
+            }
+        }
+
+        let mut buffers: Vec<Vec<T>> = Vec::new();
+        let mut sources = vec![Source::Dead; n];
+        let mut free: Vec<u32> = Vec::new();
+        let mut steps = Vec::new();
+        for (i, node) in nodes.iter().enumerate() {
+            if !live[i] {
+                continue;
+            }
+            let len = node.shape.len();
+            match &node.op {
+                Op::Param(id) => {
+                    sources[i] = Source::Param {
+                        offset: store.spec(*id).offset as u32,
+                    };
+                    continue;
+                }
+                Op::Input => {
+                    buffers.push(vec![T::ZERO; len]);
+                    sources[i] = Source::Buffer(buffers.len() as u32 - 1);
+                    continue;
+                }
+                Op::Fill(v) => {
+                    buffers.push(vec![T::from_f64(*v as f64); len]);
+                    sources[i] = Source::Buffer(buffers.len() as u32 - 1);
+                    continue;
+                }
+                _ => {}
+            }
+            let reusable = if pinned[i] {
+                None
+            } else {
+                free.iter().position(|&b| buffers[b as usize].len() == len)
+            };
+            let out = match reusable {
+                Some(k) => free.swap_remove(k),
+                None => {
+                    buffers.push(vec![T::ZERO; len]);
+                    buffers.len() as u32 - 1
+                }
+            };
+            sources[i] = Source::Buffer(out);
+            steps.push(Step {
+                node: i as u32,
+                op: node.op.clone(),
+                out,
+            });
+            // Inputs whose last reader is this node give their buffer back.
+            for x in node.op.inputs() {
+                let xi = x.index();
+                let transient =
+                    !pinned[xi] && !matches!(nodes[xi].op, Op::Input | Op::Fill(_) | Op::Param(_));
+                if transient && last_use[xi] == i {
+                    if let Source::Buffer(b) = sources[xi] {
+                        if !free.contains(&b) {
+                            free.push(b);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Self {
+            steps,
+            buffers,
+            sources,
+            shapes: nodes.iter().map(|n| n.shape).collect(),
+            param_len: store.len(),
+        })
+    }
+
+    /// Runs every step with parameters `params` (the flat layout of the store compiled with).
+    pub fn run(&mut self, params: &[T]) {
+        debug_assert_eq!(
+            params.len(),
+            self.param_len,
+            "parameter slice of the wrong model"
+        );
+        for step in &self.steps {
+            let mut out = std::mem::take(&mut self.buffers[step.out as usize]);
+            let env = kernels::Env {
+                buffers: &self.buffers,
+                sources: &self.sources,
+                shapes: &self.shapes,
+                params,
+            };
+            kernels::execute(&env, &step.op, self.shapes[step.node as usize], &mut out);
+            self.buffers[step.out as usize] = out;
+        }
+    }
+
+    /// Copies `data` into input node `v`.
+    pub fn set_input(&mut self, v: Var, data: &[T]) -> Result<(), ExecError> {
+        let buf = self.input_mut(v)?;
+        if buf.len() != data.len() {
+            return Err(ExecError::WrongLength {
+                node: v.index(),
+                expected: buf.len(),
+                given: data.len(),
+            });
+        }
+        buf.copy_from_slice(data);
+        Ok(())
+    }
+
+    /// The buffer of input node `v`, to fill in place.
+    pub fn input_mut(&mut self, v: Var) -> Result<&mut [T], ExecError> {
+        match self.sources.get(v.index()) {
+            Some(Source::Buffer(b)) => Ok(&mut self.buffers[*b as usize]),
+            _ => Err(ExecError::NotAvailable(v.index())),
+        }
+    }
+
+    /// The value of `v` after the last run (an output, input or constant of this program).
+    pub fn value(&self, v: Var) -> Result<&[T], ExecError> {
+        match self.sources.get(v.index()) {
+            Some(Source::Buffer(b)) => Ok(&self.buffers[*b as usize]),
+            _ => Err(ExecError::NotAvailable(v.index())),
+        }
+    }
+
+    /// The first element of `v` (a scalar output such as the loss).
+    pub fn scalar(&self, v: Var) -> Result<T, ExecError> {
+        self.value(v)?
+            .first()
+            .copied()
+            .ok_or(ExecError::NotAvailable(v.index()))
+    }
+
+    /// Number of steps executed per run (after dead-code elimination).
+    pub fn step_count(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// Bytes held in buffers.
+    pub fn buffer_bytes(&self) -> usize {
+        self.buffers.iter().map(|b| b.len()).sum::<usize>() * std::mem::size_of::<T>()
+    }
+}

@@ -1,0 +1,1 @@
+//! Normalizing flows built on the engine (being written).

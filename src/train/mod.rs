@@ -1,0 +1,1 @@
+//! Objectives and the trainer loop (being written).
