@@ -8,10 +8,11 @@
 //! `p(x) = Σ_k w_k / (2π σ² span_k) · exp(−(r − R_k)² / 2σ²) · ∫ exp(−κ (1 − cos(θ − φ))) dθ`.
 //!
 //! For a full circle the integral is `2π I0e(κ)` (closed form); for a partial arc it is a von Mises
-//! partial integral, done by composite Gauss–Legendre over the part of the arc where the integrand
-//! is within `e^{-40}` of its maximum on the arc (relative quadrature error < 1e-9, checked in the
-//! tests against the full-circle closed form). Everything is in log space, so far-away points get
-//! a finite (very negative) log-density instead of underflowing.
+//! partial integral, done by composite Gauss–Legendre (6 panels × 8 nodes) over the part of the
+//! arc where the integrand is within `e^{-40}` of its maximum on the arc: error in `ln p` below
+//! 2e-8 (tests: against 64 panels, and two half arcs against the full-circle closed form). About
+//! 2 µs per point for the two moons. Everything is in log space, so far-away points get a finite
+//! (very negative) log-density instead of underflowing.
 
 #[cfg(test)]
 use super::special::log_sum_exp;
@@ -116,6 +117,10 @@ impl ArcSet {
 
 /// `ln ∫_a^{a+span} exp(−κ (1 − cos u)) du` for `0 < span < 2π`, any `a`.
 pub fn log_arc_integral(kappa: f64, a: f64, span: f64) -> f64 {
+    log_arc_integral_with(kappa, a, span, PANELS)
+}
+
+fn log_arc_integral_with(kappa: f64, a: f64, span: f64, panels: usize) -> f64 {
     // Shift a into (−π, π]; the interval then lies in (−π, 3π), peaks of the integrand at 0 and 2π.
     let a = a - TAU * libm::floor((a + PI) / TAU);
     let b = a + span;
@@ -139,7 +144,7 @@ pub fn log_arc_integral(kappa: f64, a: f64, span: f64) -> f64 {
         let lo = a.max(peak - half_width);
         let hi = b.min(peak + half_width);
         if hi > lo {
-            total += integrate_gl(lo, hi, PANELS, |u| libm::exp(log_f(u) - max));
+            total += integrate_gl(lo, hi, panels, |u| libm::exp(log_f(u) - max));
         }
     }
     if total > 0.0 {
@@ -167,6 +172,23 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn quadrature_has_converged() {
+        let mut worst: f64 = 0.0;
+        for kappa in [0.01, 1.0, 30.0, 400.0, 1e4, 1e6] {
+            for k in 0..40 {
+                let a = -7.0 + 0.37 * k as f64;
+                for span in [0.3, PI, 5.0] {
+                    let fast = log_arc_integral(kappa, a, span);
+                    let reference = log_arc_integral_with(kappa, a, span, 64);
+                    worst = worst.max((fast - reference).abs());
+                }
+            }
+        }
+        // Measured 1.05e-8 (5 panels: 2.3e-7, 4 panels: 2.4e-6).
+        assert!(worst < 2e-8, "worst log error {worst:e}");
     }
 
     #[test]

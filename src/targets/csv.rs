@@ -144,7 +144,7 @@ pub fn from_csv_text(text: &str, jitter: Jitter) -> Result<CsvTarget, TargetErro
     let bandwidth = [0, 1].map(|d| {
         let s = spread(d);
         if s > 1e-9 {
-            s * n.powf(-1.0 / 6.0)
+            s * libm::pow(n, -1.0 / 6.0)
         } else {
             0.1
         }

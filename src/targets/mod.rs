@@ -2,6 +2,17 @@
 //! unnormalised log-density (for reverse KL and for the heat map).
 //!
 //! Depends only on `crate::rng`; knows nothing of flows, the engine or the UI.
+//!
+//! - [`toy`]: the FFJORD toy data sets and the benchmark's two moons (`twomoons`);
+//! - [`energy`]: Rezende & Mohamed's U1–U4, banana, funnel, ring mixture (`exp(−U)`);
+//! - [`mixture`]: a Gaussian mixture the user edits; [`painted`]: a grid the user paints, its
+//!   presets, and [`painted::GridTarget`]; [`image`]: PNG/JPEG → density; [`csv`]: points → data set;
+//! - [`grid`]: the tabulated-density machinery they share.
+//!
+//! Every target is built by [`by_name`] (built-ins, [`NAMES`]) or [`load`] (also files), or
+//! [`from_image_bytes`] / [`from_csv_text`] on the web; bad input is a [`TargetError`], never a
+//! panic. Samplers take the caller's [`Rng`] and use `libm` for every transcendental function,
+//! so a seed gives the same samples natively and in wasm32.
 
 use crate::rng::Rng;
 

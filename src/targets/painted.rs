@@ -211,8 +211,9 @@ impl PaintedGrid {
     pub fn two_blobs() -> Self {
         let mut g = Self::default();
         g.fill(|p| {
-            let blob =
-                |cx: f64| (-((p[0] - cx).powi(2) + p[1].powi(2)) / (2.0 * 0.55f64.powi(2))).exp();
+            let blob = |cx: f64| {
+                libm::exp(-((p[0] - cx).powi(2) + p[1].powi(2)) / (2.0 * 0.55f64.powi(2)))
+            };
             blob(-2.0) + blob(2.0)
         });
         g
@@ -221,7 +222,7 @@ impl PaintedGrid {
     /// Preset: a ring (radius 2.5, width 0.35) — a hole the base Gaussian does not have.
     pub fn ring() -> Self {
         let mut g = Self::default();
-        g.fill(|p| (-(p[0].hypot(p[1]) - 2.5).powi(2) / (2.0 * 0.35f64.powi(2))).exp());
+        g.fill(|p| libm::exp(-(libm::hypot(p[0], p[1]) - 2.5).powi(2) / (2.0 * 0.35f64.powi(2))));
         g
     }
 

@@ -85,7 +85,7 @@ pub fn build(kind: ToyKind) -> Result<GridDensity, TargetError> {
                 }
             }
             // Half a cell of blur against aliasing of the node lattice; see the module doc.
-            (0.5f64 * h).hypot((h * h / 6.0).sqrt())
+            libm::hypot(0.5 * h, (h * h / 6.0).sqrt())
         }
     };
     let sigma_cells = (noise * noise - h * h / 6.0).max(0.0).sqrt() / h;
