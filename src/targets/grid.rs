@@ -180,7 +180,8 @@ pub fn deposit(
 ) {
     let fx = (x[0] - min[0]) / cell[0] - 0.5;
     let fy = (x[1] - min[1]) / cell[1] - 0.5;
-    if !(fx >= 0.0 && fy >= 0.0 && fx < (nx - 1) as f64 && fy < (ny - 1) as f64) {
+    let (last_x, last_y) = (nx.saturating_sub(1) as f64, ny.saturating_sub(1) as f64);
+    if !(fx >= 0.0 && fy >= 0.0 && fx < last_x && fy < last_y) {
         return;
     }
     let (i, j) = (fx as usize, fy as usize);

@@ -125,6 +125,15 @@ impl Mixture {
         Ok(Self { components })
     }
 
+    /// A mixture from components known to be valid (built-in constants).
+    pub(crate) fn from_valid(components: Vec<Component>) -> Self {
+        debug_assert!(
+            Self::new(components.clone()).is_ok(),
+            "built-in mixture components must be valid"
+        );
+        Self { components }
+    }
+
     /// The components, in order.
     pub fn components(&self) -> &[Component] {
         &self.components

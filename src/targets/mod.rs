@@ -83,7 +83,7 @@ pub fn load(spec: &str) -> Result<Box<dyn Target>, TargetError> {
             })?;
             from_csv_text(&text)
         }
-        _ if !spec.contains(['.', '/', '\\']) => by_name(spec),
+        _ if !spec.contains(['.', '/', '\\']) => by_name(&spec.to_ascii_lowercase()),
         _ => Err(TargetError::UnsupportedFile {
             spec: spec.to_owned(),
         }),

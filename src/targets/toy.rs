@@ -53,7 +53,7 @@ enum ToyDensity {
 }
 
 /// FFJORD's 8 Gaussians: centres `4 c_k / 1.414`, standard deviation `0.5 / 1.414`.
-fn eight_gaussians() -> Result<Mixture, TargetError> {
+fn eight_gaussians() -> Mixture {
     let s = std::f64::consts::FRAC_1_SQRT_2;
     let dirs = [
         [1.0, 0.0],
@@ -66,7 +66,7 @@ fn eight_gaussians() -> Result<Mixture, TargetError> {
         [-s, -s],
     ];
     let scale = 4.0 / 1.414;
-    Mixture::new(
+    Mixture::from_valid(
         dirs.iter()
             .map(|d| Component::isotropic([scale * d[0], scale * d[1]], 0.5 / 1.414, 1.0))
             .collect(),
@@ -117,10 +117,7 @@ impl Toy {
             ToyKind::Circles => ToyDensity::Arcs(circles(&[3.0, 1.5], 0.08 * 3.0)),
             // rings: batch//4 points on each circle (radii 1, .75, .5, .25, ·3), noise added after.
             ToyKind::Rings => ToyDensity::Arcs(circles(&[3.0, 2.25, 1.5, 0.75], 0.08)),
-            ToyKind::EightGaussians => match eight_gaussians() {
-                Ok(m) => ToyDensity::Gaussians(m),
-                Err(e) => ToyDensity::Gridded(OnceLock::from(Err(e))),
-            },
+            ToyKind::EightGaussians => ToyDensity::Gaussians(eight_gaussians()),
             ToyKind::Checkerboard => ToyDensity::Checkerboard,
             ToyKind::Pinwheel | ToyKind::TwoSpirals | ToyKind::SwissRoll => {
                 ToyDensity::Gridded(OnceLock::new())
