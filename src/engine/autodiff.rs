@@ -75,7 +75,7 @@ impl Graph {
     /// The contributions of node `v = op(inputs)` with adjoint `g` to its inputs' adjoints.
     fn backward(&mut self, op: &Op, v: Var, g: Var) -> Vec<(Var, Var)> {
         match *op {
-            Op::Input | Op::Param(_) | Op::Fill(_) => vec![],
+            Op::Input | Op::Param(_) | Op::Fill(_) | Op::Constant(_) => vec![],
             Op::Unary(f, x) => self
                 .unary_backward(f, x, v, g)
                 .map(|d| (x, d))

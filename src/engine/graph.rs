@@ -133,6 +133,8 @@ pub enum Op {
     Param(ParamId),
     /// A tensor filled with one value.
     Fill(f32),
+    /// A constant tensor (row-major), e.g. a MADE mask.
+    Constant(std::sync::Arc<Vec<f32>>),
     /// Element-wise unary function.
     Unary(Unary, Var),
     /// Element-wise binary function with broadcasting.
@@ -227,7 +229,7 @@ impl Op {
     /// The op's input nodes.
     pub fn inputs(&self) -> Vec<Var> {
         match self {
-            Op::Input | Op::Param(_) | Op::Fill(_) => vec![],
+            Op::Input | Op::Param(_) | Op::Fill(_) | Op::Constant(_) => vec![],
             Op::Unary(_, x)
             | Op::Sum(_, x)
             | Op::Broadcast(x)
@@ -335,6 +337,20 @@ impl Graph {
     /// A constant tensor.
     pub fn fill(&mut self, value: f32, rows: usize, cols: usize) -> Var {
         self.push(Op::Fill(value), Shape::new(rows, cols))
+    }
+
+    /// A constant `rows × cols` tensor with the given row-major values.
+    pub fn constant(&mut self, rows: usize, cols: usize, values: Vec<f32>) -> Var {
+        if values.len() != rows * cols {
+            return self.fail(
+                format!("constant of {} values for {rows}×{cols}", values.len()),
+                Shape::new(rows, cols),
+            );
+        }
+        self.push(
+            Op::Constant(std::sync::Arc::new(values)),
+            Shape::new(rows, cols),
+        )
     }
 
     /// Element-wise unary op.

@@ -57,6 +57,21 @@ impl<T: Real> GradientProgram<T> {
     /// Runs forward and backward; returns the loss and leaves the gradient in `grads()`.
     pub fn run(&mut self, params: &[T]) -> T {
         self.program.run(params);
+        self.finish()
+    }
+
+    /// Runs the nodes created before `v` (see [`CpuProgram::run_until`]).
+    pub fn run_until(&mut self, params: &[T], v: Var) {
+        self.program.run_until(params, v);
+    }
+
+    /// Runs `v` and every later node, then gathers the gradient; returns the loss.
+    pub fn run_from(&mut self, params: &[T], v: Var) -> T {
+        self.program.run_from(params, v);
+        self.finish()
+    }
+
+    fn finish(&mut self) -> T {
         for &(offset, g) in &self.grads {
             if let Ok(values) = self.program.value(g) {
                 self.grad_flat[offset..offset + values.len()].copy_from_slice(values);

@@ -33,7 +33,7 @@ impl<T: Real> Env<'_, T> {
 /// Computes `op` into `out` (of shape `shape`).
 pub(super) fn execute<T: Real>(env: &Env<'_, T>, op: &Op, shape: Shape, out: &mut [T]) {
     match op {
-        Op::Input | Op::Param(_) | Op::Fill(_) => {}
+        Op::Input | Op::Param(_) | Op::Fill(_) | Op::Constant(_) => {}
         Op::Unary(f, x) => unary(*f, env.get(*x), out),
         Op::Binary(f, a, b) => binary(
             *f,

@@ -115,6 +115,11 @@ impl<T: Real> CpuProgram<T> {
                     sources[i] = Source::Buffer(buffers.len() as u32 - 1);
                     continue;
                 }
+                Op::Constant(values) => {
+                    buffers.push(values.iter().map(|&v| T::from_f64(v as f64)).collect());
+                    sources[i] = Source::Buffer(buffers.len() as u32 - 1);
+                    continue;
+                }
                 _ => {}
             }
             let reusable = if pinned[i] {
@@ -138,8 +143,11 @@ impl<T: Real> CpuProgram<T> {
             // Inputs whose last reader is this node give their buffer back.
             for x in node.op.inputs() {
                 let xi = x.index();
-                let transient =
-                    !pinned[xi] && !matches!(nodes[xi].op, Op::Input | Op::Fill(_) | Op::Param(_));
+                let transient = !pinned[xi]
+                    && !matches!(
+                        nodes[xi].op,
+                        Op::Input | Op::Fill(_) | Op::Constant(_) | Op::Param(_)
+                    );
                 if transient && last_use[xi] == i {
                     if let Source::Buffer(b) = sources[xi] {
                         if !free.contains(&b) {
@@ -160,12 +168,32 @@ impl<T: Real> CpuProgram<T> {
 
     /// Runs every step with parameters `params` (the flat layout of the store compiled with).
     pub fn run(&mut self, params: &[T]) {
+        self.run_nodes(params, 0..usize::MAX);
+    }
+
+    /// Runs only the steps of nodes created before `v`. Why: a reverse-KL step needs the
+    /// samples `x` before it can fill the input `∇log p*(x)` (created after `x`), then
+    /// `run_from(v)` finishes the pass; nothing created before `v` can depend on it.
+    pub fn run_until(&mut self, params: &[T], v: Var) {
+        self.run_nodes(params, 0..v.index());
+    }
+
+    /// Runs the steps of `v` and every later node (see [`Self::run_until`]).
+    pub fn run_from(&mut self, params: &[T], v: Var) {
+        self.run_nodes(params, v.index()..usize::MAX);
+    }
+
+    fn run_nodes(&mut self, params: &[T], nodes: std::ops::Range<usize>) {
         debug_assert_eq!(
             params.len(),
             self.param_len,
             "parameter slice of the wrong model"
         );
-        for step in &self.steps {
+        for step in self
+            .steps
+            .iter()
+            .filter(|s| nodes.contains(&(s.node as usize)))
+        {
             let mut out = std::mem::take(&mut self.buffers[step.out as usize]);
             let env = kernels::Env {
                 buffers: &self.buffers,
@@ -176,6 +204,32 @@ impl<T: Real> CpuProgram<T> {
             kernels::execute(&env, &step.op, self.shapes[step.node as usize], &mut out);
             self.buffers[step.out as usize] = out;
         }
+    }
+
+    /// Runs once, timing every step; returns seconds per op kind, largest first (the
+    /// profile `flowlab bench --profile` prints).
+    pub fn run_profiled(&mut self, params: &[T]) -> Vec<(String, f64)> {
+        let mut totals: Vec<(String, f64)> = Vec::new();
+        for step in &self.steps {
+            let t = web_time::Instant::now();
+            let mut out = std::mem::take(&mut self.buffers[step.out as usize]);
+            let env = kernels::Env {
+                buffers: &self.buffers,
+                sources: &self.sources,
+                shapes: &self.shapes,
+                params,
+            };
+            kernels::execute(&env, &step.op, self.shapes[step.node as usize], &mut out);
+            self.buffers[step.out as usize] = out;
+            let secs = t.elapsed().as_secs_f64();
+            let name = op_label(&step.op, self.shapes[step.node as usize]);
+            match totals.iter_mut().find(|(n, _)| *n == name) {
+                Some(entry) => entry.1 += secs,
+                None => totals.push((name, secs)),
+            }
+        }
+        totals.sort_by(|a, b| b.1.total_cmp(&a.1));
+        totals
     }
 
     /// Copies `data` into input node `v`.
@@ -225,4 +279,22 @@ impl<T: Real> CpuProgram<T> {
     pub fn buffer_bytes(&self) -> usize {
         self.buffers.iter().map(|b| b.len()).sum::<usize>() * std::mem::size_of::<T>()
     }
+}
+
+/// A profile label: the op's kind and its output shape.
+fn op_label(op: &Op, shape: Shape) -> String {
+    let kind = match op {
+        Op::Unary(f, _) => format!("{f:?}"),
+        Op::Binary(f, _, _) => format!("{f:?}"),
+        Op::MatMul {
+            trans_a, trans_b, ..
+        } => format!("MatMul(tA={trans_a}, tB={trans_b})"),
+        Op::Sum(axis, _) => format!("Sum({axis:?})"),
+        other => format!("{other:?}")
+            .split(['(', ' ', '{'])
+            .next()
+            .unwrap_or("?")
+            .to_string(),
+    };
+    format!("{kind} {}x{}", shape.rows, shape.cols)
 }

@@ -1,0 +1,175 @@
+//! Evaluating a flow outside training: densities on many points, samples, and the
+//! layer-by-layer trace the app animates. Programs are compiled once per chunk size and
+//! reused; any number of points is processed in chunks.
+
+use super::Flow;
+use crate::engine::{CpuProgram, ExecError, Graph, Var};
+
+/// Evaluation failed (an invalid graph; never expected for a flow that built).
+pub type EvalError = ExecError;
+
+/// The trace of a batch through the flow in the sample direction.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Trace {
+    /// `points[i]` is the batch after `i` layers (`points[0]` = base samples), row-major `n×dim`.
+    pub points: Vec<Vec<f32>>,
+    /// `log_det[i]` is layer `i`'s `log|det ∂f_i/∂·|` per sample (`n` values).
+    pub log_det: Vec<Vec<f32>>,
+    /// Layer names, for labels.
+    pub kinds: Vec<&'static str>,
+}
+
+struct DensityProgram {
+    program: CpuProgram<f32>,
+    x: Var,
+    log_prob: Var,
+    z: Var,
+}
+
+struct SampleProgram {
+    program: CpuProgram<f32>,
+    eps: Var,
+    x: Var,
+    log_prob: Var,
+    layers: Vec<(Var, Var)>,
+    base: Var,
+}
+
+/// Compiled evaluation programs for one flow architecture.
+pub struct FlowEvaluator {
+    chunk: usize,
+    dim: usize,
+    density: DensityProgram,
+    sample: SampleProgram,
+}
+
+/// Densities of many points.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Densities {
+    /// `log p(x)` per point.
+    pub log_prob: Vec<f32>,
+    /// The base point `f⁻¹(x)` per point, row-major.
+    pub z: Vec<f32>,
+}
+
+/// Samples with their log-densities.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Samples {
+    /// Points, row-major `n×dim`.
+    pub x: Vec<f32>,
+    /// `log q(x)` per point.
+    pub log_prob: Vec<f32>,
+}
+
+impl FlowEvaluator {
+    /// Compiles density and sampling programs processing `chunk` points at a time.
+    pub fn new(flow: &Flow, chunk: usize) -> Result<Self, EvalError> {
+        let chunk = chunk.max(1);
+        let dim = flow.dim;
+        let mut g = Graph::new();
+        let x = g.input(chunk, dim);
+        let d = flow.density_graph(&mut g, x);
+        let program = CpuProgram::compile(&g, &flow.store, &[d.log_prob, d.z])?;
+        let density = DensityProgram {
+            program,
+            x,
+            log_prob: d.log_prob,
+            z: d.z,
+        };
+
+        let mut g = Graph::new();
+        let eps = g.input(chunk, dim);
+        let s = flow.sample_graph(&mut g, eps);
+        let layers: Vec<(Var, Var)> = s.layers.iter().map(|l| (l.y, l.log_det)).collect();
+        let base = match s.layers.first() {
+            Some(_) => flow.base.sample(&mut g, eps).0,
+            None => s.x,
+        };
+        let mut outputs = vec![s.x, s.log_prob, base];
+        outputs.extend(layers.iter().flat_map(|&(y, l)| [y, l]));
+        let program = CpuProgram::compile(&g, &flow.store, &outputs)?;
+        let sample = SampleProgram {
+            program,
+            eps,
+            x: s.x,
+            log_prob: s.log_prob,
+            layers,
+            base,
+        };
+        Ok(Self {
+            chunk,
+            dim,
+            density,
+            sample,
+        })
+    }
+
+    /// `log p(x)` and `f⁻¹(x)` for every row of `points` (`n×dim`, row-major).
+    pub fn density(&mut self, flow: &Flow, points: &[f32]) -> Result<Densities, EvalError> {
+        let mut out = Densities::default();
+        let stride = self.chunk * self.dim;
+        for chunk in points.chunks(stride) {
+            let n = chunk.len() / self.dim;
+            let p = &mut self.density.program;
+            let input = p.input_mut(self.density.x)?;
+            input[..chunk.len()].copy_from_slice(chunk);
+            input[chunk.len()..].fill(0.0);
+            p.run(flow.store.values());
+            out.log_prob
+                .extend_from_slice(&p.value(self.density.log_prob)?[..n]);
+            out.z
+                .extend_from_slice(&p.value(self.density.z)?[..n * self.dim]);
+        }
+        Ok(out)
+    }
+
+    /// Pushes standard-normal draws `eps` (`n×dim`) through the flow.
+    pub fn sample(&mut self, flow: &Flow, eps: &[f32]) -> Result<Samples, EvalError> {
+        let mut out = Samples::default();
+        self.for_each_sample_chunk(flow, eps, |p, s, n, dim| {
+            out.x.extend_from_slice(&p.value(s.x)?[..n * dim]);
+            out.log_prob.extend_from_slice(&p.value(s.log_prob)?[..n]);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// The layer-by-layer trace of standard-normal draws `eps` (`n×dim`).
+    pub fn trace(&mut self, flow: &Flow, eps: &[f32]) -> Result<Trace, EvalError> {
+        let layers = self.sample.layers.len();
+        let mut t = Trace {
+            points: vec![Vec::new(); layers + 1],
+            log_det: vec![Vec::new(); layers],
+            kinds: flow.layers.iter().map(|l| l.kind()).collect(),
+        };
+        self.for_each_sample_chunk(flow, eps, |p, s, n, dim| {
+            t.points[0].extend_from_slice(&p.value(s.base)?[..n * dim]);
+            for (i, &(y, l)) in s.layers.iter().enumerate() {
+                t.points[i + 1].extend_from_slice(&p.value(y)?[..n * dim]);
+                t.log_det[i].extend_from_slice(&p.value(l)?[..n]);
+            }
+            Ok(())
+        })?;
+        Ok(t)
+    }
+
+    fn for_each_sample_chunk(
+        &mut self,
+        flow: &Flow,
+        eps: &[f32],
+        mut take: impl FnMut(&CpuProgram<f32>, &SampleProgram, usize, usize) -> Result<(), EvalError>,
+    ) -> Result<(), EvalError> {
+        let stride = self.chunk * self.dim;
+        for chunk in eps.chunks(stride) {
+            let n = chunk.len() / self.dim;
+            let s = &mut self.sample;
+            let input = s.program.input_mut(s.eps)?;
+            input[..chunk.len()].copy_from_slice(chunk);
+            input[chunk.len()..].fill(0.0);
+            s.program.run(flow.store.values());
+            let program = &s.program;
+            take(program, s, n, self.dim)?;
+        }
+        Ok(())
+    }
+}

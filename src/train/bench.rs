@@ -1,0 +1,84 @@
+//! Timings of one flow: a training step, sampling and density evaluation, single-threaded.
+//! Shared by `cargo bench` and `flowlab bench` so both report the same figure.
+
+use std::sync::Arc;
+
+use super::{ObjectiveKind, TrainConfig, TrainError, Trainer};
+use crate::flows::{FlowConfig, FlowEvaluator, build_flow};
+use crate::rng::Rng;
+use web_time::Instant;
+
+/// What `bench` measured (medians, milliseconds).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct BenchReport {
+    /// Flow family name.
+    pub flow: String,
+    /// Samples per step.
+    pub batch: usize,
+    /// Trainable scalars.
+    pub n_params: usize,
+    /// One training step (forward + backward + Adam).
+    pub train_ms_per_step: f64,
+    /// Sampling `batch` points (base → data).
+    pub sample_ms: f64,
+    /// Log-density of `batch` points (data → base).
+    pub density_ms: f64,
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs.get(xs.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Times `steps` training steps (after `warmup`) and as many sample/density passes.
+pub fn bench_flow(
+    config: &FlowConfig,
+    objective: ObjectiveKind,
+    batch: usize,
+    warmup: usize,
+    steps: usize,
+) -> Result<BenchReport, TrainError> {
+    let flow = build_flow(config, 2, 0).map_err(|e| TrainError::InvalidConfig(e.to_string()))?;
+    let target = crate::targets::by_name("twomoons")
+        .map_err(|e| TrainError::InvalidConfig(e.to_string()))?;
+    let n_params = flow.n_params();
+    let train = TrainConfig {
+        batch,
+        objective,
+        held_out: 16,
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(flow, Arc::from(target), train)?;
+    let mut times = Vec::with_capacity(steps);
+    for i in 0..warmup + steps {
+        let t = Instant::now();
+        trainer.step();
+        if i >= warmup {
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let train_ms_per_step = median(times);
+
+    let flow = &trainer.flow;
+    let mut evaluator = FlowEvaluator::new(flow, batch)?;
+    let mut eps = vec![0.0f32; batch * 2];
+    Rng::seed_from_u64(1).fill_normal(&mut eps);
+    let passes = steps.clamp(5, 200);
+    let (mut sample, mut density) = (Vec::new(), Vec::new());
+    for _ in 0..passes {
+        let t = Instant::now();
+        let s = evaluator.sample(flow, &eps)?;
+        sample.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        evaluator.density(flow, &s.x)?;
+        density.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(BenchReport {
+        flow: config.family.name().to_string(),
+        batch,
+        n_params,
+        train_ms_per_step,
+        sample_ms: median(sample),
+        density_ms: median(density),
+    })
+}

@@ -1,0 +1,113 @@
+//! Training objectives, each built as a graph whose inputs the trainer fills every step.
+//!
+//! - **Maximum likelihood** = forward KL: `L = −(1/n) Σ log p_θ(x_j)`, `x_j ~ p*`; equal to
+//!   `KL(p*‖p_θ)` up to the target's entropy.
+//! - **Reverse KL** against an unnormalised `log p̃*`: `KL(q_θ‖p*) = E_z[log q_θ(f(z)) − log p*(f(z))]`,
+//!   differentiated by reparameterisation. `∇_x log p̃*` is computed outside the graph (targets
+//!   are arbitrary code: painted grids, images) and enters as an input `G`; the surrogate
+//!   `mean(log q(x) − Σ_j G_j x_j)` has exactly the reparameterised gradient.
+//! - **Flow matching** (CNF only; Lipman et al. 2023) lives with the CNF in `flows::cnf`.
+
+use crate::engine::{Axis, Graph, Var};
+use crate::flows::Flow;
+
+/// What the trainer writes into an input node before each step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum InputKind {
+    /// A batch from the target (`rows × 2`).
+    TargetSamples,
+    /// Standard-normal draws.
+    StandardNormal,
+    /// Uniform draws in `[0, 1)`.
+    Uniform,
+    /// Rademacher (±1) draws (Hutchinson probes).
+    Rademacher,
+    /// `∇_x log p̃*(x)` at the rows of node `at`, computed after the graph's nodes before the
+    /// input have run.
+    TargetScore {
+        /// The sample node.
+        at: Var,
+    },
+}
+
+/// Which objective to train.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ObjectiveKind {
+    /// Maximum likelihood from target samples (forward KL).
+    Mle,
+    /// Reverse KL against the target's unnormalised log-density.
+    ReverseKl,
+    /// Conditional flow matching (CNF only).
+    FlowMatching,
+}
+
+impl ObjectiveKind {
+    /// CLI/URL name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectiveKind::Mle => "mle",
+            ObjectiveKind::ReverseKl => "reverse-kl",
+            ObjectiveKind::FlowMatching => "flow-matching",
+        }
+    }
+
+    /// Parses a CLI/URL name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            ObjectiveKind::Mle,
+            ObjectiveKind::ReverseKl,
+            ObjectiveKind::FlowMatching,
+        ]
+        .into_iter()
+        .find(|o| o.name() == name)
+    }
+}
+
+/// An objective's graph: a scalar loss and the inputs to fill.
+#[derive(Clone, Debug)]
+pub struct ObjectiveGraph {
+    /// The graph.
+    pub graph: Graph,
+    /// The scalar to minimise.
+    pub loss: Var,
+    /// Inputs with what to write into them, in node order.
+    pub inputs: Vec<(Var, InputKind)>,
+    /// For reverse KL: the samples and their `log q` (the KL value is computed from them).
+    pub samples: Option<(Var, Var)>,
+}
+
+/// Negative mean log-likelihood of a target batch.
+pub fn mle(flow: &Flow, batch: usize) -> ObjectiveGraph {
+    let mut g = Graph::new();
+    let x = g.input(batch, flow.dim);
+    let d = flow.density_graph(&mut g, x);
+    let mean = g.mean(Axis::All, d.log_prob);
+    let loss = g.neg(mean);
+    ObjectiveGraph {
+        graph: g,
+        loss,
+        inputs: vec![(x, InputKind::TargetSamples)],
+        samples: None,
+    }
+}
+
+/// The reverse-KL surrogate (see the module docs).
+pub fn reverse_kl(flow: &Flow, batch: usize) -> ObjectiveGraph {
+    let mut g = Graph::new();
+    let eps = g.input(batch, flow.dim);
+    let s = flow.sample_graph(&mut g, eps);
+    let score = g.input(batch, flow.dim);
+    let pull = g.mul(score, s.x);
+    let pull = g.sum(Axis::Cols, pull);
+    let per_sample = g.sub(s.log_prob, pull);
+    let loss = g.mean(Axis::All, per_sample);
+    ObjectiveGraph {
+        graph: g,
+        loss,
+        inputs: vec![
+            (eps, InputKind::StandardNormal),
+            (score, InputKind::TargetScore { at: s.x }),
+        ],
+        samples: Some((s.x, s.log_prob)),
+    }
+}

@@ -1,0 +1,310 @@
+//! The trainer: one compiled objective, Adam, a seeded data stream, held-out evaluation and a
+//! divergence guard (non-finite loss, gradient or parameters → roll back to the last good
+//! state, halve the learning rate, say so).
+
+use std::sync::Arc;
+
+use super::objective::{self, InputKind, ObjectiveGraph, ObjectiveKind};
+use crate::engine::{Adam, AdamConfig, ExecError, GradientProgram, Var};
+use crate::flows::Flow;
+use crate::flows::eval::FlowEvaluator;
+use crate::rng::Rng;
+use crate::targets::Target;
+
+/// Settings of a training run.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainConfig {
+    /// Samples per step.
+    pub batch: usize,
+    /// What to minimise.
+    pub objective: ObjectiveKind,
+    /// Optimizer settings.
+    pub adam: AdamConfig,
+    /// Seed of the data stream (the flow has its own).
+    pub seed: u64,
+    /// Size of the fixed held-out set (MLE).
+    pub held_out: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            batch: 512,
+            objective: ObjectiveKind::Mle,
+            adam: AdamConfig::default(),
+            seed: 0,
+            held_out: 4096,
+        }
+    }
+}
+
+/// Training could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The model's graph failed to compile.
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    /// A setting is out of range.
+    #[error("invalid training settings: {0}")]
+    InvalidConfig(String),
+    /// The objective does not apply to this flow.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// What one step did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepOutcome {
+    /// The objective's value (NLL for MLE, the KL estimate for reverse KL).
+    pub loss: f32,
+    /// Gradient norm before clipping.
+    pub grad_norm: f32,
+    /// Learning rate used.
+    pub lr: f32,
+    /// Set when the guard rolled back: why.
+    pub rolled_back: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+struct Snapshot {
+    params: Vec<f32>,
+    adam: Adam,
+}
+
+/// Trains one flow on one target.
+pub struct Trainer {
+    /// The model being trained.
+    pub flow: Flow,
+    target: Arc<dyn Target>,
+    config: TrainConfig,
+    program: GradientProgram<f32>,
+    inputs: Vec<(Var, InputKind)>,
+    samples: Option<(Var, Var)>,
+    adam: Adam,
+    rng: Rng,
+    steps: u64,
+    good: Snapshot,
+    held_out: Vec<f32>,
+    evaluator: Option<FlowEvaluator>,
+    score: Vec<f32>,
+    rollbacks: u32,
+}
+
+impl Trainer {
+    /// Compiles the objective for `flow` on `target`.
+    pub fn new(
+        mut flow: Flow,
+        target: Arc<dyn Target>,
+        config: TrainConfig,
+    ) -> Result<Self, TrainError> {
+        if !(1..=65_536).contains(&config.batch) {
+            return Err(TrainError::InvalidConfig(
+                "batch size must be between 1 and 65536".into(),
+            ));
+        }
+        let lr = config.adam.lr;
+        if !(lr.is_finite() && lr > 0.0 && lr <= 1.0) {
+            return Err(TrainError::InvalidConfig(
+                "learning rate must be in (0, 1]".into(),
+            ));
+        }
+        if flow.dim != 2 {
+            return Err(TrainError::Unsupported(
+                "targets are 2-D; this flow is not".into(),
+            ));
+        }
+        let mut rng = Rng::seed_from_u64(config.seed);
+        // Data-dependent initialisation (actnorm) sees one batch of target samples.
+        let init_batch = target.sample(config.batch.max(256), &mut rng.fork(7));
+        flow.init_from_data(bytemuck::cast_slice(&init_batch))?;
+        let ObjectiveGraph {
+            graph,
+            loss,
+            inputs,
+            samples,
+        } = match config.objective {
+            ObjectiveKind::Mle => objective::mle(&flow, config.batch),
+            ObjectiveKind::ReverseKl => objective::reverse_kl(&flow, config.batch),
+            ObjectiveKind::FlowMatching => {
+                return Err(TrainError::Unsupported(
+                    "flow matching trains continuous flows (cnf) only".into(),
+                ));
+            }
+        };
+        let extra: Vec<Var> = samples.iter().flat_map(|&(x, l)| [x, l]).collect();
+        let program = GradientProgram::new(graph, loss, &flow.store, &extra)?;
+        let held_out: Vec<[f32; 2]> = target.sample(config.held_out, &mut rng.fork(11));
+        let adam = Adam::new(config.adam, flow.store.len());
+        let good = Snapshot {
+            params: flow.store.values().to_vec(),
+            adam: adam.clone(),
+        };
+        rng = rng.fork(13);
+        Ok(Self {
+            score: vec![0.0; config.batch * 2],
+            held_out: bytemuck::cast_slice(&held_out).to_vec(),
+            flow,
+            target,
+            config,
+            program,
+            inputs,
+            samples,
+            adam,
+            rng,
+            steps: 0,
+            good,
+            evaluator: None,
+            rollbacks: 0,
+        })
+    }
+
+    /// Steps taken (rolled-back steps count too: they consumed data).
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Times the divergence guard rolled back.
+    pub fn rollbacks(&self) -> u32 {
+        self.rollbacks
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// The target.
+    pub fn target(&self) -> &Arc<dyn Target> {
+        &self.target
+    }
+
+    /// The current learning rate setting (the guard halves it).
+    pub fn learning_rate(&self) -> f32 {
+        self.adam.config.lr
+    }
+
+    /// One optimisation step.
+    pub fn step(&mut self) -> StepOutcome {
+        self.steps += 1;
+        let mut split_at = None;
+        for &(v, kind) in &self.inputs {
+            let Ok(buf) = self.program.program_mut().input_mut(v) else {
+                continue;
+            };
+            match kind {
+                InputKind::TargetSamples => {
+                    self.target
+                        .sample_into(&mut self.rng, bytemuck::cast_slice_mut(buf));
+                }
+                InputKind::StandardNormal => self.rng.fill_normal(buf),
+                InputKind::Uniform => buf.iter_mut().for_each(|b| *b = self.rng.uniform_f32()),
+                InputKind::Rademacher => buf.iter_mut().for_each(|b| *b = self.rng.sign() as f32),
+                InputKind::TargetScore { .. } => split_at = Some((v, kind)),
+            }
+        }
+        let loss = match split_at {
+            Some((v, InputKind::TargetScore { at })) => {
+                self.program.run_until(self.flow.store.values(), v);
+                let kl = self.fill_target_score(at);
+                if let Ok(buf) = self.program.program_mut().input_mut(v) {
+                    buf.copy_from_slice(&self.score);
+                }
+                self.program.run_from(self.flow.store.values(), v);
+                kl
+            }
+            _ => self.program.run(self.flow.store.values()),
+        };
+        let grads_finite = self.program.grads().iter().all(|g| g.is_finite());
+        if !loss.is_finite() || !grads_finite {
+            let why = if loss.is_finite() {
+                "a gradient became non-finite"
+            } else {
+                "the loss became non-finite"
+            };
+            return self.roll_back(loss, why);
+        }
+        let report = self
+            .adam
+            .step(self.flow.store.values_mut(), self.program.grads_mut());
+        if !self.flow.store.all_finite() {
+            return self.roll_back(loss, "a parameter became non-finite");
+        }
+        if self.steps % 25 == 0 {
+            self.good.params.copy_from_slice(self.flow.store.values());
+            self.good.adam.clone_from(&self.adam);
+        }
+        StepOutcome {
+            loss,
+            grad_norm: report.grad_norm,
+            lr: report.lr,
+            rolled_back: None,
+        }
+    }
+
+    fn roll_back(&mut self, loss: f32, why: &str) -> StepOutcome {
+        self.rollbacks += 1;
+        self.flow
+            .store
+            .values_mut()
+            .copy_from_slice(&self.good.params);
+        let lr = self.adam.config.lr * 0.5;
+        self.adam.clone_from(&self.good.adam);
+        self.adam.config.lr = lr;
+        self.good.adam.config.lr = lr;
+        StepOutcome {
+            loss,
+            grad_norm: f32::NAN,
+            lr,
+            rolled_back: Some(format!(
+                "training diverged at step {} ({why}); rolled back to the last good state and halved the learning rate to {lr:.2e}",
+                self.steps
+            )),
+        }
+    }
+
+    /// Fills `self.score` with `∇ log p̃*` at the samples (central differences, f64) and
+    /// returns the KL estimate `mean(log q − log p*)` with the normalised target.
+    fn fill_target_score(&mut self, at: Var) -> f32 {
+        let Some((_, log_q)) = self.samples else {
+            return f32::NAN;
+        };
+        let program = self.program.program();
+        let (Ok(xs), Ok(lq)) = (program.value(at), program.value(log_q)) else {
+            return f32::NAN;
+        };
+        let target = &self.target;
+        let h = 1e-4;
+        let mut kl = 0.0f64;
+        for ((x, s), &q) in xs
+            .chunks_exact(2)
+            .zip(self.score.chunks_exact_mut(2))
+            .zip(lq)
+        {
+            let p = [x[0] as f64, x[1] as f64];
+            for d in 0..2 {
+                let (mut up, mut down) = (p, p);
+                up[d] += h;
+                down[d] -= h;
+                let grad = (target.log_density(up) - target.log_density(down)) / (2.0 * h);
+                s[d] = if grad.is_finite() {
+                    grad.clamp(-1e4, 1e4) as f32
+                } else {
+                    0.0
+                };
+            }
+            kl += q as f64 - target.normalized_log_density(p);
+        }
+        (kl / (xs.len() / 2).max(1) as f64) as f32
+    }
+
+    /// Negative mean log-likelihood of the fixed held-out set under the current model.
+    pub fn held_out_nll(&mut self) -> Result<f32, ExecError> {
+        let evaluator = match &mut self.evaluator {
+            Some(e) => e,
+            None => self.evaluator.insert(FlowEvaluator::new(&self.flow, 1024)?),
+        };
+        let d = evaluator.density(&self.flow, &self.held_out)?;
+        let n = d.log_prob.len().max(1) as f64;
+        Ok((-d.log_prob.iter().map(|&v| v as f64).sum::<f64>() / n) as f32)
+    }
+}
