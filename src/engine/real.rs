@@ -89,6 +89,7 @@ impl Real for f64 {
     fn is_finite(self) -> bool {
         f64::is_finite(self)
     }
+    #[inline(always)]
     fn gemm(g: crate::engine::gemm::Gemm<'_, Self>) {
         crate::engine::gemm::dgemm(g);
     }
@@ -118,16 +119,19 @@ impl Real for f32 {
     fn is_finite(self) -> bool {
         f32::is_finite(self)
     }
+    #[inline(always)]
     fn exp_slice(x: &[Self], y: &mut [Self]) {
         for (y, &x) in y.iter_mut().zip(x) {
             *y = exp_f32(x);
         }
     }
+    #[inline(always)]
     fn tanh_slice(x: &[Self], y: &mut [Self]) {
         for (y, &x) in y.iter_mut().zip(x) {
             *y = tanh_f32(x);
         }
     }
+    #[inline(always)]
     fn gemm(g: crate::engine::gemm::Gemm<'_, Self>) {
         crate::engine::gemm::sgemm(g);
     }
@@ -158,25 +162,19 @@ pub fn exp_f32(x: f32) -> f32 {
     if is_nan { f32::NAN } else { p * scale }
 }
 
-/// `tanh x` in f32, branch-free: the odd Taylor series to x¹⁷ for |x| < 0.55 (remainder
-/// < 1e-8), `1 − 2/(e^{2|x|} + 1)` with the sign restored above it. Max error ≈ 2e-7 (tested).
+/// `tanh x` in f32 as a rational function `x·P(x²)/Q(x²)` on `[−9, 9]` (clamped outside, where
+/// `tanh` is 1 to within 3e-8): nine multiply-adds and one division, branch-free, so it
+/// vectorises. Coefficients fitted for this project by Loeb's reweighted least squares to
+/// minimise the absolute error (5e-8 in exact arithmetic, < 5e-7 after f32 rounding; tested).
 #[inline(always)]
 pub fn tanh_f32(x: f32) -> f32 {
-    let a = x.abs();
+    const P: [f32; 5] = [0.999_999_9, 0.133_847_7, 3.500_271_2e-3, 2.069_505e-5, 1.348_984_6e-8];
+    const Q: [f32; 5] = [1.0, 0.467_180_73, 2.589_419_7e-2, 3.293_683e-4, 7.828_520_4e-7];
+    let x = x.clamp(-9.0, 9.0);
     let x2 = x * x;
-    let small = x + x
-        * x2
-        * (-1.0 / 3.0
-            + x2 * (2.0 / 15.0
-                + x2 * (-17.0 / 315.0
-                    + x2 * (62.0 / 2835.0
-                        + x2 * (-1382.0 / 155_925.0
-                            + x2 * (21_844.0 / 6_081_075.0
-                                + x2 * (-929_569.0 / 638_512_875.0
-                                    + x2 * (6_404_582.0 / 10_854_718_875.0))))))));
-    let e = exp_f32((2.0 * a).min(40.0));
-    let large = (1.0 - 2.0 / (e + 1.0)).copysign(x);
-    if a < 0.55 { small } else { large }
+    let p = x * (P[0] + x2 * (P[1] + x2 * (P[2] + x2 * (P[3] + x2 * P[4]))));
+    let q = Q[0] + x2 * (Q[1] + x2 * (Q[2] + x2 * (Q[3] + x2 * Q[4])));
+    (p / q).clamp(-1.0, 1.0)
 }
 
 #[cfg(test)]
@@ -206,8 +204,9 @@ mod tests {
             worst = worst.max((tanh_f32(x) as f64 - exact).abs());
             x += 0.000_73;
         }
-        assert!(worst < 3e-7, "worst absolute error {worst}");
+        assert!(worst < 5e-7, "worst absolute error {worst}");
         assert_eq!(tanh_f32(0.0), 0.0);
-        assert!((tanh_f32(1e-5) - 1e-5).abs() < 1e-12);
+        assert!((tanh_f32(1e-5) - 1e-5).abs() < 1e-11);
+        assert!(tanh_f32(f32::NAN).is_nan());
     }
 }

@@ -30,7 +30,65 @@ impl<T: Real> Env<'_, T> {
     }
 }
 
+/// Computes `op` into `out`, with the widest vector instructions this CPU has.
+///
+/// Why: the portable build targets baseline x86-64 (SSE2), where the f32 `tanh` runs 4 lanes
+/// wide; the same kernels compiled for AVX-512 or AVX2+FMA run 8–16 lanes wide. Each variant
+/// is `execute` inlined into a function compiled with those features, chosen at run time.
+pub(super) fn execute_dispatch<T: Real>(env: &Env<'_, T>, op: &Op, shape: Shape, out: &mut [T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if simd::has_avx512() {
+            return simd::execute_avx512(env, op, shape, out);
+        }
+        if simd::has_avx2_fma() {
+            return simd::execute_avx2(env, op, shape, out);
+        }
+    }
+    execute(env, op, shape, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod simd {
+    use super::{Env, Op, Real, Shape, execute};
+
+    pub fn has_avx512() -> bool {
+        std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512vl")
+            && has_avx2_fma()
+    }
+
+    pub fn has_avx2_fma() -> bool {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+    unsafe fn avx512<T: Real>(env: &Env<'_, T>, op: &Op, shape: Shape, out: &mut [T]) {
+        execute(env, op, shape, out)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn avx2<T: Real>(env: &Env<'_, T>, op: &Op, shape: Shape, out: &mut [T]) {
+        execute(env, op, shape, out)
+    }
+
+    pub fn execute_avx512<T: Real>(env: &Env<'_, T>, op: &Op, shape: Shape, out: &mut [T]) {
+        debug_assert!(has_avx512(), "AVX-512 kernels on a CPU without AVX-512");
+        // SAFETY: only called after `has_avx512()` confirmed the CPU supports every feature
+        // the function was compiled with.
+        unsafe { avx512(env, op, shape, out) }
+    }
+
+    pub fn execute_avx2<T: Real>(env: &Env<'_, T>, op: &Op, shape: Shape, out: &mut [T]) {
+        debug_assert!(has_avx2_fma(), "AVX2 kernels on a CPU without AVX2 and FMA");
+        // SAFETY: only called after `has_avx2_fma()` confirmed the features.
+        unsafe { avx2(env, op, shape, out) }
+    }
+}
+
 /// Computes `op` into `out` (of shape `shape`).
+#[inline(always)]
 pub(super) fn execute<T: Real>(env: &Env<'_, T>, op: &Op, shape: Shape, out: &mut [T]) {
     match op {
         Op::Input | Op::Param(_) | Op::Fill(_) | Op::Constant(_) => {}
@@ -239,6 +297,23 @@ pub(super) fn execute<T: Real>(env: &Env<'_, T>, op: &Op, shape: Shape, out: &mu
     }
 }
 
+/// Copies `width` columns starting at `from` of `src` (`src_cols` wide) into columns starting
+/// at `to` of `dst` (`dst_cols` wide), row by row. Narrow copies use plain element loops:
+/// a `memcpy` call per row of one or two floats costs more than the copy.
+#[inline(always)]
+fn copy_columns<T: Real>(src: &[T], src_cols: usize, from: usize, dst: &mut [T], dst_cols: usize, to: usize, width: usize) {
+    let rows = src.chunks_exact(src_cols).zip(dst.chunks_exact_mut(dst_cols));
+    match width {
+        1 => rows.for_each(|(s, d)| d[to] = s[from]),
+        2 => rows.for_each(|(s, d)| {
+            d[to] = s[from];
+            d[to + 1] = s[from + 1];
+        }),
+        _ => rows.for_each(|(s, d)| d[to..to + width].copy_from_slice(&s[from..from + width])),
+    }
+}
+
+#[inline(always)]
 fn column<T: Real>(i: T, cols: usize) -> usize {
     let i = i.to_f64();
     if i >= 0.0 {
@@ -248,6 +323,7 @@ fn column<T: Real>(i: T, cols: usize) -> usize {
     }
 }
 
+#[inline(always)]
 fn row_max<T: Real>(row: &[T]) -> T {
     let mut max = T::from_f64(f64::NEG_INFINITY);
     for &v in row {
@@ -258,6 +334,7 @@ fn row_max<T: Real>(row: &[T]) -> T {
     max
 }
 
+#[inline(always)]
 fn unary<T: Real>(f: Unary, x: &[T], out: &mut [T]) {
     let map = |out: &mut [T], g: &dyn Fn(T) -> T| {
         for (o, &v) in out.iter_mut().zip(x) {
@@ -332,6 +409,7 @@ fn unary<T: Real>(f: Unary, x: &[T], out: &mut [T]) {
     }
 }
 
+#[inline(always)]
 fn binary<T: Real>(f: Binary, a: &[T], sa: Shape, b: &[T], sb: Shape, s: Shape, out: &mut [T]) {
     match f {
         Binary::Add => zip_broadcast(a, sa, b, sb, s, out, |x, y| x + y),
@@ -389,6 +467,7 @@ fn zip_broadcast<T: Real>(
     }
 }
 
+#[inline(always)]
 fn sum<T: Real>(axis: Axis, x: &[T], xs: Shape, out: &mut [T]) {
     match axis {
         Axis::Rows => {
@@ -404,6 +483,6 @@ fn sum<T: Real>(axis: Axis, x: &[T], xs: Shape, out: &mut [T]) {
                 *o = row.iter().fold(T::ZERO, |acc, &v| acc + v);
             }
         }
-        Axis::All => out[0] = x.iter().fold(T::ZERO, |acc, &v| acc + v),
+        Axis::All => out[0] = crate::engine::gemm::sum(x),
     }
 }

@@ -201,7 +201,7 @@ impl<T: Real> CpuProgram<T> {
                 shapes: &self.shapes,
                 params,
             };
-            kernels::execute(&env, &step.op, self.shapes[step.node as usize], &mut out);
+            kernels::execute_dispatch(&env, &step.op, self.shapes[step.node as usize], &mut out);
             self.buffers[step.out as usize] = out;
         }
     }
@@ -219,7 +219,7 @@ impl<T: Real> CpuProgram<T> {
                 shapes: &self.shapes,
                 params,
             };
-            kernels::execute(&env, &step.op, self.shapes[step.node as usize], &mut out);
+            kernels::execute_dispatch(&env, &step.op, self.shapes[step.node as usize], &mut out);
             self.buffers[step.out as usize] = out;
             let secs = t.elapsed().as_secs_f64();
             let name = op_label(&step.op, self.shapes[step.node as usize]);
