@@ -1,0 +1,394 @@
+//! The headless command line (native only): `flowlab render | train | bench`.
+//!
+//! Arguments are plain clap structs so the trainer and the benchmarks can take them as they are;
+//! errors become a message on stderr and a non-zero exit code, never a panic.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::rng::Rng;
+use crate::ui::catalog;
+use crate::ui::heatmap::DensityGrid;
+
+/// Exit code of a command that exists but whose engine is not part of this build yet.
+pub const EXIT_NOT_BUILT: u8 = 2;
+
+/// flowlab: normalizing flows, trained live. Without a command, opens the app's window.
+#[derive(Debug, Parser)]
+#[command(name = "flowlab", version, about)]
+pub struct Cli {
+    /// Scene for the window, as in the web app's URL fragment,
+    /// e.g. `target=moons&flow=realnvp&autoplay=1&seed=3`.
+    #[arg(long, value_name = "FRAGMENT")]
+    pub scene: Option<String>,
+    /// A headless command; none opens the window.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Headless commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Draw a target's samples and log-density heat map into a PNG.
+    Render(RenderArgs),
+    /// Train a flow on a target and write metrics, samples and pictures.
+    Train(TrainArgs),
+    /// Time a flow's training step, sampling and density evaluation.
+    Bench(BenchArgs),
+}
+
+/// What `flowlab render` draws.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RenderLayers {
+    /// Heat map of the log-density with the samples on top.
+    Both,
+    /// Only the samples.
+    Samples,
+    /// Only the heat map.
+    Density,
+}
+
+/// `flowlab render`.
+#[derive(Clone, Debug, Args)]
+pub struct RenderArgs {
+    /// Target name.
+    #[arg(long, default_value = catalog::DEFAULT_TARGET, value_parser = clap::builder::PossibleValuesParser::new(catalog::target_names().iter().copied()))]
+    pub target: String,
+    /// Output PNG file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Width and height of the picture in pixels.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(16..=4096))]
+    pub size: u32,
+    /// Number of samples to draw.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub samples: u32,
+    /// Seed of the samples.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// What to draw.
+    #[arg(long, value_enum, default_value_t = RenderLayers::Both)]
+    pub layers: RenderLayers,
+}
+
+/// Training objective.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Objective {
+    /// Maximum likelihood on target samples (forward KL).
+    Mle,
+    /// Reverse KL against the target's unnormalised log-density.
+    ReverseKl,
+    /// Conditional flow matching (continuous flows only).
+    FlowMatching,
+}
+
+/// `flowlab train`.
+#[derive(Clone, Debug, Args)]
+pub struct TrainArgs {
+    /// Target name, or a file of samples (CSV) / an image to use as a density.
+    #[arg(long, default_value = catalog::DEFAULT_TARGET)]
+    pub target: String,
+    /// Held-out samples (CSV, `x,y` per line) to report `test_nll` on.
+    #[arg(long, value_name = "FILE.csv")]
+    pub test: Option<PathBuf>,
+    /// Flow family.
+    #[arg(long, default_value = catalog::DEFAULT_FLOW, value_parser = clap::builder::PossibleValuesParser::new(catalog::FLOW_NAMES))]
+    pub flow: String,
+    /// Number of layers (default: the flow's own default size).
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// Hidden width of the conditioner networks (default: the flow's own).
+    #[arg(long)]
+    pub hidden: Option<usize>,
+    /// Optimisation steps.
+    #[arg(long, default_value_t = 1000)]
+    pub steps: u64,
+    /// Batch size.
+    #[arg(long, default_value_t = 512)]
+    pub batch: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Seed of data, initialisation and sampling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Training objective.
+    #[arg(long, value_enum, default_value_t = Objective::Mle)]
+    pub objective: Objective,
+    /// Output directory (metrics.json, samples.csv, PNGs).
+    #[arg(long, default_value = "out")]
+    pub out: PathBuf,
+}
+
+/// `flowlab bench`.
+#[derive(Clone, Debug, Args)]
+pub struct BenchArgs {
+    /// Flow family.
+    #[arg(long, default_value = catalog::DEFAULT_FLOW, value_parser = clap::builder::PossibleValuesParser::new(catalog::FLOW_NAMES))]
+    pub flow: String,
+    /// Number of layers (default: the flow's own default size).
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// Hidden width (default: the flow's own).
+    #[arg(long)]
+    pub hidden: Option<usize>,
+    /// Batch size.
+    #[arg(long, default_value_t = 512)]
+    pub batch: usize,
+    /// Worker threads.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Print one JSON line (`train_ms_per_step`, `sample_ms`, `density_ms`).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs a headless command; reports errors on stderr.
+pub fn run(command: Command) -> ExitCode {
+    let result = match command {
+        Command::Render(args) => render(&args).map(|summary| println!("{summary}")),
+        Command::Train(_) => return not_built("train"),
+        Command::Bench(_) => return not_built("bench"),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn not_built(command: &str) -> ExitCode {
+    eprintln!("error: flowlab {command}: the training engine is not built yet");
+    ExitCode::from(EXIT_NOT_BUILT)
+}
+
+/// Draws `args.target` into `args.out`; returns a one-line summary.
+pub fn render(args: &RenderArgs) -> anyhow::Result<String> {
+    let image = render_image(args)?;
+    save_png(&image, &args.out)?;
+    Ok(format!(
+        "wrote {} ({}×{} px, target {}, {} samples, seed {})",
+        args.out.display(),
+        image.width(),
+        image.height(),
+        args.target,
+        if args.layers == RenderLayers::Density {
+            0
+        } else {
+            args.samples
+        },
+        args.seed
+    ))
+}
+
+/// The picture `flowlab render` saves, in memory.
+pub fn render_image(args: &RenderArgs) -> anyhow::Result<image::RgbaImage> {
+    let target = catalog::load_target(&args.target)?;
+    let size = args.size as usize;
+    let view = target.view();
+    let background = crate::ui::heatmap::colormap(0.0);
+    let mut image = image::RgbaImage::from_pixel(args.size, args.size, image::Rgba(background));
+
+    if args.layers != RenderLayers::Samples {
+        let grid = DensityGrid::from_target(target.as_ref(), view, size, size);
+        if grid.max_finite().is_none() {
+            bail!(
+                "target '{}' has no finite log-density in its view",
+                args.target
+            );
+        }
+        for (pixel, color) in image.pixels_mut().zip(grid.colors()) {
+            *pixel = image::Rgba(color);
+        }
+    }
+
+    if args.layers != RenderLayers::Density {
+        let samples = target.sample(args.samples as usize, &mut Rng::seed_from_u64(args.seed));
+        let radius = (args.size as f32 / 300.0).max(1.0);
+        for [x, y] in samples {
+            let px = (x - view.min[0]) / (view.max[0] - view.min[0]) * args.size as f32;
+            let py = (view.max[1] - y) / (view.max[1] - view.min[1]) * args.size as f32;
+            draw_dot(&mut image, px, py, radius, [200, 230, 255], 0.65);
+        }
+    }
+    Ok(image)
+}
+
+/// Alpha-blends a filled disc of `color` centred at pixel coordinates `(cx, cy)`.
+fn draw_dot(
+    image: &mut image::RgbaImage,
+    cx: f32,
+    cy: f32,
+    radius: f32,
+    color: [u8; 3],
+    alpha: f32,
+) {
+    if !(cx.is_finite() && cy.is_finite()) {
+        return;
+    }
+    let (width, height) = (image.width() as i64, image.height() as i64);
+    let x0 = ((cx - radius).floor() as i64).max(0);
+    let x1 = ((cx + radius).ceil() as i64).min(width - 1);
+    let y0 = ((cy - radius).floor() as i64).max(0);
+    let y1 = ((cy + radius).ceil() as i64).min(height - 1);
+    for py in y0..=y1 {
+        for px in x0..=x1 {
+            let dx = px as f32 + 0.5 - cx;
+            let dy = py as f32 + 0.5 - cy;
+            // Coverage falls off over the last pixel of the radius: cheap anti-aliasing.
+            let coverage = (radius + 0.5 - (dx * dx + dy * dy).sqrt()).clamp(0.0, 1.0) * alpha;
+            if coverage <= 0.0 {
+                continue;
+            }
+            let pixel = image.get_pixel_mut(px as u32, py as u32);
+            for k in 0..3 {
+                let blended = pixel[k] as f32 + coverage * (color[k] as f32 - pixel[k] as f32);
+                pixel[k] = blended.round() as u8;
+            }
+        }
+    }
+}
+
+fn save_png(image: &image::RgbaImage, path: &Path) -> anyhow::Result<()> {
+    if let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create directory {}", parent.display()))?;
+    }
+    image
+        .save_with_format(path, image::ImageFormat::Png)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("flowlab").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn no_command_means_window() {
+        let cli = parse(&[]).unwrap();
+        assert!(cli.command.is_none() && cli.scene.is_none());
+        let cli = parse(&["--scene", "target=moons&autoplay=0"]).unwrap();
+        assert_eq!(cli.scene.as_deref(), Some("target=moons&autoplay=0"));
+    }
+
+    #[test]
+    fn train_arguments_parse_with_defaults() {
+        let cli = parse(&[
+            "train",
+            "--flow",
+            "maf",
+            "--steps",
+            "10",
+            "--objective",
+            "reverse-kl",
+        ])
+        .unwrap();
+        let Some(Command::Train(args)) = cli.command else {
+            panic!("not train: {cli:?}");
+        };
+        assert_eq!(
+            (args.flow.as_str(), args.steps, args.batch),
+            ("maf", 10, 512)
+        );
+        assert_eq!(args.objective, Objective::ReverseKl);
+        assert_eq!((args.layers, args.hidden, args.lr), (None, None, 1e-3));
+        assert_eq!(args.out, PathBuf::from("out"));
+    }
+
+    #[test]
+    fn unknown_flow_is_rejected_by_the_parser() {
+        let err = parse(&["bench", "--flow", "resnet"]).unwrap_err();
+        assert!(err.to_string().contains("realnvp"), "{err}");
+    }
+
+    #[test]
+    fn bench_arguments_parse() {
+        let cli = parse(&["bench", "--flow", "nsf", "--threads", "2", "--json"]).unwrap();
+        let Some(Command::Bench(args)) = cli.command else {
+            panic!("not bench: {cli:?}");
+        };
+        assert!(args.json);
+        assert_eq!(
+            (args.flow.as_str(), args.threads, args.batch),
+            ("nsf", 2, 512)
+        );
+    }
+
+    #[test]
+    fn render_size_is_bounded() {
+        assert!(parse(&["render", "--out", "x.png", "--size", "8"]).is_err());
+        assert!(parse(&["render", "--out", "x.png", "--size", "5000"]).is_err());
+    }
+
+    fn render_args(layers: RenderLayers) -> RenderArgs {
+        RenderArgs {
+            target: catalog::DEFAULT_TARGET.into(),
+            out: PathBuf::new(),
+            size: 64,
+            samples: 500,
+            seed: 1,
+            layers,
+        }
+    }
+
+    #[test]
+    fn rendered_layers_differ_and_are_not_blank() {
+        let background = image::Rgba(crate::ui::heatmap::colormap(0.0));
+        let both = render_image(&render_args(RenderLayers::Both)).unwrap();
+        let samples = render_image(&render_args(RenderLayers::Samples)).unwrap();
+        let density = render_image(&render_args(RenderLayers::Density)).unwrap();
+        for image in [&both, &samples, &density] {
+            let lit = image.pixels().filter(|&&p| p != background).count();
+            assert!(lit > 64 * 64 / 20, "only {lit} non-background pixels");
+        }
+        assert_ne!(both, samples);
+        assert_ne!(both, density);
+    }
+
+    #[test]
+    fn render_is_deterministic_per_seed() {
+        let a = render_image(&render_args(RenderLayers::Samples)).unwrap();
+        let b = render_image(&render_args(RenderLayers::Samples)).unwrap();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn render_of_unknown_target_is_an_error_naming_known_targets() {
+        let mut args = render_args(RenderLayers::Both);
+        args.target = "nope".into();
+        let err = render_image(&args).unwrap_err();
+        assert!(err.to_string().contains(catalog::DEFAULT_TARGET), "{err}");
+    }
+
+    #[test]
+    fn dots_outside_the_image_are_clipped() {
+        let mut image = image::RgbaImage::new(4, 4);
+        draw_dot(&mut image, -10.0, 2.0, 3.0, [255, 255, 255], 1.0);
+        draw_dot(&mut image, 2.0, 100.0, 3.0, [255, 255, 255], 1.0);
+        draw_dot(&mut image, f32::NAN, 2.0, 3.0, [255, 255, 255], 1.0);
+        assert!(image.pixels().all(|p| p[0] == 0));
+        draw_dot(&mut image, 2.5, 2.5, 1.0, [255, 255, 255], 1.0);
+        assert_eq!(
+            image.get_pixel(2, 2)[0],
+            255,
+            "the centre pixel is fully covered"
+        );
+        assert!(
+            image.get_pixel(1, 2)[0] > 0,
+            "a neighbour is partly covered"
+        );
+        assert_eq!(image.get_pixel(0, 0)[0], 0, "far pixels are untouched");
+    }
+}

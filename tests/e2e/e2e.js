@@ -1,0 +1,244 @@
+// Browser end-to-end tests of the flowlab web app in Debian's headless Chromium.
+// usage: node tests/e2e/e2e.js http://127.0.0.1:PORT/      (scripts/test serves dist/ and runs this)
+//
+// Each test starts its own Chromium (fresh profile), loads the release build, waits for the app's
+// test hook `window.flowlab.status()` and checks status + a screenshot (kept in artifacts/).
+// Prints "N passed, M failed"; exits non-zero on any failure.
+'use strict';
+const { chromium } = require('playwright-core');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const zlib = require('zlib');
+
+const BASE = process.argv[2] || 'http://127.0.0.1:8080/';
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const ARTIFACTS = path.join(__dirname, 'artifacts');
+const VIEWPORT = { width: 1100, height: 700 };
+const LOAD_TIMEOUT_MS = 120_000; // wasm compile can be slow on 2 busy cores
+
+// Flags from TOOLCHAIN.md. WebGPU with a screenshot that is not blank needs SwiftShader Vulkan
+// for ANGLE and no --disable-gpu; the WebGL2 fallback is plain --disable-gpu without WebGPU.
+const BASE_FLAGS = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
+const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-angle=vulkan',
+  '--use-vulkan=swiftshader', '--enable-unsafe-swiftshader'];
+const WEBGL2_FLAGS = ['--disable-gpu'];
+
+// ---------------------------------------------------------------------------------------------
+// A tiny PNG decoder (8-bit RGB/RGBA, non-interlaced — what Chromium writes), Node's zlib only.
+
+function decodePng(buffer) {
+  if (buffer.readUInt32BE(0) !== 0x89504e47) throw new Error('not a PNG');
+  let offset = 8, width = 0, height = 0, channels = 0;
+  const idat = [];
+  while (offset < buffer.length) {
+    const length = buffer.readUInt32BE(offset);
+    const type = buffer.toString('ascii', offset + 4, offset + 8);
+    const data = buffer.subarray(offset + 8, offset + 8 + length);
+    if (type === 'IHDR') {
+      width = data.readUInt32BE(0);
+      height = data.readUInt32BE(4);
+      const [bitDepth, colorType, , , interlace] = data.subarray(8, 13);
+      channels = { 2: 3, 6: 4 }[colorType];
+      if (bitDepth !== 8 || !channels || interlace !== 0) {
+        throw new Error(`unsupported PNG: depth ${bitDepth}, colour type ${colorType}, interlace ${interlace}`);
+      }
+    } else if (type === 'IDAT') {
+      idat.push(data);
+    } else if (type === 'IEND') {
+      break;
+    }
+    offset += 12 + length;
+  }
+  const raw = zlib.inflateSync(Buffer.concat(idat));
+  const stride = width * channels;
+  const pixels = Buffer.alloc(height * stride);
+  for (let y = 0; y < height; y++) {
+    const filter = raw[y * (stride + 1)];
+    const line = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
+    for (let x = 0; x < stride; x++) {
+      const a = x >= channels ? pixels[y * stride + x - channels] : 0;
+      const b = y > 0 ? pixels[(y - 1) * stride + x] : 0;
+      const c = x >= channels && y > 0 ? pixels[(y - 1) * stride + x - channels] : 0;
+      let predictor = 0;
+      if (filter === 1) predictor = a;
+      else if (filter === 2) predictor = b;
+      else if (filter === 3) predictor = (a + b) >> 1;
+      else if (filter === 4) {
+        const p = a + b - c, pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
+        predictor = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      }
+      pixels[y * stride + x] = (line[x] + predictor) & 0xff;
+    }
+  }
+  return { width, height, channels, pixels };
+}
+
+// How much of a screenshot is "drawn": the share of pixels unlike the most common colour, and the
+// share of bright heat-map colours (magma's orange/yellow band where the target's density is high).
+function analyse(png) {
+  const { width, height, channels, pixels } = decodePng(png);
+  const counts = new Map();
+  let bright = 0;
+  for (let i = 0; i < width * height; i++) {
+    const r = pixels[i * channels], g = pixels[i * channels + 1], b = pixels[i * channels + 2];
+    const key = (r << 16) | (g << 8) | b;
+    counts.set(key, (counts.get(key) || 0) + 1);
+    if (r > 200 && g > 110 && b < 200) bright++;
+  }
+  const modeCount = Math.max(...counts.values());
+  const total = width * height;
+  return { width, height, colors: counts.size, drawn: 1 - modeCount / total, bright: bright / total };
+}
+
+function expectRendered(shot, name) {
+  const a = analyse(shot);
+  const summary = `${name}: ${a.width}x${a.height}, ${a.colors} colours, ` +
+    `${(100 * a.drawn).toFixed(1)}% drawn, ${(100 * a.bright).toFixed(2)}% bright`;
+  console.log(`    ${summary}`);
+  // Loose expectations: a blank (white) or "Loading…" page fails all three.
+  check(a.colors > 200, `${summary}: too few colours, looks blank`);
+  check(a.drawn > 0.3, `${summary}: mostly one colour, looks blank`);
+  check(a.bright > 0.002, `${summary}: no bright heat-map pixels, the plot is missing`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Test plumbing.
+
+class CheckFailed extends Error {}
+function check(condition, message) {
+  if (!condition) throw new CheckFailed(message);
+}
+
+async function withPage(flags, fn) {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'flowlab-e2e-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM, headless: true, viewport: VIEWPORT, args: [...BASE_FLAGS, ...flags],
+  });
+  const page = context.pages()[0] || await context.newPage();
+  const logs = [];
+  const pageErrors = [];
+  page.on('console', (m) => logs.push(`[${m.type()}] ${m.text()}`));
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  try {
+    await fn(page);
+    check(pageErrors.length === 0, `uncaught page errors: ${pageErrors.join(' | ')}`);
+  } catch (error) {
+    const tail = logs.filter((l) => !l.includes('DevTools')).slice(-15);
+    if (tail.length) console.log(`    console (last ${tail.length}):\n      ${tail.join('\n      ')}`);
+    throw error;
+  } finally {
+    await context.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+async function status(page) {
+  return page.evaluate(() => {
+    const s = window.flowlab.status();
+    return typeof s === 'string' ? JSON.parse(s) : s;
+  });
+}
+
+// Loads `url` and waits until the app has drawn a frame and knows whether WebGPU exists.
+async function loadApp(page, url) {
+  await page.goto(url);
+  await page.waitForFunction(() => {
+    try {
+      const s = JSON.parse(window.flowlab.status());
+      return s.error && s.loading || (s.frames > 0 && s.webgpu_available !== null);
+    } catch {
+      return false;
+    }
+  }, null, { timeout: LOAD_TIMEOUT_MS, polling: 100 });
+  const s = await status(page);
+  check(!s.loading, `the app did not start: ${s.error}`);
+  check(await page.evaluate(() => !document.getElementById('loading_text')), 'loading text still shown');
+  return s;
+}
+
+async function screenshot(page, name) {
+  await page.waitForTimeout(300); // let the compositor present the latest frame
+  const shot = await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`) });
+  fs.writeFileSync(path.join(ARTIFACTS, `${name}.status.json`), JSON.stringify(await status(page), null, 2));
+  return shot;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tests.
+
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+
+test('WebGPU: renders with the WebGPU renderer on the default scene', () => withPage(WEBGPU_FLAGS, async (page) => {
+  const s = await loadApp(page, BASE);
+  console.log(`    status: ${JSON.stringify(s)}`);
+  check(s.renderer === 'webgpu', `renderer is ${s.renderer}, expected webgpu`);
+  check(s.webgpu_available === true, `webgpu_available is ${s.webgpu_available}`);
+  check(s.backend === 'cpu' || s.backend === 'webgpu', `unexpected compute backend ${s.backend}`);
+  check(s.error === null, `error: ${s.error}`);
+  check(s.target === 'moons' && s.flow === 'realnvp', `default scene is ${s.target}/${s.flow}`);
+  check(typeof s.step === 'number' && 'loss' in s, 'status lacks step/loss');
+  check(s.samples > 0, 'no target samples drawn');
+  expectRendered(await screenshot(page, 'webgpu'), 'webgpu.png');
+
+  // The app reacts to input: hovering the plot redraws (coordinates readout).
+  const before = (await status(page)).frames;
+  await page.mouse.move(700, 350);
+  await page.mouse.move(720, 360);
+  await page.waitForFunction((n) => JSON.parse(window.flowlab.status()).frames > n, before, { timeout: 10_000 });
+}));
+
+test('WebGL2: without WebGPU the app falls back to WebGL2 and still renders', () => withPage(WEBGL2_FLAGS, async (page) => {
+  const s = await loadApp(page, BASE);
+  console.log(`    status: ${JSON.stringify(s)}`);
+  check(s.renderer === 'webgl2', `renderer is ${s.renderer}, expected webgl2`);
+  check(s.webgpu_available === false, `webgpu_available is ${s.webgpu_available}, expected false`);
+  check(s.backend === 'cpu', `compute backend is ${s.backend}, expected cpu without WebGPU`);
+  check(s.error === null, `error: ${s.error}`);
+  expectRendered(await screenshot(page, 'webgl2'), 'webgl2.png');
+}));
+
+test('URL fragment: the scene is read from #…, and from later hash changes', () => withPage(WEBGL2_FLAGS, async (page) => {
+  const s = await loadApp(page, `${BASE}#target=moons&flow=realnvp&autoplay=1&seed=3`);
+  check(s.error === null, `error: ${s.error}`);
+  check(s.target === 'moons' && s.flow === 'realnvp', `scene is ${s.target}/${s.flow}`);
+  check(s.playing === true, 'autoplay=1 did not start playing');
+  check(s.seed === 3, `seed is ${s.seed}, expected 3`);
+  await page.evaluate(() => { window.location.hash = '#flow=maf&autoplay=0&seed=11'; });
+  await page.waitForFunction(() => JSON.parse(window.flowlab.status()).flow === 'maf', null, { timeout: 10_000 });
+  const t = await status(page);
+  check(t.playing === false && t.seed === 11 && t.error === null, `after hashchange: ${JSON.stringify(t)}`);
+  expectRendered(await screenshot(page, 'scene'), 'scene.png');
+}));
+
+test('URL fragment: a malformed scene is reported in status().error, defaults kept, app still renders', () => withPage(WEBGL2_FLAGS, async (page) => {
+  const s = await loadApp(page, `${BASE}#target=nope&flow=%zz&bogus=1&seed=x&autoplay`);
+  console.log(`    error: ${s.error}`);
+  check(typeof s.error === 'string', 'no error reported');
+  for (const part of ["'nope'", 'percent-encoding', "unknown key 'bogus'", "'seed'", "'autoplay' is not of the form"]) {
+    check(s.error.includes(part), `error does not mention ${part}: ${s.error}`);
+  }
+  check(s.target === 'moons' && s.flow === 'realnvp' && s.seed === 0, `defaults not kept: ${JSON.stringify(s)}`);
+  expectRendered(await screenshot(page, 'malformed'), 'malformed.png');
+}));
+
+(async () => {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  console.log(`flowlab e2e: ${BASE} with ${CHROMIUM}`);
+  let passed = 0, failed = 0;
+  for (const { name, fn } of tests) {
+    const started = Date.now();
+    try {
+      await fn();
+      passed++;
+      console.log(`ok   ${name} (${Date.now() - started} ms)`);
+    } catch (error) {
+      failed++;
+      console.log(`FAIL ${name} (${Date.now() - started} ms)\n    ${error instanceof CheckFailed ? error.message : error.stack || error}`);
+    }
+  }
+  console.log(`${passed} passed, ${failed} failed (screenshots in ${path.relative(process.cwd(), ARTIFACTS) || ARTIFACTS})`);
+  process.exit(failed === 0 ? 0 : 1);
+})();

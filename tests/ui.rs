@@ -1,0 +1,110 @@
+//! UI tests of the whole app with egui_kittest, rendered by wgpu on the software Vulkan adapter
+//! (lavapipe). Widgets are found by their visible labels, as a user would.
+
+use egui_kittest::{Harness, kittest::Queryable as _};
+use flowlab::app::FlowlabApp;
+
+const SIZE: egui::Vec2 = egui::vec2(1000.0, 640.0);
+
+fn harness(fragment: &'static str) -> Harness<'static, FlowlabApp> {
+    Harness::builder()
+        .with_size(SIZE)
+        .wgpu()
+        .build_eframe(move |cc| FlowlabApp::with_fragment(cc, fragment))
+}
+
+#[test]
+fn opens_on_the_default_scene() {
+    let mut harness = Harness::builder()
+        .with_size(SIZE)
+        .wgpu()
+        .build_eframe(|cc| FlowlabApp::new(cc));
+    harness.run();
+    let app = harness.state();
+    assert_eq!(app.scene().target, "moons");
+    assert_eq!(app.scene().flow, "realnvp");
+    assert!(!app.target_samples().is_empty(), "no samples drawn");
+    assert!(app.heat_map().is_some(), "no heat map");
+    harness.get_by_label("Plot of moons");
+    harness.get_by_label_contains("Renderer: native Vulkan");
+    harness.get_by_label_contains("Compute: CPU");
+    harness.get_by_label("Step 0");
+    let status = harness.state().status();
+    assert_eq!(status.renderer, "vulkan");
+    assert_eq!(status.error, None);
+    assert!(status.frames > 0);
+}
+
+#[test]
+fn play_pause_and_step_toggle_the_state() {
+    let mut harness = harness("autoplay=1");
+    harness.run();
+    assert!(harness.state().is_playing());
+    harness.get_by_label("Pause").click();
+    harness.run();
+    assert!(!harness.state().is_playing());
+    assert!(harness.query_by_label("Pause").is_none());
+    harness.get_by_label("Play").click();
+    harness.run();
+    assert!(harness.state().is_playing());
+    // Step pauses (one step at a time).
+    harness.get_by_label("Step").click();
+    harness.run();
+    assert!(!harness.state().is_playing());
+    harness.get_by_label("Play");
+}
+
+#[test]
+fn flow_picker_changes_the_scene() {
+    let mut harness = harness("autoplay=0");
+    harness.run();
+    let flow_picker = harness.get_by_label("Flow");
+    assert_eq!(flow_picker.value().as_deref(), Some("realnvp"));
+    flow_picker.click();
+    harness.run();
+    harness.get_by_label("maf").click();
+    harness.run();
+    assert_eq!(harness.state().scene().flow, "maf");
+    assert_eq!(harness.state().status().flow, "maf");
+    assert_eq!(harness.get_by_label("Flow").value().as_deref(), Some("maf"));
+}
+
+#[test]
+fn seed_is_applied_from_the_text_field() {
+    let mut harness = harness("autoplay=0&seed=1");
+    harness.run();
+    let before = harness.state().target_samples().to_vec();
+    harness.get_by_label("Seed").set_text_value_accesskit("42");
+    harness.run();
+    harness.get_by_label("Apply seed").click();
+    harness.run();
+    assert_eq!(harness.state().scene().seed, 42);
+    assert_ne!(
+        harness.state().target_samples(),
+        &before[..],
+        "samples ignore the seed"
+    );
+}
+
+#[test]
+fn a_malformed_fragment_is_shown_and_defaults_are_kept() {
+    let mut harness = harness("#target=nope&bogus=1&seed=3");
+    harness.run();
+    let app = harness.state();
+    assert_eq!(app.scene().target, "moons");
+    assert_eq!(app.scene().seed, 3);
+    let error = app.status().error.unwrap_or_default();
+    assert!(
+        error.contains("'nope'") && error.contains("unknown key 'bogus'"),
+        "{error}"
+    );
+    harness.get_by_label_contains("Error: URL fragment: bad value 'nope'");
+    harness.get_by_label("Plot of moons");
+}
+
+#[test]
+fn snapshot_of_the_default_scene() {
+    let mut harness = harness("target=moons&flow=realnvp&autoplay=0&seed=0");
+    harness.run();
+    harness.snapshot("app");
+}
