@@ -52,6 +52,12 @@ pub enum Init {
         /// Multiplier of the bound.
         gain: f32,
     },
+    /// Uniform in `±1/sqrt(fan_in)` with `fan_in` the row count (PyTorch's `nn.Linear`
+    /// default for weights and biases).
+    FanInUniform {
+        /// Inputs of the layer the parameter belongs to.
+        fan_in: usize,
+    },
     /// Normal with the given standard deviation.
     Normal {
         /// Standard deviation.
@@ -91,6 +97,11 @@ impl ParamStore {
             Init::Constant(c) => self.values.extend(std::iter::repeat_n(c, n)),
             Init::GlorotUniform { gain } => {
                 let bound = gain * (6.0 / (rows + cols) as f64).sqrt() as f32;
+                self.values
+                    .extend((0..n).map(|_| bound * (2.0 * rng.uniform_f32() - 1.0)));
+            }
+            Init::FanInUniform { fan_in } => {
+                let bound = 1.0 / (fan_in.max(1) as f32).sqrt();
                 self.values
                     .extend((0..n).map(|_| bound * (2.0 * rng.uniform_f32() - 1.0)));
             }

@@ -1,8 +1,11 @@
 //! The multilayer perceptron that conditions couplings and autoregressive layers.
 //!
-//! Hidden layers use Glorot-uniform weights; the output layer starts at exactly zero, so every
-//! layer it conditions starts as the identity map (`s = 0`, `t = 0`) and the flow starts as its
-//! base distribution — the near-identity initialisation that makes early training stable.
+//! Hidden layers draw weights *and biases* from `U(±1/√fan_in)` (PyTorch's default): with a
+//! one-dimensional input the biases spread the `tanh` units across the data's range, a far
+//! richer basis than zero biases (which make every unit an odd function through the origin).
+//! The output layer starts at exactly zero, so every layer it conditions starts as the identity map (`s = 0`, `t = 0`)
+//! and the flow starts as its base distribution — the near-identity initialisation that
+//! makes early training stable.
 
 use super::ParamRef;
 use crate::engine::{Graph, Init, ParamStore, Unary, Var};
@@ -91,24 +94,15 @@ impl Mlp {
         let layers = (0..n)
             .map(|i| {
                 let last = i + 1 == n;
+                let (fan_in, fan_out) = (sizes[i], sizes[i + 1]);
                 let init = if last {
                     Init::Constant(0.0)
                 } else {
-                    Init::GlorotUniform { gain: 1.0 }
+                    Init::FanInUniform { fan_in }
                 };
-                let (fan_in, fan_out) = (sizes[i], sizes[i + 1]);
-                Dense {
-                    w: ParamRef::new(store, format!("{name}.w{i}"), fan_in, fan_out, init, rng),
-                    b: ParamRef::new(
-                        store,
-                        format!("{name}.b{i}"),
-                        1,
-                        fan_out,
-                        Init::Constant(0.0),
-                        rng,
-                    ),
-                    mask: None,
-                }
+                let w = ParamRef::new(store, format!("{name}.w{i}"), fan_in, fan_out, init, rng);
+                let b = ParamRef::new(store, format!("{name}.b{i}"), 1, fan_out, init, rng);
+                Dense { w, b, mask: None }
             })
             .collect();
         Self { layers, activation }

@@ -155,33 +155,18 @@ pub(super) fn execute<T: Real>(env: &Env<'_, T>, op: &Op, shape: Shape, out: &mu
         }
         Op::Cols { x, start } => {
             let xs = env.shape(*x);
-            for (row, src) in out
-                .chunks_exact_mut(shape.cols)
-                .zip(env.get(*x).chunks_exact(xs.cols))
-            {
-                row.copy_from_slice(&src[*start..*start + shape.cols]);
-            }
+            copy_columns(env.get(*x), xs.cols, *start, out, shape.cols, 0, shape.cols);
         }
         Op::PadCols { x, start } => {
             let xs = env.shape(*x);
             out.fill(T::ZERO);
-            for (row, src) in out
-                .chunks_exact_mut(shape.cols)
-                .zip(env.get(*x).chunks_exact(xs.cols))
-            {
-                row[*start..*start + xs.cols].copy_from_slice(src);
-            }
+            copy_columns(env.get(*x), xs.cols, 0, out, shape.cols, *start, xs.cols);
         }
         Op::Concat(xs) => {
             let mut start = 0;
             for &x in xs {
                 let c = env.shape(x).cols;
-                for (row, src) in out
-                    .chunks_exact_mut(shape.cols)
-                    .zip(env.get(x).chunks_exact(c))
-                {
-                    row[start..start + c].copy_from_slice(src);
-                }
+                copy_columns(env.get(x), c, 0, out, shape.cols, start, c);
                 start += c;
             }
         }
@@ -301,8 +286,18 @@ pub(super) fn execute<T: Real>(env: &Env<'_, T>, op: &Op, shape: Shape, out: &mu
 /// at `to` of `dst` (`dst_cols` wide), row by row. Narrow copies use plain element loops:
 /// a `memcpy` call per row of one or two floats costs more than the copy.
 #[inline(always)]
-fn copy_columns<T: Real>(src: &[T], src_cols: usize, from: usize, dst: &mut [T], dst_cols: usize, to: usize, width: usize) {
-    let rows = src.chunks_exact(src_cols).zip(dst.chunks_exact_mut(dst_cols));
+fn copy_columns<T: Real>(
+    src: &[T],
+    src_cols: usize,
+    from: usize,
+    dst: &mut [T],
+    dst_cols: usize,
+    to: usize,
+    width: usize,
+) {
+    let rows = src
+        .chunks_exact(src_cols)
+        .zip(dst.chunks_exact_mut(dst_cols));
     match width {
         1 => rows.for_each(|(s, d)| d[to] = s[from]),
         2 => rows.for_each(|(s, d)| {
