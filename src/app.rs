@@ -83,6 +83,12 @@ impl FlowlabApp {
             frames: 0,
             frame_clock: FrameClock::default(),
         };
+        log::info!(
+            "renderer: {} ({}), GPU compute: {}",
+            app.renderer.label,
+            app.renderer.adapter,
+            app.renderer.gpu_compute
+        );
         app.apply_fragment(fragment);
         app
     }
@@ -103,6 +109,11 @@ impl FlowlabApp {
     /// The current scene.
     pub fn scene(&self) -> &Scene {
         &self.scene
+    }
+
+    /// How many flow samples the plot draws (0 before training starts).
+    pub fn model_sample_count(&self) -> usize {
+        self.trainer.as_ref().map_or(0, |t| t.model_samples().len())
     }
 
     /// Whether training is playing.
@@ -264,7 +275,12 @@ impl FlowlabApp {
             return;
         };
         match trainer.train_for(TRAIN_BUDGET_PER_FRAME) {
-            Ok(()) => ctx.request_repaint(),
+            Ok(()) => {
+                if let Some(notice) = trainer.notice() {
+                    self.training_error = Some(notice.to_owned());
+                }
+                ctx.request_repaint();
+            }
             Err(error) => {
                 self.training_error = Some(error.to_string());
                 self.playing = false;
