@@ -66,17 +66,107 @@ fn render_reports_an_unwritable_path() {
 }
 
 #[test]
-fn train_and_bench_say_the_engine_is_not_built_yet() {
-    for args in [
-        &["train", "--flow", "realnvp", "--steps", "1"][..],
-        &["bench", "--json"][..],
+fn train_writes_metrics_samples_and_pictures() {
+    let dir = temp_path("train");
+    let test_csv = temp_path("test.csv");
+    std::fs::write(&test_csv, "x,y\n0.5,0.2\n-1.0,0.7\n1.5,-0.3\n").unwrap();
+    let result = flowlab(&[
+        "train",
+        "--target",
+        "8gaussians",
+        "--flow",
+        "realnvp",
+        "--layers",
+        "4",
+        "--hidden",
+        "16",
+        "--steps",
+        "60",
+        "--batch",
+        "128",
+        "--test",
+        test_csv.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("metrics.json")).unwrap()).unwrap();
+    for key in [
+        "train_nll",
+        "test_nll",
+        "kl",
+        "steps",
+        "wall_s",
+        "train_ms_per_step",
+        "n_params",
+    ] {
+        assert!(
+            metrics.get(key).is_some(),
+            "metrics.json lacks {key}: {metrics}"
+        );
+    }
+    assert_eq!(metrics["steps"], 60);
+    assert!(metrics["test_nll"].as_f64().unwrap().is_finite());
+    assert!(metrics["test_set"].as_str().unwrap().ends_with("test.csv"));
+    let samples = std::fs::read_to_string(dir.join("samples.csv")).unwrap();
+    assert_eq!(samples.lines().count(), 5001, "header + 5000 samples");
+    for png in ["density.png", "trace.png"] {
+        let bytes = std::fs::read(dir.join(png)).unwrap();
+        assert!(bytes.starts_with(b"\x89PNG"), "{png} is not a PNG");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_file(&test_csv).ok();
+}
+
+#[test]
+fn absurd_settings_get_one_clear_message() {
+    for (args, needle) in [
+        (
+            &["train", "--lr", "1e9", "--steps", "1"][..],
+            "learning rate",
+        ),
+        (
+            &["train", "--layers", "100000", "--steps", "1"][..],
+            "layers",
+        ),
+        (&["train", "--batch", "0", "--steps", "1"][..], "batch"),
+        (
+            &["train", "--target", "/nonexistent/x.png", "--steps", "1"][..],
+            "x.png",
+        ),
+        (&["bench", "--threads", "4"][..], "single-threaded"),
     ] {
         let result = flowlab(args);
-        assert_eq!(result.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert_eq!(result.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(
-            String::from_utf8_lossy(&result.stderr).contains("not built yet"),
-            "{args:?}"
+            stderr.starts_with("error: ") && stderr.contains(needle),
+            "{args:?}: {stderr}"
         );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn bench_prints_one_json_line() {
+    let result = flowlab(&[
+        "bench", "--flow", "nice", "--layers", "2", "--hidden", "8", "--batch", "64", "--json",
+    ]);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert_eq!(stdout.lines().count(), 1);
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    for key in ["train_ms_per_step", "sample_ms", "density_ms"] {
+        assert!(report[key].as_f64().unwrap() > 0.0, "{key}: {report}");
     }
 }
 

@@ -12,15 +12,32 @@ use flowlab::train::{TrainConfig, Trainer};
 fn mlp_learns_a_smooth_function() {
     // y = sin(3x)·exp(−x²/2) on [−2, 2]; MLP 1→32→32→1 (tanh), full-batch Adam.
     let n = 256;
-    let xs: Vec<f32> = (0..n).map(|i| -2.0 + 4.0 * i as f32 / (n - 1) as f32).collect();
-    let ys: Vec<f32> = xs.iter().map(|&x| (3.0 * x).sin() * (-x * x / 2.0).exp()).collect();
+    let xs: Vec<f32> = (0..n)
+        .map(|i| -2.0 + 4.0 * i as f32 / (n - 1) as f32)
+        .collect();
+    let ys: Vec<f32> = xs
+        .iter()
+        .map(|&x| (3.0 * x).sin() * (-x * x / 2.0).exp())
+        .collect();
     let mut rng = Rng::seed_from_u64(0);
     let mut store = ParamStore::new();
     let sizes = [1, 32, 32, 1];
     let layers: Vec<_> = (0..3)
         .map(|i| {
-            let w = store.add(format!("w{i}"), sizes[i], sizes[i + 1], Init::GlorotUniform { gain: 1.0 }, &mut rng);
-            let b = store.add(format!("b{i}"), 1, sizes[i + 1], Init::Constant(0.0), &mut rng);
+            let w = store.add(
+                format!("w{i}"),
+                sizes[i],
+                sizes[i + 1],
+                Init::GlorotUniform { gain: 1.0 },
+                &mut rng,
+            );
+            let b = store.add(
+                format!("b{i}"),
+                1,
+                sizes[i + 1],
+                Init::Constant(0.0),
+                &mut rng,
+            );
             (w, b)
         })
         .collect();
@@ -29,7 +46,10 @@ fn mlp_learns_a_smooth_function() {
     let y = g.input(n, 1);
     let mut h = x;
     for (i, &(w, b)) in layers.iter().enumerate() {
-        let (wv, bv) = (g.param(w, store.shape(w)), g.param(b, Shape::new(1, sizes[i + 1])));
+        let (wv, bv) = (
+            g.param(w, store.shape(w)),
+            g.param(b, Shape::new(1, sizes[i + 1])),
+        );
         h = g.linear(h, wv, bv);
         if i < 2 {
             h = g.tanh(h);
@@ -41,7 +61,13 @@ fn mlp_learns_a_smooth_function() {
     let mut program = GradientProgram::<f32>::new(g, loss, &store, &[]).expect("compiles");
     program.program_mut().set_input(x, &xs).expect("x");
     program.program_mut().set_input(y, &ys).expect("y");
-    let mut adam = Adam::new(AdamConfig { lr: 1e-2, ..Default::default() }, store.len());
+    let mut adam = Adam::new(
+        AdamConfig {
+            lr: 1e-2,
+            ..Default::default()
+        },
+        store.len(),
+    );
     let mut mse = f32::INFINITY;
     for _ in 0..3000 {
         mse = program.run(store.values());
@@ -56,7 +82,12 @@ fn mlp_learns_a_smooth_function() {
 fn train_params(seed: u64, steps: usize) -> Vec<f32> {
     let flow = build_flow(&FlowConfig::new(Family::RealNvp), 2, seed).expect("builds");
     let target = flowlab::targets::by_name("twomoons").expect("target");
-    let config = TrainConfig { batch: 128, seed, held_out: 16, ..TrainConfig::default() };
+    let config = TrainConfig {
+        batch: 128,
+        seed,
+        held_out: 16,
+        ..TrainConfig::default()
+    };
     let mut t = Trainer::new(flow, Arc::from(target), config).expect("trainer");
     for _ in 0..steps {
         t.step();
@@ -68,7 +99,13 @@ fn train_params(seed: u64, steps: usize) -> Vec<f32> {
 fn same_seed_gives_bit_identical_training() {
     let a = train_params(4, 30);
     let b = train_params(4, 30);
-    assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "runs differ");
+    assert!(
+        a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
+        "runs differ"
+    );
     let c = train_params(5, 30);
-    assert!(a.iter().zip(&c).any(|(x, y)| x != y), "a different seed changed nothing");
+    assert!(
+        a.iter().zip(&c).any(|(x, y)| x != y),
+        "a different seed changed nothing"
+    );
 }

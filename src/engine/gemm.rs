@@ -90,7 +90,11 @@ fn small_gemm<T: crate::engine::Real>(g: &mut Gemm<'_, T>) -> bool {
                 let col = &columns[j * k..(j + 1) * k];
                 let dot = dot(row, col);
                 let c = &mut g.c[i * n + j];
-                *c = if g.beta == T::ZERO { g.alpha * dot } else { g.beta * *c + g.alpha * dot };
+                *c = if g.beta == T::ZERO {
+                    g.alpha * dot
+                } else {
+                    g.beta * *c + g.alpha * dot
+                };
             }
         }
         return true;
@@ -111,7 +115,11 @@ fn small_gemm<T: crate::engine::Real>(g: &mut Gemm<'_, T>) -> bool {
             for j in 0..n {
                 let c = &mut g.c[i * n + j];
                 let v = g.alpha * ct[j * m + i];
-                *c = if g.beta == T::ZERO { v } else { g.beta * *c + v };
+                *c = if g.beta == T::ZERO {
+                    v
+                } else {
+                    g.beta * *c + v
+                };
             }
         }
         return true;

@@ -126,12 +126,11 @@ impl Adam {
             .map(|&g| g as f64 * g as f64)
             .sum::<f64>()
             .sqrt() as f32;
-        if let Some(max) = self.config.clip_norm {
-            if grad_norm > max && grad_norm.is_finite() {
+        if let Some(max) = self.config.clip_norm
+            && grad_norm > max && grad_norm.is_finite() {
                 let scale = max / grad_norm;
                 grads.iter_mut().for_each(|g| *g *= scale);
             }
-        }
         self.t += 1;
         let c = self.config;
         let lr = c.lr_at(self.t);

@@ -29,7 +29,7 @@ pub struct Partition {
 impl Partition {
     /// The alternating partition of layer `k` in `dim` dimensions.
     pub fn alternating(dim: usize, k: usize) -> Self {
-        let (conditioned, transformed) = (0..dim).partition(|j| (j + k) % 2 == 0);
+        let (conditioned, transformed) = (0..dim).partition(|j| (j + k).is_multiple_of(2));
         Self {
             conditioned,
             transformed,

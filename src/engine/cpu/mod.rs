@@ -148,13 +148,11 @@ impl<T: Real> CpuProgram<T> {
                         nodes[xi].op,
                         Op::Input | Op::Fill(_) | Op::Constant(_) | Op::Param(_)
                     );
-                if transient && last_use[xi] == i {
-                    if let Source::Buffer(b) = sources[xi] {
-                        if !free.contains(&b) {
+                if transient && last_use[xi] == i
+                    && let Source::Buffer(b) = sources[xi]
+                        && !free.contains(&b) {
                             free.push(b);
                         }
-                    }
-                }
             }
         }
         Ok(Self {

@@ -9,12 +9,11 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod train;
+
 use crate::rng::Rng;
 use crate::ui::catalog;
 use crate::ui::heatmap::DensityGrid;
-
-/// Exit code of a command that exists but whose engine is not part of this build yet.
-pub const EXIT_NOT_BUILT: u8 = 2;
 
 /// flowlab: normalizing flows, trained live. Without a command, opens the app's window.
 #[derive(Debug, Parser)]
@@ -150,8 +149,8 @@ pub struct BenchArgs {
 pub fn run(command: Command) -> ExitCode {
     let result = match command {
         Command::Render(args) => render(&args).map(|summary| println!("{summary}")),
-        Command::Train(_) => return not_built("train"),
-        Command::Bench(_) => return not_built("bench"),
+        Command::Train(args) => train::train(&args).map(|summary| println!("{summary}")),
+        Command::Bench(args) => train::bench(&args).map(|report| println!("{report}")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -160,11 +159,6 @@ pub fn run(command: Command) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn not_built(command: &str) -> ExitCode {
-    eprintln!("error: flowlab {command}: the training engine is not built yet");
-    ExitCode::from(EXIT_NOT_BUILT)
 }
 
 /// Draws `args.target` into `args.out`; returns a one-line summary.
@@ -220,7 +214,7 @@ pub fn render_image(args: &RenderArgs) -> anyhow::Result<image::RgbaImage> {
 }
 
 /// Alpha-blends a filled disc of `color` centred at pixel coordinates `(cx, cy)`.
-fn draw_dot(
+pub(crate) fn draw_dot(
     image: &mut image::RgbaImage,
     cx: f32,
     cy: f32,
@@ -254,7 +248,7 @@ fn draw_dot(
     }
 }
 
-fn save_png(image: &image::RgbaImage, path: &Path) -> anyhow::Result<()> {
+pub(crate) fn save_png(image: &image::RgbaImage, path: &Path) -> anyhow::Result<()> {
     if let Some(parent) = path
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())

@@ -1,0 +1,310 @@
+//! `flowlab train` and `flowlab bench`: the same trainer and evaluator the app uses, headless.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+
+use super::{BenchArgs, Objective, TrainArgs, draw_dot, save_png};
+use crate::engine::AdamConfig;
+use crate::flows::eval::Trace;
+use crate::flows::{Family, Flow, FlowConfig, FlowEvaluator, build_flow};
+use crate::rng::Rng;
+use crate::targets::{DensityKind, Target};
+use crate::train::bench::bench_flow;
+use crate::train::{ObjectiveKind, TrainConfig, Trainer};
+use crate::ui::heatmap::{DensityGrid, colormap};
+
+/// Samples written to `samples.csv`.
+const OUTPUT_SAMPLES: usize = 5000;
+/// Side of the density picture in pixels.
+const PICTURE: usize = 512;
+
+/// What `flowlab train` writes to `metrics.json`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TrainMetrics {
+    /// Flow family.
+    pub flow: String,
+    /// Target name.
+    pub target: String,
+    /// Objective name.
+    pub objective: String,
+    /// Mean training loss over the last 100 steps (NLL for MLE, the reverse-KL estimate for
+    /// reverse KL, the regression loss for flow matching).
+    pub train_nll: f64,
+    /// Negative mean log-likelihood of the `--test` points, or of 4096 fresh target samples.
+    pub test_nll: f64,
+    /// Where `test_nll` was measured.
+    pub test_set: String,
+    /// `KL(p*‖q)` on the test set (normalised target density known), else absent.
+    pub kl: Option<f64>,
+    /// Steps taken.
+    pub steps: u64,
+    /// Wall time of the whole run in seconds (training only).
+    pub wall_s: f64,
+    /// Mean milliseconds per training step.
+    pub train_ms_per_step: f64,
+    /// Trainable scalars.
+    pub n_params: usize,
+    /// Divergences the guard rolled back.
+    pub rollbacks: u32,
+    /// `(step, loss)` every 10 steps.
+    pub loss_curve: Vec<(u64, f32)>,
+}
+
+fn objective_kind(o: Objective) -> ObjectiveKind {
+    match o {
+        Objective::Mle => ObjectiveKind::Mle,
+        Objective::ReverseKl => ObjectiveKind::ReverseKl,
+        Objective::FlowMatching => ObjectiveKind::FlowMatching,
+    }
+}
+
+fn flow_config(
+    flow: &str,
+    layers: Option<usize>,
+    hidden: Option<usize>,
+) -> anyhow::Result<FlowConfig> {
+    let mut config = FlowConfig::new(Family::from_name(flow)?);
+    if let Some(layers) = layers {
+        config.layers = layers;
+    }
+    if let Some(hidden) = hidden {
+        config.hidden = hidden;
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+/// Runs `flowlab train`; returns a one-line summary.
+pub fn train(args: &TrainArgs) -> anyhow::Result<String> {
+    if !(1..=10_000_000).contains(&args.steps) {
+        bail!("--steps must be between 1 and 10000000");
+    }
+    let target: Arc<dyn Target> = Arc::from(crate::targets::load(&args.target)?);
+    let test_points = match &args.test {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Some(crate::targets::csv::parse_points(&text)?)
+        }
+        None => None,
+    };
+    let flow = build_flow(
+        &flow_config(&args.flow, args.layers, args.hidden)?,
+        2,
+        args.seed,
+    )?;
+    let n_params = flow.n_params();
+    let config = TrainConfig {
+        batch: args.batch,
+        objective: objective_kind(args.objective),
+        adam: AdamConfig {
+            lr: args.lr as f32,
+            ..AdamConfig::default()
+        },
+        seed: args.seed,
+        held_out: 16,
+    };
+    let mut trainer = Trainer::new(flow, target.clone(), config)?;
+
+    let start = web_time::Instant::now();
+    let mut curve = Vec::new();
+    let mut recent = std::collections::VecDeque::with_capacity(100);
+    let mut last_notice = None;
+    for _ in 0..args.steps {
+        let outcome = trainer.step();
+        if let Some(why) = outcome.rolled_back {
+            eprintln!("warning: {why}");
+            last_notice = Some(why);
+        }
+        if recent.len() == 100 {
+            recent.pop_front();
+        }
+        recent.push_back(outcome.loss as f64);
+        if trainer.steps() % 10 == 0 {
+            curve.push((trainer.steps(), outcome.loss));
+        }
+    }
+    let wall_s = start.elapsed().as_secs_f64();
+    if trainer.rollbacks() > 0 && !trainer.flow.store.all_finite() {
+        bail!("training failed: {}", last_notice.unwrap_or_default());
+    }
+
+    let (test, test_set) = match test_points {
+        Some(points) => (
+            points,
+            args.test
+                .as_ref()
+                .map_or(String::new(), |p| p.display().to_string()),
+        ),
+        None => (
+            target.sample(4096, &mut Rng::seed_from_u64(args.seed ^ 0x7E57)),
+            "4096 fresh target samples".into(),
+        ),
+    };
+    let flat: Vec<f32> = test.iter().flatten().copied().collect();
+    let mut evaluator = FlowEvaluator::new(&trainer.flow, 4096)?;
+    let log_q = evaluator.density(&trainer.flow, &flat)?.log_prob;
+    let n = log_q.len().max(1) as f64;
+    let test_nll = -log_q.iter().map(|&l| l as f64).sum::<f64>() / n;
+    let kl = (target.density_kind() != DensityKind::KernelEstimate).then(|| {
+        test.iter()
+            .zip(&log_q)
+            .map(|(p, &l)| target.normalized_log_density([p[0] as f64, p[1] as f64]) - l as f64)
+            .sum::<f64>()
+            / n
+    });
+    let metrics = TrainMetrics {
+        flow: args.flow.clone(),
+        target: target.name().to_string(),
+        objective: trainer.config().objective.name().to_string(),
+        train_nll: recent.iter().sum::<f64>() / recent.len().max(1) as f64,
+        test_nll,
+        test_set,
+        kl,
+        steps: trainer.steps(),
+        wall_s,
+        train_ms_per_step: wall_s * 1e3 / trainer.steps().max(1) as f64,
+        n_params,
+        rollbacks: trainer.rollbacks(),
+        loss_curve: curve,
+    };
+    write_outputs(
+        &args.out,
+        &trainer.flow,
+        target.as_ref(),
+        &metrics,
+        &mut evaluator,
+        args.seed,
+    )?;
+    Ok(format!(
+        "{} on {}: test NLL {:.4} nats, {} steps in {:.2} s ({:.3} ms/step); wrote {}",
+        metrics.flow,
+        metrics.target,
+        metrics.test_nll,
+        metrics.steps,
+        metrics.wall_s,
+        metrics.train_ms_per_step,
+        args.out.display()
+    ))
+}
+
+fn write_outputs(
+    dir: &Path,
+    flow: &Flow,
+    target: &dyn Target,
+    metrics: &TrainMetrics,
+    evaluator: &mut FlowEvaluator,
+    seed: u64,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let json = serde_json::to_string_pretty(metrics)?;
+    std::fs::write(dir.join("metrics.json"), json).context("cannot write metrics.json")?;
+
+    let mut eps = vec![0.0f32; OUTPUT_SAMPLES * 2];
+    Rng::seed_from_u64(seed).fork(0x5A).fill_normal(&mut eps);
+    let samples = evaluator.sample(flow, &eps)?;
+    let mut csv = String::from("x,y,log_q\n");
+    for (p, l) in samples.x.chunks_exact(2).zip(&samples.log_prob) {
+        let _ = writeln!(csv, "{},{},{}", p[0], p[1], l);
+    }
+    std::fs::write(dir.join("samples.csv"), csv).context("cannot write samples.csv")?;
+
+    // The learned log-density over the target's view.
+    let view = target.view();
+    let probe = DensityGrid::from_fn(view, PICTURE, PICTURE, |_| 0.0);
+    let grid_points: Vec<f32> = (0..PICTURE * PICTURE)
+        .flat_map(|k| {
+            let (col, row) = (k % PICTURE, k / PICTURE);
+            let x = view.min[0] + (col as f32 + 0.5) / PICTURE as f32 * (view.max[0] - view.min[0]);
+            let y = view.max[1] - (row as f32 + 0.5) / PICTURE as f32 * (view.max[1] - view.min[1]);
+            [x, y]
+        })
+        .collect();
+    let log_q = evaluator.density(flow, &grid_points)?.log_prob;
+    let grid = DensityGrid {
+        log_density: log_q,
+        ..probe
+    };
+    let side = PICTURE as u32;
+    let mut image = image::RgbaImage::new(side, side);
+    for (pixel, color) in image.pixels_mut().zip(grid.colors()) {
+        *pixel = image::Rgba(color);
+    }
+    save_png(&image, &dir.join("density.png"))?;
+
+    let trace = evaluator.trace(flow, &eps[..2000 * 2])?;
+    save_png(&trace_picture(&trace, view), &dir.join("trace.png"))?;
+    Ok(())
+}
+
+/// Panels of the sample cloud after layers 0, …, K (at most 9 evenly chosen), side by side,
+/// each point coloured by its base-space angle so the eye can follow regions.
+fn trace_picture(trace: &Trace, view: crate::targets::ViewRect) -> image::RgbaImage {
+    let depth = trace.points.len();
+    let panels: Vec<usize> = if depth <= 9 {
+        (0..depth).collect()
+    } else {
+        (0..9).map(|i| i * (depth - 1) / 8).collect()
+    };
+    let side = 240u32;
+    let mut image =
+        image::RgbaImage::from_pixel(side * panels.len() as u32, side, image::Rgba(colormap(0.0)));
+    let base = &trace.points[0];
+    for (slot, &layer) in panels.iter().enumerate() {
+        for (p, z) in trace.points[layer]
+            .chunks_exact(2)
+            .zip(base.chunks_exact(2))
+        {
+            let angle = z[1].atan2(z[0]) / std::f32::consts::TAU + 0.5;
+            let color = hue(angle);
+            let px = (p[0] - view.min[0]) / (view.max[0] - view.min[0]) * side as f32
+                + (slot as u32 * side) as f32;
+            let py = (view.max[1] - p[1]) / (view.max[1] - view.min[1]) * side as f32;
+            if px >= (slot as u32 * side) as f32 && px < ((slot as u32 + 1) * side) as f32 {
+                draw_dot(&mut image, px, py, 1.2, color, 0.8);
+            }
+        }
+    }
+    image
+}
+
+/// A saturated colour for `t ∈ [0, 1)` around the hue circle.
+fn hue(t: f32) -> [u8; 3] {
+    let channel = |offset: f32| {
+        let v = (std::f32::consts::TAU * (t + offset)).cos() * 0.5 + 0.5;
+        (60.0 + 195.0 * v) as u8
+    };
+    [channel(0.0), channel(1.0 / 3.0), channel(2.0 / 3.0)]
+}
+
+/// Runs `flowlab bench`; returns what to print.
+pub fn bench(args: &BenchArgs) -> anyhow::Result<String> {
+    if args.threads != 1 {
+        bail!(
+            "the CPU executor is single-threaded: use --threads 1 (got {})",
+            args.threads
+        );
+    }
+    let config = flow_config(&args.flow, args.layers, args.hidden)?;
+    let objective = match config.family {
+        Family::Planar | Family::Radial => ObjectiveKind::ReverseKl,
+        _ => ObjectiveKind::Mle,
+    };
+    let report = bench_flow(&config, objective, args.batch, 30, 300)?;
+    Ok(if args.json {
+        serde_json::to_string(&report)?
+    } else {
+        format!(
+            "{} (batch {}, {} parameters): train {:.3} ms/step, sample {:.3} ms, density {:.3} ms",
+            report.flow,
+            report.batch,
+            report.n_params,
+            report.train_ms_per_step,
+            report.sample_ms,
+            report.density_ms
+        )
+    })
+}
