@@ -1,0 +1,71 @@
+//! The trainer's divergence guard: a non-finite loss or parameter is rolled back to the last
+//! good state, the learning rate halves, and the outcome says why.
+
+use std::sync::Arc;
+
+use flowlab::flows::{Family, FlowConfig, build_flow};
+use flowlab::train::{TrainConfig, Trainer};
+
+fn trainer() -> Trainer {
+    let mut config = FlowConfig::new(Family::RealNvp);
+    config.hidden = 16;
+    let flow = build_flow(&config, 2, 0).expect("builds");
+    let target = flowlab::targets::by_name("twomoons").expect("target");
+    let train = TrainConfig {
+        batch: 64,
+        held_out: 64,
+        ..TrainConfig::default()
+    };
+    Trainer::new(flow, Arc::from(target), train).expect("trainer")
+}
+
+#[test]
+fn a_nan_parameter_is_rolled_back_and_explained() {
+    let mut t = trainer();
+    for _ in 0..50 {
+        assert!(t.step().rolled_back.is_none());
+    }
+    let good = t.flow.store.values().to_vec();
+    let lr = t.learning_rate();
+    // Poison one weight: the next loss is NaN.
+    t.flow.store.values_mut()[3] = f32::NAN;
+    let outcome = t.step();
+    let why = outcome.rolled_back.expect("the guard must roll back");
+    assert!(
+        why.contains("diverged") && why.contains("learning rate"),
+        "{why}"
+    );
+    assert!(t.flow.store.all_finite(), "parameters still poisoned");
+    assert_eq!(
+        t.flow.store.values(),
+        &good[..],
+        "not the last good snapshot (step 50)"
+    );
+    assert_eq!(t.learning_rate(), lr * 0.5);
+    assert_eq!(t.rollbacks(), 1);
+    // Training goes on from there.
+    for _ in 0..20 {
+        let s = t.step();
+        assert!(s.rolled_back.is_none() && s.loss.is_finite());
+    }
+    assert!(t.held_out_nll().expect("evaluates").is_finite());
+}
+
+#[test]
+fn absurd_settings_are_refused() {
+    let flow = build_flow(&FlowConfig::new(Family::RealNvp), 2, 0).expect("builds");
+    let target: Arc<dyn flowlab::targets::Target> =
+        Arc::from(flowlab::targets::by_name("twomoons").expect("target"));
+    let mut bad = TrainConfig::default();
+    bad.adam.lr = f32::NAN;
+    assert!(Trainer::new(flow, target.clone(), bad).is_err());
+    let flow = build_flow(&FlowConfig::new(Family::RealNvp), 2, 0).expect("builds");
+    let bad = TrainConfig {
+        batch: 0,
+        ..TrainConfig::default()
+    };
+    assert!(Trainer::new(flow, target, bad).is_err());
+    let mut config = FlowConfig::new(Family::RealNvp);
+    config.layers = 0;
+    assert!(build_flow(&config, 2, 0).is_err());
+}
