@@ -14,6 +14,8 @@ pub mod base;
 pub mod coupling;
 pub mod eval;
 pub mod mlp;
+pub mod planar;
+pub mod radial;
 pub mod registry;
 
 pub use base::Base;

@@ -193,6 +193,12 @@ pub fn build_flow(config: &FlowConfig, dim: usize, seed: u64) -> Result<Flow, Fl
             Family::Nice => layers.push(Box::new(AdditiveCoupling::new(
                 &mut store, k, dim, c, &mut r,
             ))),
+            Family::Planar => layers.push(Box::new(super::planar::Planar::new(
+                &mut store, k, dim, &mut r,
+            ))),
+            Family::Radial => layers.push(Box::new(super::radial::Radial::new(
+                &mut store, k, dim, &mut r,
+            ))),
             other => return Err(FlowError::NotAvailable(other.name())),
         }
     }
