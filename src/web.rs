@@ -156,10 +156,35 @@ fn install_status_hook(runner: &eframe::WebRunner) -> Result<(), JsValue> {
     });
     let hook = js_sys::Object::new();
     js_sys::Reflect::set(&hook, &JsValue::from_str("status"), status.as_ref())?;
+    let bench = Closure::<dyn Fn(String) -> String>::new(bench_json);
+    js_sys::Reflect::set(&hook, &JsValue::from_str("bench"), bench.as_ref())?;
     js_sys::Reflect::set(&window, &JsValue::from_str("flowlab"), &hook)?;
-    // Why: the hook lives as long as the page.
+    // Why: the hooks live as long as the page.
     status.forget();
+    bench.forget();
     Ok(())
+}
+
+/// `window.flowlab.bench(flow)`: the same measurement as `flowlab bench --flow <flow> --json`
+/// (batch 512, single thread), run in the page so wasm32 and native compare like for like.
+/// Blocks the page for a second or two; meant for tests and the curious.
+fn bench_json(flow: String) -> String {
+    use crate::flows::{Family, FlowConfig};
+    use crate::train::ObjectiveKind;
+    let report = Family::from_name(&flow)
+        .map_err(|e| e.to_string())
+        .and_then(|family| {
+            let objective = match family {
+                Family::Planar | Family::Radial => ObjectiveKind::ReverseKl,
+                _ => ObjectiveKind::Mle,
+            };
+            crate::train::bench::bench_flow(&FlowConfig::new(family), objective, 512, 20, 200)
+                .map_err(|e| e.to_string())
+        });
+    match report {
+        Ok(r) => serde_json::to_string(&r).unwrap_or_default(),
+        Err(error) => serde_json::json!({ "error": error }).to_string(),
+    }
 }
 
 fn install_hashchange_listener() -> Result<(), JsValue> {

@@ -232,7 +232,7 @@ impl Graph {
             }
             Unary::Scale(c) => self.scale(g, c),
             Unary::AddScalar(_) => g,
-            Unary::Step | Unary::InRange(..) | Unary::Sign => return None,
+            Unary::Step | Unary::InRange(..) | Unary::Sign | Unary::StopGradient => return None,
         })
     }
 

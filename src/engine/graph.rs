@@ -104,6 +104,9 @@ pub enum Unary {
     InRange(f32, f32),
     /// `sign(x)` (derivative zero)
     Sign,
+    /// `x`, with no gradient flowing back: what lies behind it is left out of the backward
+    /// pass (e.g. the bracketing steps of a root solve, whose gradient comes from Newton steps).
+    StopGradient,
 }
 
 /// Element-wise functions of two inputs with broadcasting: each input's rows (and cols) equal

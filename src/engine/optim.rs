@@ -127,10 +127,12 @@ impl Adam {
             .sum::<f64>()
             .sqrt() as f32;
         if let Some(max) = self.config.clip_norm
-            && grad_norm > max && grad_norm.is_finite() {
-                let scale = max / grad_norm;
-                grads.iter_mut().for_each(|g| *g *= scale);
-            }
+            && grad_norm > max
+            && grad_norm.is_finite()
+        {
+            let scale = max / grad_norm;
+            grads.iter_mut().for_each(|g| *g *= scale);
+        }
         self.t += 1;
         let c = self.config;
         let lr = c.lr_at(self.t);

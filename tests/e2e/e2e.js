@@ -224,6 +224,32 @@ test('URL fragment: a malformed scene is reported in status().error, defaults ke
   expectRendered(await screenshot(page, 'malformed'), 'malformed.png');
 }));
 
+test('Training: the default scene trains in the browser (steps advance, loss falls)', () => withPage(WEBGL2_FLAGS, async (page) => {
+  const s = await loadApp(page, BASE);
+  check(s.playing === true, 'the default scene does not autoplay');
+  await page.waitForFunction(() => JSON.parse(window.flowlab.status()).step >= 5, null, { timeout: 30_000 });
+  const early = await status(page);
+  await page.waitForFunction((n) => JSON.parse(window.flowlab.status()).step >= n + 200, early.step, { timeout: 60_000 });
+  const later = await status(page);
+  console.log(`    step ${early.step}: loss ${early.loss}; step ${later.step}: loss ${later.loss}`);
+  check(Number.isFinite(later.loss), `loss is ${later.loss}`);
+  check(later.loss < early.loss, `loss did not fall: ${early.loss} -> ${later.loss}`);
+  check(later.error === null, `error: ${later.error}`);
+  expectRendered(await screenshot(page, 'training'), 'training.png');
+}));
+
+test('Engine in wasm32: the reference RealNVP step is measured in the page (figures in artifacts/bench-wasm.json)', () => withPage(WEBGL2_FLAGS, async (page) => {
+  await loadApp(page, `${BASE}#autoplay=0`);
+  const report = await page.evaluate(() => JSON.parse(window.flowlab.bench('realnvp')));
+  console.log(`    wasm32 bench: ${JSON.stringify(report)}`);
+  fs.writeFileSync(path.join(ARTIFACTS, 'bench-wasm.json'), JSON.stringify(report, null, 2));
+  check(!report.error, `bench failed: ${report.error}`);
+  for (const key of ['train_ms_per_step', 'sample_ms', 'density_ms']) {
+    check(report[key] > 0 && Number.isFinite(report[key]), `${key} is ${report[key]}`);
+  }
+  check(report.n_params === 35344, `reference model has ${report.n_params} parameters, expected 35344`);
+}));
+
 (async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   console.log(`flowlab e2e: ${BASE} with ${CHROMIUM}`);

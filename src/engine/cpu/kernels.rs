@@ -341,6 +341,7 @@ fn unary<T: Real>(f: Unary, x: &[T], out: &mut [T]) {
     match f {
         Unary::Tanh => T::tanh_slice(x, out),
         Unary::Exp => T::exp_slice(x, out),
+        Unary::StopGradient => out.copy_from_slice(x),
         Unary::Neg => {
             for (o, &v) in out.iter_mut().zip(x) {
                 *o = -v;
@@ -465,6 +466,7 @@ fn zip_broadcast<T: Real>(
 #[inline(always)]
 fn sum<T: Real>(axis: Axis, x: &[T], xs: Shape, out: &mut [T]) {
     match axis {
+        Axis::Rows if xs.cols == 1 => out[0] = crate::engine::gemm::sum(x),
         Axis::Rows => {
             out.fill(T::ZERO);
             for row in x.chunks_exact(xs.cols) {

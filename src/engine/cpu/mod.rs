@@ -148,11 +148,13 @@ impl<T: Real> CpuProgram<T> {
                         nodes[xi].op,
                         Op::Input | Op::Fill(_) | Op::Constant(_) | Op::Param(_)
                     );
-                if transient && last_use[xi] == i
+                if transient
+                    && last_use[xi] == i
                     && let Source::Buffer(b) = sources[xi]
-                        && !free.contains(&b) {
-                            free.push(b);
-                        }
+                    && !free.contains(&b)
+                {
+                    free.push(b);
+                }
             }
         }
         Ok(Self {
