@@ -10,9 +10,11 @@
 //! sampling, density heat maps and the per-layer trace all replay the same graph, on the CPU
 //! executor now and on the WebGPU executor later. Depends on `engine` and `rng` only.
 
+pub mod autoregressive;
 pub mod base;
 pub mod coupling;
 pub mod eval;
+pub mod glow;
 pub mod mlp;
 pub mod planar;
 pub mod radial;

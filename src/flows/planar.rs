@@ -192,7 +192,12 @@ impl Planar {
             let step = g.mul(direction, half);
             x = g.add(x, step);
         }
-        let centre = x;
+        // Why stop the gradient here: the bisection's signs carry no derivative anyway, and at a
+        // converged root a Newton step from a constant start has exactly the implicit-function
+        // gradient `−(∂F/∂θ)/F′`; so the backward pass skips all the bracketing work.
+        let centre = g.unary(Unary::StopGradient, x);
+        let half = g.unary(Unary::StopGradient, half);
+        let mut x = centre;
         for _ in 0..NEWTON_STEPS {
             let th = g.tanh(x);
             let ct = g.mul(th, c);

@@ -199,6 +199,16 @@ pub fn build_flow(config: &FlowConfig, dim: usize, seed: u64) -> Result<Flow, Fl
             Family::Radial => layers.push(Box::new(super::radial::Radial::new(
                 &mut store, k, dim, &mut r,
             ))),
+            Family::Glow => layers.extend(super::glow::glow_step(&mut store, k, dim, c, &mut r)),
+            Family::Maf | Family::Iaf => {
+                let kind = match config.family {
+                    Family::Maf => super::autoregressive::Autoregression::Masked,
+                    _ => super::autoregressive::Autoregression::Inverse,
+                };
+                layers.push(Box::new(super::autoregressive::AutoregressiveAffine::new(
+                    &mut store, k, dim, c, kind, &mut r,
+                )))
+            }
             other => return Err(FlowError::NotAvailable(other.name())),
         }
     }
