@@ -36,6 +36,9 @@ use super::coupling::{AffineCoupling, ConditionerShape};
 use super::{Layer, LayerOutput, ParamRef};
 use crate::engine::{Axis, Graph, Init, ParamStore, Shape, Var};
 use crate::rng::Rng;
+use lu::{LuFactors, random_rotation};
+
+mod lu;
 
 /// The three layers of Glow step `k` in sample order: coupling, invertible linear, actnorm.
 pub fn glow_step(
@@ -194,13 +197,21 @@ impl InvertibleLinear {
             LinearStart::RandomRotation => random_rotation(dim, rng),
         };
         let lu = LuFactors::of(&start);
-        let c = Init::Constant(0.0);
-        let lower = ParamRef::new(store, format!("{name}.lower"), dim, dim, c, rng);
-        let upper = ParamRef::new(store, format!("{name}.upper"), dim, dim, c, rng);
-        let log_scale = ParamRef::new(store, format!("{name}.log_scale"), 1, dim, c, rng);
-        store.get_mut(lower.id).copy_from_slice(&lu.lower);
-        store.get_mut(upper.id).copy_from_slice(&lu.upper);
-        store.get_mut(log_scale.id).copy_from_slice(&lu.log_scale);
+        let mut add = |part: &str, rows: usize, values: &[f32]| {
+            let p = ParamRef::new(
+                store,
+                format!("{name}.{part}"),
+                rows,
+                dim,
+                Init::Constant(0.0),
+                rng,
+            );
+            store.get_mut(p.id).copy_from_slice(values);
+            p
+        };
+        let lower = add("lower", dim, &lu.lower);
+        let upper = add("upper", dim, &lu.upper);
+        let log_scale = add("log_scale", 1, &lu.log_scale);
         Self {
             dim,
             permutation: lu.permutation,
@@ -209,6 +220,10 @@ impl InvertibleLinear {
             upper,
             log_scale,
         }
+    }
+
+    fn identity(&self, g: &mut Graph) -> Var {
+        self.constant(g, |i, j| if i == j { 1.0 } else { 0.0 })
     }
 
     /// A `D×D` constant with `f(i, j)` at row `i`, column `j`.
@@ -230,7 +245,7 @@ impl InvertibleLinear {
 
     /// `diag(σ ⊙ e^{sign·log|s|})` as a `D×D` node.
     fn diagonal(&self, g: &mut Graph, log_scale: Var, sign: f32) -> Var {
-        let identity = self.constant(g, |i, j| if i == j { 1.0 } else { 0.0 });
+        let identity = self.identity(g);
         let signs = g.constant(1, self.dim, self.signs.clone());
         let e = g.scale(log_scale, sign);
         let e = g.exp(e);
@@ -240,7 +255,7 @@ impl InvertibleLinear {
 
     /// `(I + N)⁻¹` for a strictly triangular `N`, by the terminating Neumann series.
     fn unit_triangular_inverse(&self, g: &mut Graph, n: Var) -> Var {
-        let identity = self.constant(g, |i, j| if i == j { 1.0 } else { 0.0 });
+        let identity = self.identity(g);
         let mut power = g.neg(n); // (−N)^{2^j}
         let mut inverse = g.add(identity, power);
         let mut reach = 2; // terms Σ_{k < reach} (−N)^k are in `inverse`
@@ -282,7 +297,7 @@ impl Layer for InvertibleLinear {
     /// `y = x·P·L·U`, `log|det| = Σ log|s|`.
     fn inverse(&self, g: &mut Graph, x: Var) -> LayerOutput {
         let f = self.factors(g);
-        let identity = self.constant(g, |i, j| if i == j { 1.0 } else { 0.0 });
+        let identity = self.identity(g);
         let l = g.add(identity, f.strict_lower);
         let s = self.diagonal(g, f.log_scale, 1.0);
         let u = g.add(f.strict_upper, s);
@@ -294,125 +309,6 @@ impl Layer for InvertibleLinear {
         LayerOutput {
             y,
             log_det: per_row_total(g, f.log_scale, rows),
-        }
-    }
-}
-
-/// A `D×D` rotation (or reflection), row-major: Gram–Schmidt on a Gaussian matrix.
-fn random_rotation(dim: usize, rng: &mut Rng) -> Vec<f64> {
-    let mut q = vec![0.0f64; dim * dim];
-    for i in 0..dim {
-        // Row i: a Gaussian vector, orthogonalised against rows 0..i (redrawn if degenerate).
-        loop {
-            let mut v: Vec<f64> = (0..dim).map(|_| rng.normal_f64()).collect();
-            for r in 0..i {
-                let row = &q[r * dim..(r + 1) * dim];
-                let dot: f64 = row.iter().zip(&v).map(|(a, b)| a * b).sum();
-                v.iter_mut().zip(row).for_each(|(x, a)| *x -= dot * a);
-            }
-            let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
-            if norm > 1e-3 {
-                q[i * dim..(i + 1) * dim]
-                    .iter_mut()
-                    .zip(&v)
-                    .for_each(|(d, x)| *d = x / norm);
-                break;
-            }
-        }
-    }
-    q
-}
-
-/// `A = P·L·U` by Gaussian elimination with partial pivoting, as `f32` parameter values.
-struct LuFactors {
-    permutation: Vec<f32>,
-    lower: Vec<f32>,
-    upper: Vec<f32>,
-    signs: Vec<f32>,
-    log_scale: Vec<f32>,
-}
-
-impl LuFactors {
-    /// Factors a non-singular `D×D` matrix (row-major).
-    fn of(a: &[f64]) -> Self {
-        let d = (a.len() as f64).sqrt() as usize;
-        let mut m = a.to_vec();
-        let mut rows: Vec<usize> = (0..d).collect(); // row k of `m` is row rows[k] of `a`
-        for k in 0..d {
-            let pivot = (k..d)
-                .max_by(|&i, &j| m[i * d + k].abs().total_cmp(&m[j * d + k].abs()))
-                .unwrap_or(k);
-            if pivot != k {
-                for j in 0..d {
-                    m.swap(k * d + j, pivot * d + j);
-                }
-                rows.swap(k, pivot);
-            }
-            let p = m[k * d + k];
-            for i in k + 1..d {
-                let factor = if p == 0.0 { 0.0 } else { m[i * d + k] / p };
-                m[i * d + k] = factor;
-                for j in k + 1..d {
-                    m[i * d + j] -= factor * m[k * d + j];
-                }
-            }
-        }
-        // (Pᵣ·A = L·U with (Pᵣ)_{k, rows[k]} = 1, so A = Pᵣᵀ·L·U: P_{rows[k], k} = 1.)
-        let mut permutation = vec![0.0f32; d * d];
-        for (k, &r) in rows.iter().enumerate() {
-            permutation[r * d + k] = 1.0;
-        }
-        let pick = |keep: fn(usize, usize) -> bool| -> Vec<f32> {
-            (0..d * d)
-                .map(|i| if keep(i / d, i % d) { m[i] as f32 } else { 0.0 })
-                .collect()
-        };
-        let diagonal: Vec<f64> = (0..d).map(|k| m[k * d + k]).collect();
-        Self {
-            permutation,
-            lower: pick(|i, j| i > j),
-            upper: pick(|i, j| i < j),
-            signs: diagonal
-                .iter()
-                .map(|&s| if s < 0.0 { -1.0 } else { 1.0 })
-                .collect(),
-            log_scale: diagonal
-                .iter()
-                .map(|&s| s.abs().max(1e-6).ln() as f32)
-                .collect(),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lu_factors_multiply_back_to_the_rotation() {
-        for dim in [1, 2, 3, 5] {
-            let q = random_rotation(dim, &mut Rng::seed_from_u64(dim as u64));
-            let lu = LuFactors::of(&q);
-            let at = |m: &[f32], i: usize, j: usize| m[i * dim + j] as f64;
-            let l = |i: usize, j: usize| if i == j { 1.0 } else { at(&lu.lower, i, j) };
-            let u = |i: usize, j: usize| {
-                let s = lu.signs[i] as f64 * (lu.log_scale[i] as f64).exp();
-                if i == j { s } else { at(&lu.upper, i, j) }
-            };
-            for i in 0..dim {
-                for j in 0..dim {
-                    let w: f64 = (0..dim)
-                        .flat_map(|a| (0..dim).map(move |b| (a, b)))
-                        .map(|(a, b)| at(&lu.permutation, i, a) * l(a, b) * u(b, j))
-                        .sum();
-                    assert!((w - q[i * dim + j]).abs() < 1e-5, "D={dim} ({i},{j})");
-                }
-            }
-            let log_det: f32 = lu.log_scale.iter().sum();
-            assert!(
-                log_det.abs() < 1e-5,
-                "a rotation's log|det| is 0, got {log_det}"
-            );
         }
     }
 }
