@@ -1,10 +1,11 @@
 //! `cargo bench`: one training step of each flow at its default size, single thread, plus
 //! sampling and density passes. Prints one JSON line per flow (medians in ms).
 //! The reference model is RealNVP: 8 affine couplings, MLP 1→64→64→2 tanh, batch 512, Adam.
+//! The CNF gets a second line: its simulation-free flow-matching step.
 
 use flowlab::flows::{Family, FlowConfig};
 use flowlab::train::ObjectiveKind;
-use flowlab::train::bench::bench_flow;
+use flowlab::train::bench::{bench_flow, bench_train_step};
 
 fn main() {
     let only: Vec<String> = std::env::args()
@@ -22,6 +23,17 @@ fn main() {
         match bench_flow(&FlowConfig::new(family), objective, 512, 30, 300) {
             Ok(r) => println!("{}", serde_json::to_string(&r).unwrap_or_default()),
             Err(e) => println!("{{\"flow\":\"{}\",\"error\":\"{e}\"}}", family.name()),
+        }
+        if family == Family::Cnf {
+            let fm = ObjectiveKind::FlowMatching;
+            match bench_train_step(&FlowConfig::new(family), fm, 512, 100, 1000) {
+                Ok(ms) => println!(
+                    "{{\"flow\":\"cnf\",\"objective\":\"flow-matching\",\"batch\":512,\"train_ms_per_step\":{ms}}}"
+                ),
+                Err(e) => println!(
+                    "{{\"flow\":\"cnf\",\"objective\":\"flow-matching\",\"error\":\"{e}\"}}"
+                ),
+            }
         }
     }
 }

@@ -12,6 +12,7 @@
 
 pub mod autoregressive;
 pub mod base;
+pub mod cnf;
 pub mod coupling;
 pub mod eval;
 pub mod glow;
@@ -19,10 +20,12 @@ pub mod mlp;
 pub mod planar;
 pub mod radial;
 pub mod registry;
+pub mod terms;
 
 pub use base::Base;
 pub use eval::FlowEvaluator;
 pub use registry::{Family, FlowConfig, build_flow};
+pub use terms::{Noise, NoiseInput, TrainingTerms};
 
 use crate::engine::{Graph, Init, ParamId, ParamStore, Shape, Var};
 use crate::rng::Rng;
@@ -85,6 +88,22 @@ pub trait Layer: Send + Sync + std::fmt::Debug {
     fn inverse_with_residual(&self, g: &mut Graph, y: Var) -> (LayerOutput, Option<Var>) {
         (self.inverse(g, y), None)
     }
+    /// The density direction as trained: layers with stochastic estimators or regularisers
+    /// (CNF: Hutchinson probes, kinetic and Jacobian penalties) put their random inputs and
+    /// per-row penalties in `terms`. Most layers train their exact [`Layer::inverse`].
+    fn inverse_for_training(
+        &self,
+        g: &mut Graph,
+        y: Var,
+        _terms: &mut TrainingTerms,
+    ) -> LayerOutput {
+        self.inverse(g, y)
+    }
+    /// The dynamics of a continuous-time layer (a CNF's time segment), for what only ODEs
+    /// support: flow matching and adaptive solvers. `None` for discrete layers.
+    fn ode(&self) -> Option<&cnf::Ode> {
+        None
+    }
 }
 
 /// A flow: layers over a base distribution, with the parameters they all live in.
@@ -127,11 +146,31 @@ pub struct SampleGraph {
 impl Flow {
     /// Builds `log p(x)` for `x` (`rows × dim`).
     pub fn density_graph(&self, g: &mut Graph, x: Var) -> DensityGraph {
+        self.density_graph_with(g, x, None)
+    }
+
+    /// Builds `log p(x)` as trained (see [`Layer::inverse_for_training`]), with the random
+    /// inputs the trainer must fill and the penalty to add to the loss.
+    pub fn training_density_graph(&self, g: &mut Graph, x: Var) -> (DensityGraph, TrainingTerms) {
+        let mut terms = TrainingTerms::default();
+        let d = self.density_graph_with(g, x, Some(&mut terms));
+        (d, terms)
+    }
+
+    fn density_graph_with(
+        &self,
+        g: &mut Graph,
+        x: Var,
+        mut terms: Option<&mut TrainingTerms>,
+    ) -> DensityGraph {
         let mut h = x;
         let mut total: Option<Var> = None;
         let mut layers = Vec::with_capacity(self.layers.len());
         for layer in self.layers.iter().rev() {
-            let out = layer.inverse(g, h);
+            let out = match terms.as_deref_mut() {
+                Some(t) => layer.inverse_for_training(g, h, t),
+                None => layer.inverse(g, h),
+            };
             total = Some(match total {
                 Some(t) => g.add(t, out.log_det),
                 None => out.log_det,

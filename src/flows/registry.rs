@@ -71,7 +71,7 @@ impl Family {
     pub fn default_layers(self) -> usize {
         match self {
             Family::Planar | Family::Radial => 16,
-            Family::Cnf => 1,
+            Family::Cnf => 10,
             Family::Glow | Family::Nsf => 4,
             Family::Maf | Family::Iaf => 5,
             Family::Nice | Family::RealNvp => 8,
@@ -84,7 +84,7 @@ impl Family {
 pub struct FlowConfig {
     /// Which family.
     pub family: Family,
-    /// Number of layers (steps for Glow; ignored by CNF).
+    /// Number of layers (steps for Glow; time segments for CNF).
     pub layers: usize,
     /// Hidden width of conditioner / vector-field MLPs.
     pub hidden: usize,
@@ -98,6 +98,9 @@ pub struct FlowConfig {
     pub bins: usize,
     /// Spline interval half-width `B` (NSF: identity tails outside `[−B, B]`).
     pub tail_bound: f32,
+    /// CNF settings (solver, trace estimator, regularisers, augmentation, flow matching).
+    #[serde(default)]
+    pub cnf: super::cnf::CnfOptions,
 }
 
 impl FlowConfig {
@@ -112,6 +115,7 @@ impl FlowConfig {
             learnable_base: false,
             bins: 8,
             tail_bound: 4.0,
+            cnf: super::cnf::CnfOptions::default(),
         }
     }
 
@@ -143,7 +147,8 @@ impl FlowConfig {
         check(
             self.tail_bound.is_finite() && (0.5..=100.0).contains(&self.tail_bound),
             "spline tail bound must be between 0.5 and 100",
-        )
+        )?;
+        self.cnf.validate().map_err(FlowError::InvalidConfig)
     }
 
     fn conditioner(&self) -> ConditionerShape {
@@ -178,6 +183,9 @@ pub fn build_flow(config: &FlowConfig, dim: usize, seed: u64) -> Result<Flow, Fl
         return Err(FlowError::InvalidConfig(
             "dimension must be between 1 and 64".into(),
         ));
+    }
+    if config.family == Family::Cnf {
+        return super::cnf::build(config, dim, seed).map_err(FlowError::InvalidConfig);
     }
     let rng = Rng::seed_from_u64(seed);
     let mut store = ParamStore::new();

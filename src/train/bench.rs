@@ -82,3 +82,33 @@ pub fn bench_flow(
         density_ms: median(density),
     })
 }
+
+/// The median milliseconds of one training step under `objective` (after `warmup` steps), and
+/// nothing else: how `cargo bench` times a CNF's flow-matching step beside its MLE step.
+pub fn bench_train_step(
+    config: &FlowConfig,
+    objective: ObjectiveKind,
+    batch: usize,
+    warmup: usize,
+    steps: usize,
+) -> Result<f64, TrainError> {
+    let flow = build_flow(config, 2, 0).map_err(|e| TrainError::InvalidConfig(e.to_string()))?;
+    let target = crate::targets::by_name("twomoons")
+        .map_err(|e| TrainError::InvalidConfig(e.to_string()))?;
+    let train = TrainConfig {
+        batch,
+        objective,
+        held_out: 16,
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(flow, Arc::from(target), train)?;
+    let mut times = Vec::with_capacity(steps);
+    for i in 0..warmup + steps {
+        let t = Instant::now();
+        trainer.step();
+        if i >= warmup {
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    Ok(median(times))
+}

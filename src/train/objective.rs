@@ -6,10 +6,16 @@
 //!   differentiated by reparameterisation. `∇_x log p̃*` is computed outside the graph (targets
 //!   are arbitrary code: painted grids, images) and enters as an input `G`; the surrogate
 //!   `mean(log q(x) − Σ_j G_j x_j)` has exactly the reparameterised gradient.
-//! - **Flow matching** (CNF only; Lipman et al. 2023) lives with the CNF in `flows::cnf`.
+//! - **Flow matching** (CNF only; Lipman et al. 2023) lives with the CNF in
+//!   `flows::cnf::matching`; [`flow_matching`] wraps it.
+//!
+//! Layers may add random inputs and penalties to the training graph
+//! ([`crate::flows::TrainingTerms`]): a CNF's Hutchinson probes become inputs the trainer
+//! fills, and its regularisers `λ_K∫‖f‖² + λ_J∫‖∂f/∂z‖_F²` are added to the MLE loss (so the
+//! reported loss is the NLL plus the penalty, and a Hutchinson-trained NLL is an estimate).
 
 use crate::engine::{Axis, Graph, Var};
-use crate::flows::Flow;
+use crate::flows::{Flow, Noise, TrainingTerms};
 
 /// What the trainer writes into an input node before each step.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -76,19 +82,50 @@ pub struct ObjectiveGraph {
     pub samples: Option<(Var, Var)>,
 }
 
-/// Negative mean log-likelihood of a target batch.
+/// Negative mean log-likelihood of a target batch (plus the layers' mean penalty, if any).
 pub fn mle(flow: &Flow, batch: usize) -> ObjectiveGraph {
     let mut g = Graph::new();
     let x = g.input(batch, flow.dim);
-    let d = flow.density_graph(&mut g, x);
-    let mean = g.mean(Axis::All, d.log_prob);
+    let (d, terms) = flow.training_density_graph(&mut g, x);
+    let per_sample = match terms.penalty {
+        Some(p) => g.sub(d.log_prob, p),
+        None => d.log_prob,
+    };
+    let mean = g.mean(Axis::All, per_sample);
     let loss = g.neg(mean);
+    let mut inputs = vec![(x, InputKind::TargetSamples)];
+    inputs.extend(noise_inputs(&terms));
     ObjectiveGraph {
         graph: g,
         loss,
-        inputs: vec![(x, InputKind::TargetSamples)],
+        inputs,
         samples: None,
     }
+}
+
+/// Conditional flow matching for a flow with a vector field (a CNF); `None` for others.
+pub fn flow_matching(flow: &Flow, batch: usize) -> Option<ObjectiveGraph> {
+    let m = crate::flows::cnf::matching::flow_matching(flow, batch)?;
+    let mut inputs = vec![(m.data, InputKind::TargetSamples)];
+    inputs.extend(noise_inputs(&m.terms));
+    Some(ObjectiveGraph {
+        graph: m.graph,
+        loss: m.loss,
+        inputs,
+        samples: None,
+    })
+}
+
+/// The layers' random inputs, as what the trainer writes into them.
+fn noise_inputs(terms: &TrainingTerms) -> impl Iterator<Item = (Var, InputKind)> + '_ {
+    terms.noise.iter().map(|n| {
+        let kind = match n.noise {
+            Noise::StandardNormal => InputKind::StandardNormal,
+            Noise::Rademacher => InputKind::Rademacher,
+            Noise::Uniform => InputKind::Uniform,
+        };
+        (n.var, kind)
+    })
 }
 
 /// The reverse-KL surrogate (see the module docs).

@@ -125,11 +125,12 @@ impl Trainer {
         } = match config.objective {
             ObjectiveKind::Mle => objective::mle(&flow, config.batch),
             ObjectiveKind::ReverseKl => objective::reverse_kl(&flow, config.batch),
-            ObjectiveKind::FlowMatching => {
-                return Err(TrainError::Unsupported(
-                    "flow matching trains continuous flows (cnf) only".into(),
-                ));
-            }
+            ObjectiveKind::FlowMatching => objective::flow_matching(&flow, config.batch)
+                .ok_or_else(|| {
+                    TrainError::Unsupported(
+                        "flow matching trains continuous flows (cnf) only".into(),
+                    )
+                })?,
         };
         let extra: Vec<Var> = samples.iter().flat_map(|&(x, l)| [x, l]).collect();
         let program = GradientProgram::new(graph, loss, &flow.store, &extra)?;
