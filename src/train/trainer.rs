@@ -230,7 +230,7 @@ impl Trainer {
         if !self.flow.store.all_finite() {
             return self.roll_back(loss, "a parameter became non-finite");
         }
-        if self.steps % 25 == 0 {
+        if self.steps.is_multiple_of(25) {
             self.good.params.copy_from_slice(self.flow.store.values());
             self.good.adam.clone_from(&self.adam);
         }
