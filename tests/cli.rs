@@ -115,6 +115,27 @@ fn train_writes_metrics_samples_and_pictures() {
     assert!(metrics["test_set"].as_str().unwrap().ends_with("test.csv"));
     let samples = std::fs::read_to_string(dir.join("samples.csv")).unwrap();
     assert_eq!(samples.lines().count(), 5001, "header + 5000 samples");
+    // The saved model reloads into a fresh flow and reproduces the trained densities.
+    let saved: flowlab::cli::SavedModel =
+        serde_json::from_slice(&std::fs::read(dir.join("model.json")).unwrap()).unwrap();
+    let mut fresh = flowlab::flows::build_flow(&saved.config, saved.dim, 99).unwrap();
+    fresh.store.load_from(&saved.params).unwrap();
+    let mut eval = flowlab::flows::FlowEvaluator::new(&fresh, 8).unwrap();
+    let lines: Vec<Vec<f32>> = samples
+        .lines()
+        .skip(1)
+        .take(8)
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    let points: Vec<f32> = lines.iter().flat_map(|v| [v[0], v[1]]).collect();
+    let log_q = eval.density(&fresh, &points).unwrap().log_prob;
+    for (l, line) in log_q.iter().zip(&lines) {
+        assert!(
+            (l - line[2]).abs() < 1e-3,
+            "reloaded log q {l} vs saved {}",
+            line[2]
+        );
+    }
     for png in ["density.png", "trace.png"] {
         let bytes = std::fs::read(dir.join(png)).unwrap();
         assert!(bytes.starts_with(b"\x89PNG"), "{png} is not a PNG");

@@ -11,6 +11,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod train;
 
+pub use train::SavedModel;
+
 use crate::rng::Rng;
 use crate::ui::catalog;
 use crate::ui::heatmap::DensityGrid;

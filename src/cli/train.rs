@@ -53,6 +53,18 @@ pub struct TrainMetrics {
     pub loss_curve: Vec<(u64, f32)>,
 }
 
+/// A trained model as `model.json` holds it: rebuild the flow from `config` (any seed), then
+/// `ParamStore::load_from(&params)` (which checks names and shapes).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct SavedModel {
+    /// The architecture.
+    pub config: FlowConfig,
+    /// Data dimension.
+    pub dim: usize,
+    /// Every parameter.
+    pub params: crate::engine::ParamStore,
+}
+
 fn objective_kind(o: Objective) -> ObjectiveKind {
     match o {
         Objective::Mle => ObjectiveKind::Mle,
@@ -202,6 +214,13 @@ fn write_outputs(
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let json = serde_json::to_string_pretty(metrics)?;
     std::fs::write(dir.join("metrics.json"), json).context("cannot write metrics.json")?;
+    let model = SavedModel {
+        config: flow.config.clone(),
+        dim: flow.dim,
+        params: flow.store.clone(),
+    };
+    std::fs::write(dir.join("model.json"), serde_json::to_string(&model)?)
+        .context("cannot write model.json")?;
 
     let mut eps = vec![0.0f32; OUTPUT_SAMPLES * 2];
     Rng::seed_from_u64(seed).fork(0x5A).fill_normal(&mut eps);
