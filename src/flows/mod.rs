@@ -20,6 +20,7 @@ pub mod mlp;
 pub mod planar;
 pub mod radial;
 pub mod registry;
+pub mod spline;
 pub mod terms;
 
 pub use base::Base;

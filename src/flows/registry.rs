@@ -201,6 +201,14 @@ pub fn build_flow(config: &FlowConfig, dim: usize, seed: u64) -> Result<Flow, Fl
             Family::Nice => layers.push(Box::new(AdditiveCoupling::new(
                 &mut store, k, dim, c, &mut r,
             ))),
+            Family::Nsf => layers.push(Box::new(super::spline::SplineCoupling::new(
+                &mut store,
+                k,
+                dim,
+                c,
+                super::spline::SplineShape::new(config.bins, config.tail_bound),
+                &mut r,
+            ))),
             Family::Planar => layers.push(Box::new(super::planar::Planar::new(
                 &mut store, k, dim, &mut r,
             ))),
