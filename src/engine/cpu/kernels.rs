@@ -186,12 +186,11 @@ pub(super) fn execute<T: Real>(env: &Env<'_, T>, op: &Op, shape: Shape, out: &mu
                 .zip(env.get(*x).chunks_exact(shape.cols))
             {
                 let max = row_max(src);
-                let mut total = T::ZERO;
+                // Exponentiate first, sum after: a running sum would serialise the loop.
                 for (o, &v) in row.iter_mut().zip(src) {
                     *o = (v - max).exp();
-                    total += *o;
                 }
-                let inv = T::ONE / total;
+                let inv = T::ONE / crate::engine::gemm::sum(row);
                 for o in row.iter_mut() {
                     *o *= inv;
                 }
@@ -331,11 +330,13 @@ fn row_max<T: Real>(row: &[T]) -> T {
 
 #[inline(always)]
 fn unary<T: Real>(f: Unary, x: &[T], out: &mut [T]) {
-    let map = |out: &mut [T], g: &dyn Fn(T) -> T| {
+    // Why generic and not `&dyn Fn`: a dynamic call per element blocks inlining and SIMD.
+    #[inline(always)]
+    fn map<T: Real>(x: &[T], out: &mut [T], g: impl Fn(T) -> T) {
         for (o, &v) in out.iter_mut().zip(x) {
             *o = g(v);
         }
-    };
+    }
     let zero = T::ZERO;
     let one = T::ONE;
     match f {
@@ -364,21 +365,21 @@ fn unary<T: Real>(f: Unary, x: &[T], out: &mut [T]) {
                 *o = v * v;
             }
         }
-        Unary::Log => map(out, &|v| v.ln()),
-        Unary::Softplus => map(out, &|v| v.softplus()),
-        Unary::Sigmoid => map(out, &|v| one / (one + (-v).exp())),
-        Unary::Relu => map(out, &|v| if v > zero { v } else { zero }),
+        Unary::Log => map(x, out, |v| v.ln()),
+        Unary::Softplus => map(x, out, |v| v.softplus()),
+        Unary::Sigmoid => map(x, out, |v| one / (one + (-v).exp())),
+        Unary::Relu => map(x, out, |v| if v > zero { v } else { zero }),
         Unary::LeakyRelu(s) => {
             let s = T::from_f64(s as f64);
-            map(out, &|v| if v > zero { v } else { s * v })
+            map(x, out, |v| if v > zero { v } else { s * v })
         }
-        Unary::Elu => map(out, &|v| if v > zero { v } else { v.exp() - one }),
-        Unary::Silu => map(out, &|v| v / (one + (-v).exp())),
-        Unary::Abs => map(out, &|v| if v < zero { -v } else { v }),
-        Unary::Sqrt => map(out, &|v| v.sqrt()),
+        Unary::Elu => map(x, out, |v| if v > zero { v } else { v.exp() - one }),
+        Unary::Silu => map(x, out, |v| v / (one + (-v).exp())),
+        Unary::Abs => map(x, out, |v| if v < zero { -v } else { v }),
+        Unary::Sqrt => map(x, out, |v| v.sqrt()),
         Unary::Clamp(lo, hi) => {
             let (lo, hi) = (T::from_f64(lo as f64), T::from_f64(hi as f64));
-            map(out, &|v| {
+            map(x, out, |v| {
                 if v < lo {
                     lo
                 } else if v > hi {
@@ -388,12 +389,12 @@ fn unary<T: Real>(f: Unary, x: &[T], out: &mut [T]) {
                 }
             })
         }
-        Unary::Step => map(out, &|v| if v > zero { one } else { zero }),
+        Unary::Step => map(x, out, |v| if v > zero { one } else { zero }),
         Unary::InRange(lo, hi) => {
             let (lo, hi) = (T::from_f64(lo as f64), T::from_f64(hi as f64));
-            map(out, &|v| if v >= lo && v <= hi { one } else { zero })
+            map(x, out, |v| if v >= lo && v <= hi { one } else { zero })
         }
-        Unary::Sign => map(out, &|v| {
+        Unary::Sign => map(x, out, |v| {
             if v > zero {
                 one
             } else if v < zero {
