@@ -1,5 +1,6 @@
 //! Every engine op's gradient against central finite differences, in f64 — first order, and
 //! second order (the gradient of a loss built from a gradient, as CNF training needs).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Why: test helpers; a failure should panic with its message.
 
 use flowlab::engine::{Axis, Binary, GradientProgram, Graph, Init, ParamStore, Shape, Unary, Var};
 use flowlab::rng::Rng;

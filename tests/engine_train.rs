@@ -1,5 +1,6 @@
 //! The engine trains: an MLP regression reaches a stated error, and runs are bit-identical
 //! for a seed.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Why: test helpers; a failure should panic with its message.
 
 use std::sync::Arc;
 

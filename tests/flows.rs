@@ -1,6 +1,7 @@
 //! Every flow family, one loop (zuko's `test_flows` style): round trips in both directions,
 //! each layer's log|det J| against a finite-difference Jacobian in f64, every parameter
 //! receiving a gradient, and a briefly trained model's density integrating to 1.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Why: test helpers; a failure should panic with its message.
 
 use std::sync::Arc;
 
@@ -12,7 +13,10 @@ use flowlab::train::{ObjectiveKind, TrainConfig, Trainer};
 /// Every family, or those named in `FLOWLAB_TEST_FAMILIES` (comma-separated) while developing one.
 fn families() -> Vec<Family> {
     match std::env::var("FLOWLAB_TEST_FAMILIES") {
-        Ok(list) => list.split(',').map(|n| Family::from_name(n.trim()).expect("family name")).collect(),
+        Ok(list) => list
+            .split(',')
+            .map(|n| Family::from_name(n.trim()).expect("family name"))
+            .collect(),
         Err(_) => Family::ALL.to_vec(),
     }
 }
@@ -49,21 +53,32 @@ fn run_layer_f64(
     p.set_input(input, x).expect("input");
     let params: Vec<f64> = store.values().iter().map(|&v| v as f64).collect();
     p.run(&params);
-    (p.value(y).expect("y").to_vec(), p.value(log_det).expect("log det").to_vec())
+    (
+        p.value(y).expect("y").to_vec(),
+        p.value(log_det).expect("log det").to_vec(),
+    )
 }
 
 /// Worst |analytic − numeric| log|det J| over a batch, for one direction of one layer.
-fn log_det_error(store: &ParamStore, x: &[f64], build: &dyn Fn(&mut Graph, Var) -> (Var, Var)) -> f64 {
+fn log_det_error(
+    store: &ParamStore,
+    x: &[f64],
+    build: &dyn Fn(&mut Graph, Var) -> (Var, Var),
+) -> f64 {
     let rows = x.len() / 2;
     let (_, analytic) = run_layer_f64(store, rows, x, build);
     let h = 1e-5;
     // Rows are independent, so perturbing one column of every row at once gives a column of
     // every row's Jacobian.
     let mut jac = vec![[[0.0f64; 2]; 2]; rows];
+    #[allow(clippy::needless_range_loop)] // Why: `d` is the Jacobian column, used in the maths.
     for d in 0..2 {
         let shifted = |sign: f64| {
             let mut xs = x.to_vec();
-            xs.iter_mut().skip(d).step_by(2).for_each(|v| *v += sign * h);
+            xs.iter_mut()
+                .skip(d)
+                .step_by(2)
+                .for_each(|v| *v += sign * h);
             run_layer_f64(store, rows, &xs, build).0
         };
         let (up, down) = (shifted(1.0), shifted(-1.0));
@@ -98,9 +113,22 @@ fn every_layer_log_det_matches_a_finite_difference_jacobian() {
                 let o = layer.inverse(g, v);
                 (o.y, o.log_det)
             };
-            let (ef, ei) = (log_det_error(&flow.store, &x, &fwd), log_det_error(&flow.store, &x, &inv));
-            assert!(ef < 1e-5, "{} layer {k} ({}): forward log-det error {ef:e}", family.name(), layer.kind());
-            assert!(ei < 1e-5, "{} layer {k} ({}): inverse log-det error {ei:e}", family.name(), layer.kind());
+            let (ef, ei) = (
+                log_det_error(&flow.store, &x, &fwd),
+                log_det_error(&flow.store, &x, &inv),
+            );
+            assert!(
+                ef < 1e-5,
+                "{} layer {k} ({}): forward log-det error {ef:e}",
+                family.name(),
+                layer.kind()
+            );
+            assert!(
+                ei < 1e-5,
+                "{} layer {k} ({}): inverse log-det error {ei:e}",
+                family.name(),
+                layer.kind()
+            );
         }
     }
 }
@@ -114,18 +142,43 @@ fn sampling_then_scoring_round_trips_in_f32() {
         let mut eval = FlowEvaluator::new(&flow, 128).expect("compiles");
         let s = eval.sample(&flow, &eps).expect("samples");
         let d = eval.density(&flow, &s.x).expect("density");
-        let worst_z = d.z.iter().zip(&eps).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-        assert!(worst_z < 1e-4, "{}: |f⁻¹(f(z)) − z| up to {worst_z:e}", family.name());
+        let worst_z =
+            d.z.iter()
+                .zip(&eps)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+        assert!(
+            worst_z < 1e-4,
+            "{}: |f⁻¹(f(z)) − z| up to {worst_z:e}",
+            family.name()
+        );
         // Both directions' log-densities of the same points agree.
-        let worst_lp = s.log_prob.iter().zip(&d.log_prob).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-        assert!(worst_lp < 1e-3, "{}: log q from sampling vs scoring differ by {worst_lp:e}", family.name());
+        let worst_lp = s
+            .log_prob
+            .iter()
+            .zip(&d.log_prob)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            worst_lp < 1e-3,
+            "{}: log q from sampling vs scoring differ by {worst_lp:e}",
+            family.name()
+        );
 
         // And the other way: score data, map back.
         let x = test_points(n, 2);
         let d = eval.density(&flow, &x).expect("density");
         let s = eval.sample(&flow, &d.z).expect("samples");
-        let worst_x = s.x.iter().zip(&x).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-        assert!(worst_x < 1e-4, "{}: |f(f⁻¹(x)) − x| up to {worst_x:e}", family.name());
+        let worst_x =
+            s.x.iter()
+                .zip(&x)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+        assert!(
+            worst_x < 1e-4,
+            "{}: |f(f⁻¹(x)) − x| up to {worst_x:e}",
+            family.name()
+        );
     }
 }
 
@@ -141,7 +194,12 @@ fn trainer(family: Family, target: &str, batch: usize) -> Trainer {
     config.hidden = 32;
     let flow = build_flow(&config, 2, 1).expect("builds");
     let target = flowlab::targets::by_name(target).expect("target");
-    let train = TrainConfig { batch, objective: objective_for(family), held_out: 512, ..TrainConfig::default() };
+    let train = TrainConfig {
+        batch,
+        objective: objective_for(family),
+        held_out: 512,
+        ..TrainConfig::default()
+    };
     Trainer::new(flow, Arc::from(target), train).expect("trainer")
 }
 
@@ -159,7 +217,12 @@ fn every_parameter_receives_a_gradient() {
                 .iter()
                 .zip(&t.flow.store.values()[spec.range()])
                 .any(|(a, b)| a != b);
-            assert!(moved, "{}: parameter {} never changed", family.name(), spec.name);
+            assert!(
+                moved,
+                "{}: parameter {} never changed",
+                family.name(),
+                spec.name
+            );
         }
     }
 }
@@ -177,11 +240,19 @@ fn trained_density_integrates_to_one() {
         let grid: Vec<f32> = (0..n * n)
             .flat_map(|k| {
                 let (i, j) = (k % n, k / n);
-                [-half + (i as f32 + 0.5) * cell, -half + (j as f32 + 0.5) * cell]
+                [
+                    -half + (i as f32 + 0.5) * cell,
+                    -half + (j as f32 + 0.5) * cell,
+                ]
             })
             .collect();
         let d = eval.density(&t.flow, &grid).expect("density");
-        let mass: f64 = d.log_prob.iter().map(|&l| (l as f64).exp()).sum::<f64>() * (cell as f64).powi(2);
-        assert!((mass - 1.0).abs() < 0.02, "{}: density integrates to {mass}", family.name());
+        let mass: f64 =
+            d.log_prob.iter().map(|&l| (l as f64).exp()).sum::<f64>() * (cell as f64).powi(2);
+        assert!(
+            (mass - 1.0).abs() < 0.02,
+            "{}: density integrates to {mass}",
+            family.name()
+        );
     }
 }

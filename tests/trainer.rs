@@ -1,5 +1,6 @@
 //! The trainer's divergence guard: a non-finite loss or parameter is rolled back to the last
 //! good state, the learning rate halves, and the outcome says why.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Why: test helpers; a failure should panic with its message.
 
 use std::sync::Arc;
 

@@ -1,5 +1,6 @@
 //! UI tests of the whole app with egui_kittest, rendered by wgpu on the software Vulkan adapter
 //! (lavapipe). Widgets are found by their visible labels, as a user would.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Why: test helpers; a failure should panic with its message.
 
 use egui_kittest::{Harness, kittest::Queryable as _};
 use flowlab::app::FlowlabApp;

@@ -145,6 +145,9 @@ pub struct BenchArgs {
     /// Print one JSON line (`train_ms_per_step`, `sample_ms`, `density_ms`).
     #[arg(long)]
     pub json: bool,
+    /// Instead, print where a maximum-likelihood step spends its time, per op kind.
+    #[arg(long)]
+    pub profile: bool,
 }
 
 /// Runs a headless command; reports errors on stderr.

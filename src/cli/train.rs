@@ -308,6 +308,25 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<String> {
         );
     }
     let config = flow_config(&args.flow, args.layers, args.hidden)?;
+    if args.profile {
+        let profile = crate::train::bench::profile_flow(&config, args.batch, 100)?;
+        let total: f64 = profile.iter().map(|(_, s)| s).sum();
+        let mut out = format!(
+            "{} MLE step, batch {}: {:.3} ms in kernels\n",
+            config.family.name(),
+            args.batch,
+            total * 1e3
+        );
+        for (kind, secs) in profile.iter().take(20) {
+            let _ = writeln!(
+                out,
+                "{:>9.1} us {:>5.1}%  {kind}",
+                secs * 1e6,
+                100.0 * secs / total
+            );
+        }
+        return Ok(out.trim_end().to_string());
+    }
     let objective = match config.family {
         Family::Planar | Family::Radial => ObjectiveKind::ReverseKl,
         _ => ObjectiveKind::Mle,

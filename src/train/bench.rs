@@ -41,7 +41,11 @@ pub fn bench_flow(
     let flow = build_flow(config, 2, 0).map_err(|e| TrainError::InvalidConfig(e.to_string()))?;
     // Why U1 for reverse KL: its energy is cheap and closed-form, so the figure measures the
     // flow; two moons' exact density (2–3 µs a call, five calls a sample) would swamp it.
-    let target_name = if objective == ObjectiveKind::ReverseKl { "u1" } else { "twomoons" };
+    let target_name = if objective == ObjectiveKind::ReverseKl {
+        "u1"
+    } else {
+        "twomoons"
+    };
     let target = crate::targets::by_name(target_name)
         .map_err(|e| TrainError::InvalidConfig(e.to_string()))?;
     let n_params = flow.n_params();
@@ -114,4 +118,33 @@ pub fn bench_train_step(
         }
     }
     Ok(median(times))
+}
+
+/// Where one maximum-likelihood training step of `config` spends its time: seconds per op
+/// kind and output shape, averaged over `runs` replays, largest first.
+pub fn profile_flow(
+    config: &FlowConfig,
+    batch: usize,
+    runs: usize,
+) -> Result<Vec<(String, f64)>, TrainError> {
+    let flow = build_flow(config, 2, 0).map_err(|e| TrainError::InvalidConfig(e.to_string()))?;
+    let objective = super::objective::mle(&flow, batch);
+    let mut g = objective.graph;
+    let params: Vec<_> = g.param_nodes().iter().map(|&(_, v)| v).collect();
+    let grads = g.grad(objective.loss, &params);
+    let mut outputs = vec![objective.loss];
+    outputs.extend(grads);
+    let mut program = crate::engine::CpuProgram::<f32>::compile(&g, &flow.store, &outputs)?;
+    let mut totals: Vec<(String, f64)> = Vec::new();
+    let runs = runs.max(1);
+    for _ in 0..runs {
+        for (kind, secs) in program.run_profiled(flow.store.values()) {
+            match totals.iter_mut().find(|(k, _)| *k == kind) {
+                Some(entry) => entry.1 += secs / runs as f64,
+                None => totals.push((kind, secs / runs as f64)),
+            }
+        }
+    }
+    totals.sort_by(|a, b| b.1.total_cmp(&a.1));
+    Ok(totals)
 }
