@@ -19,6 +19,20 @@ as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
+# Runs a command after printing it.
+step() {
+    log "$*"
+    "$@"
+}
+
+# Why: wgpu's GL probing complains on stderr when there is no runtime dir (headless machines).
+ensure_runtime_dir() {
+    if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
+        export XDG_RUNTIME_DIR="$TOOLS/xdg-runtime"
+        mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+    fi
+}
+
 ensure_wasm_target() {
     if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
         log "rustup target add wasm32-unknown-unknown"
