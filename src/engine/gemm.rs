@@ -164,9 +164,27 @@ pub fn sum<T: crate::engine::Real>(x: &[T]) -> T {
     total
 }
 
-/// f32 multiply.
+/// The signature `matrixmultiply::{sgemm, dgemm}` share.
+type StridedKernel<T> = unsafe fn(
+    usize,
+    usize,
+    usize,
+    T,
+    *const T,
+    isize,
+    isize,
+    *const T,
+    isize,
+    isize,
+    T,
+    *mut T,
+    isize,
+    isize,
+);
+
+/// Checks the extents, takes the direct path for degenerate shapes, else calls `kernel`.
 #[inline(always)]
-pub fn sgemm(mut g: Gemm<'_, f32>) {
+fn multiply<T: crate::engine::Real>(mut g: Gemm<'_, T>, kernel: StridedKernel<T>) {
     check(&g);
     if g.m == 0 || g.n == 0 || small_gemm(&mut g) {
         return;
@@ -174,7 +192,7 @@ pub fn sgemm(mut g: Gemm<'_, f32>) {
     // SAFETY: `check` proved every index the kernel touches lies inside the slices; `C` is a
     // unique borrow and so cannot alias `A` or `B`.
     unsafe {
-        matrixmultiply::sgemm(
+        kernel(
             g.m,
             g.k,
             g.n,
@@ -193,30 +211,14 @@ pub fn sgemm(mut g: Gemm<'_, f32>) {
     }
 }
 
+/// f32 multiply.
+#[inline(always)]
+pub fn sgemm(g: Gemm<'_, f32>) {
+    multiply(g, matrixmultiply::sgemm);
+}
+
 /// f64 multiply.
 #[inline(always)]
-pub fn dgemm(mut g: Gemm<'_, f64>) {
-    check(&g);
-    if g.m == 0 || g.n == 0 || small_gemm(&mut g) {
-        return;
-    }
-    // SAFETY: as in `sgemm`.
-    unsafe {
-        matrixmultiply::dgemm(
-            g.m,
-            g.k,
-            g.n,
-            g.alpha,
-            g.a.0.as_ptr(),
-            g.a.1 as isize,
-            g.a.2 as isize,
-            g.b.0.as_ptr(),
-            g.b.1 as isize,
-            g.b.2 as isize,
-            g.beta,
-            g.c.as_mut_ptr(),
-            g.n as isize,
-            1,
-        );
-    }
+pub fn dgemm(g: Gemm<'_, f64>) {
+    multiply(g, matrixmultiply::dgemm);
 }

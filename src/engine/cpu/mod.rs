@@ -194,15 +194,7 @@ impl<T: Real> CpuProgram<T> {
             .iter()
             .filter(|s| nodes.contains(&(s.node as usize)))
         {
-            let mut out = std::mem::take(&mut self.buffers[step.out as usize]);
-            let env = kernels::Env {
-                buffers: &self.buffers,
-                sources: &self.sources,
-                shapes: &self.shapes,
-                params,
-            };
-            kernels::execute_dispatch(&env, &step.op, self.shapes[step.node as usize], &mut out);
-            self.buffers[step.out as usize] = out;
+            execute_step(&mut self.buffers, &self.sources, &self.shapes, params, step);
         }
     }
 
@@ -212,15 +204,7 @@ impl<T: Real> CpuProgram<T> {
         let mut totals: Vec<(String, f64)> = Vec::new();
         for step in &self.steps {
             let t = web_time::Instant::now();
-            let mut out = std::mem::take(&mut self.buffers[step.out as usize]);
-            let env = kernels::Env {
-                buffers: &self.buffers,
-                sources: &self.sources,
-                shapes: &self.shapes,
-                params,
-            };
-            kernels::execute_dispatch(&env, &step.op, self.shapes[step.node as usize], &mut out);
-            self.buffers[step.out as usize] = out;
+            execute_step(&mut self.buffers, &self.sources, &self.shapes, params, step);
             let secs = t.elapsed().as_secs_f64();
             let name = op_label(&step.op, self.shapes[step.node as usize]);
             match totals.iter_mut().find(|(n, _)| *n == name) {
@@ -279,6 +263,26 @@ impl<T: Real> CpuProgram<T> {
     pub fn buffer_bytes(&self) -> usize {
         self.buffers.iter().map(|b| b.len()).sum::<usize>() * std::mem::size_of::<T>()
     }
+}
+
+/// Runs one step: its output buffer is taken out while the kernel reads the others (an output
+/// never shares a buffer with its own inputs), then put back. Allocates nothing.
+fn execute_step<T: Real>(
+    buffers: &mut [Vec<T>],
+    sources: &[Source],
+    shapes: &[Shape],
+    params: &[T],
+    step: &Step,
+) {
+    let mut out = std::mem::take(&mut buffers[step.out as usize]);
+    let env = kernels::Env {
+        buffers,
+        sources,
+        shapes,
+        params,
+    };
+    kernels::execute_dispatch(&env, &step.op, shapes[step.node as usize], &mut out);
+    buffers[step.out as usize] = out;
 }
 
 /// A profile label: the op's kind and its output shape.
