@@ -38,33 +38,8 @@ pub fn bench_flow(
     warmup: usize,
     steps: usize,
 ) -> Result<BenchReport, TrainError> {
-    let flow = build_flow(config, 2, 0).map_err(|e| TrainError::InvalidConfig(e.to_string()))?;
-    // Why U1 for reverse KL: its energy is cheap and closed-form, so the figure measures the
-    // flow; two moons' exact density (2–3 µs a call, five calls a sample) would swamp it.
-    let target_name = if objective == ObjectiveKind::ReverseKl {
-        "u1"
-    } else {
-        "twomoons"
-    };
-    let target = crate::targets::by_name(target_name)
-        .map_err(|e| TrainError::InvalidConfig(e.to_string()))?;
-    let n_params = flow.n_params();
-    let train = TrainConfig {
-        batch,
-        objective,
-        held_out: 16,
-        ..TrainConfig::default()
-    };
-    let mut trainer = Trainer::new(flow, Arc::from(target), train)?;
-    let mut times = Vec::with_capacity(steps);
-    for i in 0..warmup + steps {
-        let t = Instant::now();
-        trainer.step();
-        if i >= warmup {
-            times.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-    }
-    let train_ms_per_step = median(times);
+    let (trainer, train_ms_per_step) = timed_trainer(config, objective, batch, warmup, steps)?;
+    let n_params = trainer.flow.n_params();
 
     let flow = &trainer.flow;
     let mut evaluator = FlowEvaluator::new(flow, batch)?;
@@ -99,9 +74,28 @@ pub fn bench_train_step(
     warmup: usize,
     steps: usize,
 ) -> Result<f64, TrainError> {
-    let flow = build_flow(config, 2, 0).map_err(|e| TrainError::InvalidConfig(e.to_string()))?;
-    let target = crate::targets::by_name("twomoons")
-        .map_err(|e| TrainError::InvalidConfig(e.to_string()))?;
+    Ok(timed_trainer(config, objective, batch, warmup, steps)?.1)
+}
+
+/// A trainer for `config` after `warmup + steps` steps, with the median milliseconds of the
+/// timed ones. The target is two moons, except U1 for reverse KL: its energy is cheap and
+/// closed-form, so the figure measures the flow (two moons' exact density, 2–3 µs a call and
+/// five calls a sample, would swamp it).
+fn timed_trainer(
+    config: &FlowConfig,
+    objective: ObjectiveKind,
+    batch: usize,
+    warmup: usize,
+    steps: usize,
+) -> Result<(Trainer, f64), TrainError> {
+    let invalid = |e: &dyn std::fmt::Display| TrainError::InvalidConfig(e.to_string());
+    let flow = build_flow(config, 2, 0).map_err(|e| invalid(&e))?;
+    let target_name = if objective == ObjectiveKind::ReverseKl {
+        "u1"
+    } else {
+        "twomoons"
+    };
+    let target = crate::targets::by_name(target_name).map_err(|e| invalid(&e))?;
     let train = TrainConfig {
         batch,
         objective,
@@ -117,7 +111,7 @@ pub fn bench_train_step(
             times.push(t.elapsed().as_secs_f64() * 1e3);
         }
     }
-    Ok(median(times))
+    Ok((trainer, median(times)))
 }
 
 /// Where one maximum-likelihood training step of `config` spends its time: seconds per op
