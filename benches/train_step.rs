@@ -5,7 +5,7 @@
 
 use flowlab::flows::{Family, FlowConfig};
 use flowlab::train::ObjectiveKind;
-use flowlab::train::bench::{bench_flow, bench_train_step};
+use flowlab::train::bench::{bench_flow, bench_objective, bench_train_step};
 
 fn main() {
     let only: Vec<String> = std::env::args()
@@ -16,11 +16,13 @@ fn main() {
         if !only.is_empty() && !only.iter().any(|o| o == family.name()) {
             continue;
         }
-        let objective = match family {
-            Family::Planar | Family::Radial | Family::Iaf => ObjectiveKind::ReverseKl,
-            _ => ObjectiveKind::Mle,
-        };
-        match bench_flow(&FlowConfig::new(family), objective, 512, 30, 300) {
+        match bench_flow(
+            &FlowConfig::new(family),
+            bench_objective(family),
+            512,
+            30,
+            300,
+        ) {
             Ok(r) => println!("{}", serde_json::to_string(&r).unwrap_or_default()),
             Err(e) => println!("{{\"flow\":\"{}\",\"error\":\"{e}\"}}", family.name()),
         }

@@ -3,6 +3,8 @@
 //! direction in `D > 2`, and training quality (MAF by maximum likelihood, IAF both ways).
 #![allow(clippy::expect_used)] // Why: helpers shared by tests; a failure should panic with its message.
 
+mod common;
+
 mod flow_dims;
 
 use std::sync::Arc;
@@ -87,7 +89,7 @@ fn round_trips_and_log_dets_hold_beyond_two_dimensions() {
                 s.x.iter()
                     .zip(&x)
                     .map(|(a, b)| (a - b).abs())
-                    .fold(0.0f32, f32::max);
+                    .fold(0.0f32, common::worst);
             assert!(
                 worst < 1e-4,
                 "{} D={dim}: |f(f⁻¹(x)) − x| up to {worst:e}",
@@ -98,7 +100,7 @@ fn round_trips_and_log_dets_hold_beyond_two_dimensions() {
                 .iter()
                 .zip(&d.log_prob)
                 .map(|(a, b)| (a - b).abs())
-                .fold(0.0f32, f32::max);
+                .fold(0.0f32, common::worst);
             assert!(
                 worst_lp < 1e-3,
                 "{} D={dim}: log q differs by {worst_lp:e}",

@@ -5,6 +5,8 @@
 // Helpers outside `#[test]` functions unwrap too: in a test, a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use flowlab::engine::{CpuProgram, Graph, ParamStore};
 use flowlab::flows::cnf::field::{Time, VectorField};
 use flowlab::flows::cnf::trace::{TraceMode, TracePlan};

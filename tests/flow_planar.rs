@@ -3,6 +3,8 @@
 
 #![allow(clippy::expect_used)] // Why: helpers shared by tests; a failure should panic with its message.
 
+mod common;
+
 use std::sync::Arc;
 
 use flowlab::engine::{CpuProgram, GradientProgram, Graph, LrSchedule, ParamStore};
@@ -77,7 +79,7 @@ fn worst_residual(flow: &Flow, points: &[f32]) -> f32 {
             "{}: non-finite residual",
             layer.kind()
         );
-        worst = r.iter().copied().fold(worst, f32::max);
+        worst = r.iter().copied().fold(worst, common::worst);
     }
     worst
 }
@@ -140,7 +142,7 @@ fn near_the_fold_the_solver_stays_exact_but_the_inverse_explodes() {
             .iter()
             .zip(&points)
             .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+            .fold(0.0f32, common::worst);
         if exploded {
             assert!(
                 (1e-4..0.05).contains(&miss),

@@ -4,6 +4,8 @@
 //! training quality on three toy sets.
 #![allow(clippy::expect_used)] // Why: helpers shared by tests; a failure should panic with its message.
 
+mod common;
+
 use std::sync::Arc;
 
 use flowlab::engine::{Axis, CpuProgram, Graph, ParamStore};
@@ -89,7 +91,7 @@ fn spline_is_monotone_continuous_and_invertible() {
             .iter()
             .zip(&xs)
             .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f64::max);
+            .fold(0.0, common::worst);
         assert!(worst < 1e-9, "f⁻¹(f(x)) off by {worst:e}");
         // Continuity: at every knot (±B included) the two sides agree.
         let knots = &f.x_knots[..BINS + 1];
@@ -131,7 +133,7 @@ fn log_det_error(raw: &[f64], points: &[f64], inverse: bool) -> f64 {
             let numeric = ((4.0 * narrow - wide) / 3.0).ln();
             (numeric - centre.log_det[r]).abs()
         })
-        .fold(0.0, f64::max)
+        .fold(0.0, common::worst)
 }
 
 #[test]
@@ -221,7 +223,7 @@ fn layers_start_as_the_identity() {
         s.x.iter()
             .zip(&eps)
             .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+            .fold(0.0f32, common::worst);
     assert!(worst < 1e-5, "initial flow moves points by {worst:e}");
     let d = eval.density(&flow, &eps).expect("density");
     for (lp, z) in d.log_prob.iter().zip(eps.chunks_exact(2)) {

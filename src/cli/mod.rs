@@ -9,7 +9,10 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod cnf;
 mod train;
+
+pub use cnf::CnfArgs;
 
 pub use train::SavedModel;
 
@@ -119,6 +122,12 @@ pub struct TrainArgs {
     /// Training objective.
     #[arg(long, value_enum, default_value_t = Objective::Mle)]
     pub objective: Objective,
+    /// Learn the base Gaussian's mean and scale too (a diagonal Gaussian).
+    #[arg(long)]
+    pub learnable_base: bool,
+    /// Options of the continuous flow.
+    #[command(flatten)]
+    pub cnf: CnfArgs,
     /// Output directory (metrics.json, samples.csv, PNGs).
     #[arg(long, default_value = "out")]
     pub out: PathBuf,

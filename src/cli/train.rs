@@ -8,6 +8,9 @@ use anyhow::{Context as _, bail};
 
 use super::{BenchArgs, Objective, TrainArgs, draw_dot, save_png};
 use crate::engine::AdamConfig;
+use crate::flows::cnf::Solver;
+use crate::flows::cnf::adaptive::AdaptiveEvaluator;
+use crate::flows::cnf::dopri::Tolerance;
 use crate::flows::eval::Trace;
 use crate::flows::{Family, Flow, FlowConfig, FlowEvaluator, build_flow};
 use crate::rng::Rng;
@@ -37,6 +40,9 @@ pub struct TrainMetrics {
     pub test_nll: f64,
     /// Where `test_nll` was measured.
     pub test_set: String,
+    /// The adaptive integrator's work for `test_nll` (`--flow cnf --solver dopri`), else absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_solver: Option<SolverMetrics>,
     /// `KL(p*‖q)` on the test set (normalised target density known), else absent.
     pub kl: Option<f64>,
     /// Steps taken.
@@ -51,6 +57,21 @@ pub struct TrainMetrics {
     pub rollbacks: u32,
     /// `(step, loss)` every 10 steps.
     pub loss_curve: Vec<(u64, f32)>,
+}
+
+/// What Dormand–Prince did to evaluate `test_nll`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SolverMetrics {
+    /// Relative tolerance.
+    pub rtol: f32,
+    /// Absolute tolerance.
+    pub atol: f32,
+    /// Steps accepted, summed over chunks of points.
+    pub accepted_steps: usize,
+    /// Steps rejected and retried smaller.
+    pub rejected_steps: usize,
+    /// Vector-field evaluations (the solver's cost).
+    pub evaluations: usize,
 }
 
 /// A trained model as `model.json` holds it: rebuild the flow from `config` (any seed), then
@@ -89,6 +110,39 @@ fn flow_config(
     Ok(config)
 }
 
+/// `flowlab train`'s architecture: [`flow_config`] plus the base and the CNF's options.
+fn train_flow_config(args: &TrainArgs) -> anyhow::Result<FlowConfig> {
+    let mut config = flow_config(&args.flow, args.layers, args.hidden)?;
+    config.learnable_base = args.learnable_base;
+    args.cnf
+        .apply(config.family == Family::Cnf, &mut config.cnf)?;
+    config.validate()?;
+    Ok(config)
+}
+
+/// `log q` of the test points, and how the integrator was configured when it is adaptive:
+/// a CNF evaluated with Dormand–Prince, every other flow (and RK4) by its compiled graph.
+fn test_log_density(
+    flow: &Flow,
+    points: &[f32],
+    evaluator: &mut FlowEvaluator,
+) -> anyhow::Result<(Vec<f32>, Option<SolverMetrics>)> {
+    let options = &flow.config.cnf;
+    if flow.config.family != Family::Cnf || options.solver != Solver::DormandPrince {
+        return Ok((evaluator.density(flow, points)?.log_prob, None));
+    }
+    let mut adaptive = AdaptiveEvaluator::new(flow, 1024)?;
+    let out = adaptive.density(flow, points, Tolerance::of(options))?;
+    let solver = SolverMetrics {
+        rtol: options.rtol,
+        atol: options.atol,
+        accepted_steps: out.stats.accepted,
+        rejected_steps: out.stats.rejected,
+        evaluations: out.stats.evaluations,
+    };
+    Ok((out.log_prob, Some(solver)))
+}
+
 /// Runs `flowlab train`; returns a one-line summary.
 pub fn train(args: &TrainArgs) -> anyhow::Result<String> {
     if !(1..=10_000_000).contains(&args.steps) {
@@ -103,11 +157,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<String> {
         }
         None => None,
     };
-    let flow = build_flow(
-        &flow_config(&args.flow, args.layers, args.hidden)?,
-        2,
-        args.seed,
-    )?;
+    let flow = build_flow(&train_flow_config(args)?, 2, args.seed)?;
     let n_params = flow.n_params();
     let config = TrainConfig {
         batch: args.batch,
@@ -158,7 +208,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<String> {
     };
     let flat: Vec<f32> = test.iter().flatten().copied().collect();
     let mut evaluator = FlowEvaluator::new(&trainer.flow, 4096)?;
-    let log_q = evaluator.density(&trainer.flow, &flat)?.log_prob;
+    let (log_q, test_solver) = test_log_density(&trainer.flow, &flat, &mut evaluator)?;
     let n = log_q.len().max(1) as f64;
     let test_nll = -log_q.iter().map(|&l| l as f64).sum::<f64>() / n;
     let kl = (target.density_kind() != DensityKind::KernelEstimate).then(|| {
@@ -175,6 +225,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<String> {
         train_nll: recent.iter().sum::<f64>() / recent.len().max(1) as f64,
         test_nll,
         test_set,
+        test_solver,
         kl,
         steps: trainer.steps(),
         wall_s,
@@ -327,10 +378,7 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<String> {
         }
         return Ok(out.trim_end().to_string());
     }
-    let objective = match config.family {
-        Family::Planar | Family::Radial => ObjectiveKind::ReverseKl,
-        _ => ObjectiveKind::Mle,
-    };
+    let objective = crate::train::bench::bench_objective(config.family);
     let report = bench_flow(&config, objective, args.batch, 30, 300)?;
     Ok(if args.json {
         serde_json::to_string(&report)?

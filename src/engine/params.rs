@@ -177,6 +177,15 @@ impl ParamStore {
                 self.specs.len()
             )));
         }
+        // Why the count first: a hand-edited file can list the right tensors with too few
+        // values, and every range below indexes `saved.values`.
+        if saved.values.len() != self.values.len() {
+            return Err(ParamError::Mismatch(format!(
+                "{} values saved, {} expected",
+                saved.values.len(),
+                self.values.len()
+            )));
+        }
         for (a, b) in self.specs.iter().zip(&saved.specs) {
             if a.name != b.name || a.shape() != b.shape() || a.offset != b.offset {
                 return Err(ParamError::Mismatch(format!(
@@ -184,14 +193,9 @@ impl ParamStore {
                     a.name, a.rows, a.cols, b.name, b.rows, b.cols
                 )));
             }
-            if saved.values[b.range()].iter().any(|v| !v.is_finite()) {
+            if saved.values[a.range()].iter().any(|v| !v.is_finite()) {
                 return Err(ParamError::NonFinite(b.name.clone()));
             }
-        }
-        if saved.values.len() != self.values.len() {
-            return Err(ParamError::Mismatch(
-                "value count differs from the layout".into(),
-            ));
         }
         self.values.copy_from_slice(&saved.values);
         Ok(())
@@ -222,5 +226,19 @@ mod tests {
         wrong.add("w", 4, 3, Init::Constant(0.0), &mut rng);
         wrong.add("b", 1, 4, Init::Constant(0.0), &mut rng);
         assert!(matches!(wrong.load_from(&a), Err(ParamError::Mismatch(_))));
+
+        // Right tensors, too few values: an error, not an out-of-range panic.
+        let mut short: ParamStore = serde_json::from_str(&json).unwrap();
+        short.values.truncate(5);
+        assert!(matches!(
+            other.load_from(&short),
+            Err(ParamError::Mismatch(_))
+        ));
+        let mut nan = back.clone();
+        nan.values[13] = f32::NAN;
+        assert!(matches!(
+            other.load_from(&nan),
+            Err(ParamError::NonFinite(_))
+        ));
     }
 }

@@ -247,4 +247,8 @@ impl Target for Energy {
             _ => DensityKind::NumericNormalizer,
         }
     }
+
+    fn has_smooth_log_density(&self) -> bool {
+        true
+    }
 }

@@ -276,6 +276,10 @@ impl Target for Mixture {
     fn density_kind(&self) -> DensityKind {
         DensityKind::Exact
     }
+
+    fn has_smooth_log_density(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

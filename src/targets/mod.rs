@@ -209,6 +209,12 @@ pub trait Target: Send + Sync {
     fn log_normalizer(&self) -> f64;
     /// How `log_density` was obtained.
     fn density_kind(&self) -> DensityKind;
+    /// Whether `log_density` is finite and smooth on the whole plane (energies, mixtures), so
+    /// its score can drive reverse-KL training. Data sets with empty regions, grids and
+    /// pictures are not: their score is zero or undefined almost everywhere.
+    fn has_smooth_log_density(&self) -> bool {
+        false
+    }
 
     /// `n` fresh samples.
     fn sample(&self, n: usize, rng: &mut Rng) -> Vec<[f32; 2]> {

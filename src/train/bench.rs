@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::{ObjectiveKind, TrainConfig, TrainError, Trainer};
-use crate::flows::{FlowConfig, FlowEvaluator, build_flow};
+use crate::flows::{Family, FlowConfig, FlowEvaluator, build_flow};
 use crate::rng::Rng;
 use web_time::Instant;
 
@@ -28,6 +28,16 @@ pub struct BenchReport {
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs.get(xs.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// The objective a flow is timed with: reverse KL for the families trained that way in their
+/// papers (planar, radial, IAF: cheap sampling, costly or iterative density), else maximum
+/// likelihood. One choice for `cargo bench` and `flowlab bench`, so both print one figure.
+pub fn bench_objective(family: Family) -> ObjectiveKind {
+    match family {
+        Family::Planar | Family::Radial | Family::Iaf => ObjectiveKind::ReverseKl,
+        _ => ObjectiveKind::Mle,
+    }
 }
 
 /// Times `steps` training steps (after `warmup`) and as many sample/density passes.

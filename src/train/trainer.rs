@@ -203,21 +203,28 @@ impl Trainer {
                 InputKind::TargetScore { .. } => split_at = Some((v, kind)),
             }
         }
-        let loss = match split_at {
+        // `optimised` is the graph's loss; `loss` is what is reported. They differ for reverse
+        // KL, whose graph minimises a surrogate with the KL's gradient.
+        let (optimised, loss) = match split_at {
             Some((v, InputKind::TargetScore { at })) => {
                 self.program.run_until(self.flow.store.values(), v);
                 let kl = self.fill_target_score(at);
                 if let Ok(buf) = self.program.program_mut().input_mut(v) {
                     buf.copy_from_slice(&self.score);
                 }
-                self.program.run_from(self.flow.store.values(), v);
-                kl
+                (self.program.run_from(self.flow.store.values(), v), kl)
             }
-            _ => self.program.run(self.flow.store.values()),
+            _ => {
+                let loss = self.program.run(self.flow.store.values());
+                (loss, loss)
+            }
         };
         let grads_finite = self.program.grads().iter().all(|g| g.is_finite());
-        if !loss.is_finite() || !grads_finite {
-            let why = if loss.is_finite() {
+        // Why the guard watches `optimised`, not `loss`: the KL estimate is legitimately +inf
+        // while samples land where the target has no mass (off a checkerboard's squares),
+        // though the step itself is sound; rolling back then would halve the rate forever.
+        if !optimised.is_finite() || !grads_finite {
+            let why = if optimised.is_finite() {
                 "a gradient became non-finite"
             } else {
                 "the loss became non-finite"
@@ -263,9 +270,11 @@ impl Trainer {
         }
     }
 
-    /// Fills `self.score` with `∇ log p̃*` at the samples (central differences, f64) and
-    /// returns the KL estimate `mean(log q − log p*)` with the normalised target.
+    /// Fills `self.score` with `∇ log p̃*` at the samples (the target's score, clamped to
+    /// ±1e4 so one sample at a cliff cannot blow the step up) and returns the KL estimate
+    /// `mean(log q − log p*)` with the normalised target.
     fn fill_target_score(&mut self, at: Var) -> f32 {
+        const MAX_SCORE: f64 = 1e4;
         let Some((_, log_q)) = self.samples else {
             return f32::NAN;
         };
@@ -274,7 +283,6 @@ impl Trainer {
             return f32::NAN;
         };
         let target = &self.target;
-        let h = 1e-4;
         let mut kl = 0.0f64;
         for ((x, s), &q) in xs
             .chunks_exact(2)
@@ -282,16 +290,8 @@ impl Trainer {
             .zip(lq)
         {
             let p = [x[0] as f64, x[1] as f64];
-            for d in 0..2 {
-                let (mut up, mut down) = (p, p);
-                up[d] += h;
-                down[d] -= h;
-                let grad = (target.log_density(up) - target.log_density(down)) / (2.0 * h);
-                s[d] = if grad.is_finite() {
-                    grad.clamp(-1e4, 1e4) as f32
-                } else {
-                    0.0
-                };
+            for (s, grad) in s.iter_mut().zip(target.grad_log_density(p)) {
+                *s = grad.clamp(-MAX_SCORE, MAX_SCORE) as f32;
             }
             kl += q as f64 - target.normalized_log_density(p);
         }

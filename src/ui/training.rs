@@ -139,12 +139,15 @@ impl TrainingSession for CpuSession {
     }
 }
 
-/// The objective a family trains with in the app: reverse KL for planar/radial (whose
-/// density direction needs a root solve), flow matching for CNFs (simulation-free, so a
-/// frame fits many steps), maximum likelihood otherwise.
-fn app_objective(family: Family) -> ObjectiveKind {
+/// The objective a family trains with in the app: reverse KL for planar/radial on targets
+/// given by a smooth energy (the setting of their paper; their density direction needs a root
+/// solve), flow matching for CNFs (simulation-free, so a frame fits many steps), maximum
+/// likelihood otherwise.
+fn app_objective(family: Family, target: &dyn Target) -> ObjectiveKind {
     match family {
-        Family::Planar | Family::Radial => ObjectiveKind::ReverseKl,
+        Family::Planar | Family::Radial if target.has_smooth_log_density() => {
+            ObjectiveKind::ReverseKl
+        }
         Family::Cnf => ObjectiveKind::FlowMatching,
         _ => ObjectiveKind::Mle,
     }
@@ -160,7 +163,7 @@ pub fn start_session(
     let flow = build_flow(&FlowConfig::new(family), 2, scene.seed).map_err(|e| failed(&e))?;
     let config = TrainConfig {
         batch: 256,
-        objective: app_objective(family),
+        objective: app_objective(family, target.as_ref()),
         seed: scene.seed,
         held_out: 256,
         ..TrainConfig::default()

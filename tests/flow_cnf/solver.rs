@@ -59,14 +59,14 @@ fn dormand_prince_meets_its_tolerance_on_a_linear_ode() {
                 let exact = spiral_exact(z0, t1);
                 (0..2)
                     .map(|k| (y[2 * r + k] - exact[k]).abs() / (1.0 + exact[k].abs()))
-                    .fold(0.0, f64::max)
+                    .fold(0.0, crate::common::worst)
             })
-            .fold(0.0, f64::max);
+            .fold(0.0, crate::common::worst);
         let vs_rk4 = y
             .iter()
             .zip(&reference)
             .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f64::max);
+            .fold(0.0, crate::common::worst);
         // Local error control keeps the global error within a small multiple of the tolerance.
         // Measured: ≤ 1.1 × tol against the exact solution, ≤ 1.6 × tol against 20 000 RK4
         // steps, with 10, 22, 51 and 126 steps for tolerances 1e-3 … 1e-9.
@@ -100,7 +100,7 @@ fn dormand_prince_meets_its_tolerance_on_a_linear_ode() {
             .iter()
             .zip(starts.iter().flatten())
             .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f64::max);
+            .fold(0.0, crate::common::worst);
         // Backwards the spiral expands (×e² ≈ 7.4 over the span), and so do the forward
         // solve's errors: measured ≤ 18.4 × tol.
         assert!(
@@ -132,7 +132,7 @@ fn max_error(a: &[f32], b: &[f64]) -> f64 {
     a.iter()
         .zip(b)
         .map(|(&a, b)| (a as f64 - b).abs())
-        .fold(0.0, f64::max)
+        .fold(0.0, crate::common::worst)
 }
 
 #[test]
@@ -169,7 +169,7 @@ fn adaptive_evaluation_meets_its_tolerance_against_fine_rk4() {
             .iter()
             .zip(&x)
             .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+            .fold(0.0f32, crate::common::worst);
         assert!(
             (back as f64) < 2.0 * bound,
             "tol {tol:e}: sample(density(x)) off by {back:e}"
@@ -179,7 +179,7 @@ fn adaptive_evaluation_meets_its_tolerance_against_fine_rk4() {
             .iter()
             .zip(&d.log_prob)
             .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+            .fold(0.0f32, crate::common::worst);
         assert!(
             (lq as f64) < 2.0 * bound,
             "tol {tol:e}: log q of the round trip off by {lq:e}"
@@ -216,7 +216,7 @@ fn velocity_matches_the_field() {
         .iter()
         .zip(want)
         .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
+        .fold(0.0f32, crate::common::worst);
     assert!(
         worst < 1e-5 && want.iter().any(|w| w.abs() > 0.1),
         "velocity off by {worst}"
