@@ -64,6 +64,7 @@ impl FlowlabApp {
     pub fn with_fragment(cc: &eframe::CreationContext<'_>, fragment: &str) -> Self {
         #[cfg(target_arch = "wasm32")]
         crate::web::register_context(&cc.egui_ctx);
+        crate::ui::fonts::install(&cc.egui_ctx);
         let mut app = Self {
             scene: Scene::default(),
             playing: false,

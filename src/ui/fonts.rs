@@ -1,0 +1,29 @@
+//! The app's one typeface.
+//!
+//! Why not egui's defaults: they embed two fonts, Ubuntu Light and Hack (monospace). Hack
+//! costs 150 KB of the gzipped web app and only drew the plot's coordinate read-out, so both
+//! text styles use Ubuntu Light (its figures are tabular, so numbers still line up).
+
+use std::sync::Arc;
+
+use egui::{FontData, FontDefinitions, FontFamily};
+
+const UBUNTU_LIGHT: &str = "Ubuntu-Light";
+
+/// The font definitions: Ubuntu Light for proportional and monospace text.
+pub fn definitions() -> FontDefinitions {
+    let mut fonts = FontDefinitions::empty();
+    fonts.font_data.insert(
+        UBUNTU_LIGHT.to_owned(),
+        Arc::new(FontData::from_static(epaint_default_fonts::UBUNTU_LIGHT)),
+    );
+    for family in [FontFamily::Proportional, FontFamily::Monospace] {
+        fonts.families.insert(family, vec![UBUNTU_LIGHT.to_owned()]);
+    }
+    fonts
+}
+
+/// Installs [`definitions`] in `ctx` (before the first frame lays out text).
+pub fn install(ctx: &egui::Context) {
+    ctx.set_fonts(definitions());
+}
