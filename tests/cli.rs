@@ -218,6 +218,39 @@ fn a_cnf_trains_with_hutchinson_and_is_scored_by_dormand_prince() {
 }
 
 #[test]
+fn planar_metrics_report_the_root_solver_residual() {
+    let dir = temp_path("planar");
+    let result = flowlab(&[
+        "train",
+        "--target",
+        "u1",
+        "--flow",
+        "planar",
+        "--objective",
+        "reverse-kl",
+        "--steps",
+        "30",
+        "--batch",
+        "64",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("metrics.json")).unwrap()).unwrap();
+    let residual = metrics["test_solver"]["max_inverse_residual"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no residual: {metrics}"));
+    // Bisection + Newton in f32 on points of scale ~3: far below the data's scale.
+    assert!((0.0..1e-3).contains(&residual), "{residual}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn absurd_settings_get_one_clear_message() {
     for (args, needle) in [
         (

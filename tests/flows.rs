@@ -193,6 +193,11 @@ fn objective_for(family: Family) -> ObjectiveKind {
 fn trainer(family: Family, target: &str, batch: usize) -> Trainer {
     let mut config = FlowConfig::new(family);
     config.hidden = 32;
+    trainer_of(config, target, batch)
+}
+
+fn trainer_of(config: FlowConfig, target: &str, batch: usize) -> Trainer {
+    let family = config.family;
     let flow = build_flow(&config, 2, 1).expect("builds");
     let target = flowlab::targets::by_name(target).expect("target");
     let train = TrainConfig {
@@ -204,6 +209,40 @@ fn trainer(family: Family, target: &str, batch: usize) -> Trainer {
     Trainer::new(flow, Arc::from(target), train).expect("trainer")
 }
 
+/// Asserts that every parameter of `t` differs from `before`.
+fn assert_every_parameter_moved(t: &Trainer, before: &ParamStore) {
+    for spec in t.flow.store.specs() {
+        let moved = before.values()[spec.range()]
+            .iter()
+            .zip(&t.flow.store.values()[spec.range()])
+            .any(|(a, b)| a != b);
+        assert!(
+            moved,
+            "{}: parameter {} never changed",
+            t.flow.config.family.name(),
+            spec.name
+        );
+    }
+}
+
+/// `∫ q` over `[-8, 8]²` by the midpoint rule on a 240² grid.
+fn mass_on_grid(t: &Trainer) -> f64 {
+    let mut eval = FlowEvaluator::new(&t.flow, 4096).expect("compiles");
+    let (n, half) = (240usize, 8.0f32);
+    let cell = 2.0 * half / n as f32;
+    let grid: Vec<f32> = (0..n * n)
+        .flat_map(|k| {
+            let (i, j) = (k % n, k / n);
+            [
+                -half + (i as f32 + 0.5) * cell,
+                -half + (j as f32 + 0.5) * cell,
+            ]
+        })
+        .collect();
+    let d = eval.density(&t.flow, &grid).expect("density");
+    d.log_prob.iter().map(|&l| (l as f64).exp()).sum::<f64>() * (cell as f64).powi(2)
+}
+
 #[test]
 fn every_parameter_receives_a_gradient() {
     for family in families() {
@@ -213,18 +252,7 @@ fn every_parameter_receives_a_gradient() {
         for _ in 0..3 {
             t.step();
         }
-        for spec in t.flow.store.specs() {
-            let moved = before.values()[spec.range()]
-                .iter()
-                .zip(&t.flow.store.values()[spec.range()])
-                .any(|(a, b)| a != b);
-            assert!(
-                moved,
-                "{}: parameter {} never changed",
-                family.name(),
-                spec.name
-            );
-        }
+        assert_every_parameter_moved(&t, &before);
     }
 }
 
@@ -235,24 +263,40 @@ fn trained_density_integrates_to_one() {
         for _ in 0..200 {
             t.step();
         }
-        let mut eval = FlowEvaluator::new(&t.flow, 4096).expect("compiles");
-        let (n, half) = (240usize, 8.0f32);
-        let cell = 2.0 * half / n as f32;
-        let grid: Vec<f32> = (0..n * n)
-            .flat_map(|k| {
-                let (i, j) = (k % n, k / n);
-                [
-                    -half + (i as f32 + 0.5) * cell,
-                    -half + (j as f32 + 0.5) * cell,
-                ]
-            })
-            .collect();
-        let d = eval.density(&t.flow, &grid).expect("density");
-        let mass: f64 =
-            d.log_prob.iter().map(|&l| (l as f64).exp()).sum::<f64>() * (cell as f64).powi(2);
+        let mass = mass_on_grid(&t);
         assert!(
             (mass - 1.0).abs() < 0.02,
             "{}: density integrates to {mass}",
+            family.name()
+        );
+    }
+}
+
+#[test]
+fn a_learnable_diagonal_base_trains_and_stays_normalised() {
+    for family in [Family::RealNvp, Family::Maf, Family::Planar] {
+        let mut config = FlowConfig::new(family);
+        config.hidden = 32;
+        config.learnable_base = true;
+        let mut t = trainer_of(config, "8gaussians", 256);
+        assert!(
+            t.flow
+                .store
+                .specs()
+                .iter()
+                .any(|s| s.name == "base.log_std"),
+            "{}: no base parameters",
+            family.name()
+        );
+        let before = t.flow.store.clone();
+        for _ in 0..200 {
+            t.step();
+        }
+        assert_every_parameter_moved(&t, &before);
+        let mass = mass_on_grid(&t);
+        assert!(
+            (mass - 1.0).abs() < 0.02,
+            "{} with a learnable base: density integrates to {mass}",
             family.name()
         );
     }

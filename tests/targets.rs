@@ -14,6 +14,8 @@ use flowlab::targets::{self, Target, TargetError};
 // The crate root is this file, so its modules are found by path, in `tests/targets/`.
 #[path = "targets/bad_input.rs"]
 mod bad_input;
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
 #[path = "targets/grids.rs"]
 mod grids;
 #[path = "targets/perf.rs"]

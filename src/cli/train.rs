@@ -40,7 +40,7 @@ pub struct TrainMetrics {
     pub test_nll: f64,
     /// Where `test_nll` was measured.
     pub test_set: String,
-    /// The adaptive integrator's work for `test_nll` (`--flow cnf --solver dopri`), else absent.
+    /// The solvers' work for `test_nll` (`--flow cnf --solver dopri`; planar, radial), else absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub test_solver: Option<SolverMetrics>,
     /// `KL(p*‖q)` on the test set (normalised target density known), else absent.
@@ -59,19 +59,28 @@ pub struct TrainMetrics {
     pub loss_curve: Vec<(u64, f32)>,
 }
 
-/// What Dormand–Prince did to evaluate `test_nll`.
+/// What the numerical solvers did to evaluate `test_nll`.
 #[derive(Clone, Debug, serde::Serialize)]
-pub struct SolverMetrics {
-    /// Relative tolerance.
-    pub rtol: f32,
-    /// Absolute tolerance.
-    pub atol: f32,
-    /// Steps accepted, summed over chunks of points.
-    pub accepted_steps: usize,
-    /// Steps rejected and retried smaller.
-    pub rejected_steps: usize,
-    /// Vector-field evaluations (the solver's cost).
-    pub evaluations: usize,
+#[serde(untagged)]
+pub enum SolverMetrics {
+    /// A CNF scored by adaptive Dormand–Prince.
+    DormandPrince {
+        /// Relative tolerance.
+        rtol: f32,
+        /// Absolute tolerance.
+        atol: f32,
+        /// Steps accepted, summed over chunks of points.
+        accepted_steps: usize,
+        /// Steps rejected and retried smaller.
+        rejected_steps: usize,
+        /// Vector-field evaluations (the solver's cost).
+        evaluations: usize,
+    },
+    /// Planar/radial layers inverted by root solves.
+    RootSolve {
+        /// The largest `Σ_k |f_k(f_k⁻¹(y)) − y|` over the test points (NaN if any is NaN).
+        max_inverse_residual: f32,
+    },
 }
 
 /// A trained model as `model.json` holds it: rebuild the flow from `config` (any seed), then
@@ -120,8 +129,8 @@ fn train_flow_config(args: &TrainArgs) -> anyhow::Result<FlowConfig> {
     Ok(config)
 }
 
-/// `log q` of the test points, and how the integrator was configured when it is adaptive:
-/// a CNF evaluated with Dormand–Prince, every other flow (and RK4) by its compiled graph.
+/// `log q` of the test points, and what the solvers did: a CNF evaluated with Dormand–Prince
+/// reports its steps; planar and radial flows their root solvers' worst residual.
 fn test_log_density(
     flow: &Flow,
     points: &[f32],
@@ -129,11 +138,18 @@ fn test_log_density(
 ) -> anyhow::Result<(Vec<f32>, Option<SolverMetrics>)> {
     let options = &flow.config.cnf;
     if flow.config.family != Family::Cnf || options.solver != Solver::DormandPrince {
-        return Ok((evaluator.density(flow, points)?.log_prob, None));
+        let d = evaluator.density(flow, points)?;
+        let solver = (!d.residual.is_empty()).then(|| SolverMetrics::RootSolve {
+            // Why not f32::max: it would hide a NaN residual.
+            max_inverse_residual: d.residual.iter().fold(0.0, |worst, &r| {
+                if r.is_nan() || r > worst { r } else { worst }
+            }),
+        });
+        return Ok((d.log_prob, solver));
     }
     let mut adaptive = AdaptiveEvaluator::new(flow, 1024)?;
     let out = adaptive.density(flow, points, Tolerance::of(options))?;
-    let solver = SolverMetrics {
+    let solver = SolverMetrics::DormandPrince {
         rtol: options.rtol,
         atol: options.atol,
         accepted_steps: out.stats.accepted,

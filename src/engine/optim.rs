@@ -84,13 +84,33 @@ pub struct StepReport {
 }
 
 /// Adam state for one parameter buffer.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Adam {
     /// Settings (may be changed between steps, e.g. the divergence guard halves `lr`).
     pub config: AdamConfig,
     m: Vec<f32>,
     v: Vec<f32>,
     t: u64,
+}
+
+impl Clone for Adam {
+    fn clone(&self) -> Self {
+        Self {
+            config: self.config,
+            m: self.m.clone(),
+            v: self.v.clone(),
+            t: self.t,
+        }
+    }
+
+    /// Why by hand: the derived `clone_from` is `*self = source.clone()`, which allocates; the
+    /// trainer snapshots its optimizer every few steps and must not allocate per step.
+    fn clone_from(&mut self, source: &Self) {
+        self.config = source.config;
+        self.m.clone_from(&source.m);
+        self.v.clone_from(&source.v);
+        self.t = source.t;
+    }
 }
 
 impl Adam {

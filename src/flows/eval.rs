@@ -24,6 +24,7 @@ struct DensityProgram {
     x: Var,
     log_prob: Var,
     z: Var,
+    residual: Option<Var>,
 }
 
 struct SampleProgram {
@@ -50,6 +51,9 @@ pub struct Densities {
     pub log_prob: Vec<f32>,
     /// The base point `f⁻¹(x)` per point, row-major.
     pub z: Vec<f32>,
+    /// The root solvers' residual per point (see [`super::DensityGraph::residual`]); empty
+    /// for flows whose inverses are closed-form.
+    pub residual: Vec<f32>,
 }
 
 /// Samples with their log-densities.
@@ -69,12 +73,15 @@ impl FlowEvaluator {
         let mut g = Graph::new();
         let x = g.input(chunk, dim);
         let d = flow.density_graph(&mut g, x);
-        let program = CpuProgram::compile(&g, &flow.store, &[d.log_prob, d.z])?;
+        let mut outputs = vec![d.log_prob, d.z];
+        outputs.extend(d.residual);
+        let program = CpuProgram::compile(&g, &flow.store, &outputs)?;
         let density = DensityProgram {
             program,
             x,
             log_prob: d.log_prob,
             z: d.z,
+            residual: d.residual,
         };
 
         let mut g = Graph::new();
@@ -119,6 +126,9 @@ impl FlowEvaluator {
                 .extend_from_slice(&p.value(self.density.log_prob)?[..n]);
             out.z
                 .extend_from_slice(&p.value(self.density.z)?[..n * self.dim]);
+            if let Some(r) = self.density.residual {
+                out.residual.extend_from_slice(&p.value(r)?[..n]);
+            }
         }
         Ok(out)
     }

@@ -131,6 +131,10 @@ pub struct DensityGraph {
     pub z: Var,
     /// Layer outputs in density order (`layers[0]` is the last sample-order layer's inverse).
     pub layers: Vec<LayerOutput>,
+    /// For flows with root-solved inverses (planar, radial), `Σ_k |f_k(f_k⁻¹(y)) − y|` per
+    /// row over those layers: how far the solved inverse is from exact. `None` for others
+    /// (and in the training graph, which does not need it).
+    pub residual: Option<Var>,
 }
 
 /// The sample direction built into a graph, with every intermediate for the trace.
@@ -167,10 +171,17 @@ impl Flow {
         let mut h = x;
         let mut total: Option<Var> = None;
         let mut layers = Vec::with_capacity(self.layers.len());
+        let mut residual: Option<Var> = None;
         for layer in self.layers.iter().rev() {
             let out = match terms.as_deref_mut() {
                 Some(t) => layer.inverse_for_training(g, h, t),
-                None => layer.inverse(g, h),
+                None => {
+                    let (out, r) = layer.inverse_with_residual(g, h);
+                    if let Some(r) = r {
+                        residual = Some(residual.map_or(r, |total| g.add(total, r)));
+                    }
+                    out
+                }
             };
             total = Some(match total {
                 Some(t) => g.add(t, out.log_det),
@@ -188,6 +199,7 @@ impl Flow {
             log_prob,
             z: h,
             layers,
+            residual,
         }
     }
 

@@ -1,38 +1,8 @@
 //! Costs the trainer and the heat map pay, and a check that `sample_into` allocates nothing.
 
 use super::*;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use crate::counting_alloc::allocations;
 use web_time::Instant;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-/// Counts allocations made on the current thread (tests run on several threads).
-struct CountingAllocator;
-
-// Why unsafe: counting allocations needs a global allocator, and `GlobalAlloc` is an unsafe
-// trait; this one only forwards to the system allocator.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|a| a.set(a.get() + 1));
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: CountingAllocator = CountingAllocator;
-
-fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
 
 fn all_targets() -> Vec<Box<dyn Target>> {
     let mut all: Vec<Box<dyn Target>> = targets::NAMES
