@@ -218,6 +218,82 @@ fn a_cnf_trains_with_hutchinson_and_is_scored_by_dormand_prince() {
 }
 
 #[test]
+fn a_saved_model_resumes_training_and_bad_ones_are_refused() {
+    let first = temp_path("resume-first");
+    let args = |out: &std::path::Path| {
+        vec![
+            "train".to_string(),
+            "--target".into(),
+            "twomoons".into(),
+            "--steps".into(),
+            "150".into(),
+            "--batch".into(),
+            "256".into(),
+            "--out".into(),
+            out.to_str().unwrap().into(),
+        ]
+    };
+    let run = |extra: &[&str], out: &std::path::Path| {
+        let mut all = args(out);
+        all.extend(extra.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        flowlab(&refs)
+    };
+    let result = run(
+        &["--flow", "glow", "--layers", "2", "--hidden", "16"],
+        &first,
+    );
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let nll = |dir: &std::path::Path| {
+        let m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("metrics.json")).unwrap()).unwrap();
+        (
+            m["test_nll"].as_f64().unwrap(),
+            m["flow"].as_str().unwrap().to_string(),
+        )
+    };
+    let (nll_first, _) = nll(&first);
+
+    // Resumed: same architecture (Glow, whose actnorm must not be re-fitted), training goes on.
+    let model = first.join("model.json");
+    let second = temp_path("resume-second");
+    let result = run(&["--init", model.to_str().unwrap()], &second);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let (nll_second, flow) = nll(&second);
+    assert_eq!(flow, "glow");
+    assert!(
+        nll_second < nll_first + 0.05,
+        "resumed run got worse: {nll_first} -> {nll_second}"
+    );
+
+    // An architecture flag beside --init, a file that is not a model, a missing file.
+    let result = run(
+        &["--init", model.to_str().unwrap(), "--flow", "maf"],
+        &second,
+    );
+    assert!(String::from_utf8_lossy(&result.stderr).contains("brings its own architecture"));
+    let metrics = first.join("metrics.json");
+    let result = run(&["--init", metrics.to_str().unwrap()], &second);
+    assert!(
+        String::from_utf8_lossy(&result.stderr).contains("is not a model.json"),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let result = run(&["--init", "/nonexistent/model.json"], &second);
+    assert!(String::from_utf8_lossy(&result.stderr).starts_with("error: cannot read"));
+    std::fs::remove_dir_all(&first).ok();
+    std::fs::remove_dir_all(&second).ok();
+}
+
+#[test]
 fn planar_metrics_report_the_root_solver_residual() {
     let dir = temp_path("planar");
     let result = flowlab(&[

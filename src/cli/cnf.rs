@@ -71,7 +71,7 @@ pub struct CnfArgs {
 
 impl CnfArgs {
     /// Whether any option was given.
-    fn any(&self) -> bool {
+    pub fn any(&self) -> bool {
         self.cnf_steps.is_some()
             || self.trace.is_some()
             || self.probe.is_some()

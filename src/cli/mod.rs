@@ -58,8 +58,8 @@ pub enum RenderLayers {
 /// `flowlab render`.
 #[derive(Clone, Debug, Args)]
 pub struct RenderArgs {
-    /// Target name.
-    #[arg(long, default_value = catalog::DEFAULT_TARGET, value_parser = clap::builder::PossibleValuesParser::new(catalog::target_names().iter().copied()))]
+    /// Target name, or an image (PNG/JPEG, `path.png:invert` for light-on-dark) or CSV of points.
+    #[arg(long, default_value = catalog::DEFAULT_TARGET)]
     pub target: String,
     /// Output PNG file.
     #[arg(long)]
@@ -98,9 +98,9 @@ pub struct TrainArgs {
     /// Held-out samples (CSV, `x,y` per line) to report `test_nll` on.
     #[arg(long, value_name = "FILE.csv")]
     pub test: Option<PathBuf>,
-    /// Flow family.
-    #[arg(long, default_value = catalog::DEFAULT_FLOW, value_parser = clap::builder::PossibleValuesParser::new(catalog::FLOW_NAMES))]
-    pub flow: String,
+    /// Flow family [default: realnvp].
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(catalog::FLOW_NAMES))]
+    pub flow: Option<String>,
     /// Number of layers (default: the flow's own default size).
     #[arg(long)]
     pub layers: Option<usize>,
@@ -125,6 +125,11 @@ pub struct TrainArgs {
     /// Learn the base Gaussian's mean and scale too (a diagonal Gaussian).
     #[arg(long)]
     pub learnable_base: bool,
+    /// Start from a model.json written by an earlier run (its architecture and parameters)
+    /// instead of a fresh initialisation; --flow, --layers, --hidden and the CNF options must
+    /// then be left out.
+    #[arg(long, value_name = "model.json")]
+    pub init: Option<PathBuf>,
     /// Options of the continuous flow.
     #[command(flatten)]
     pub cnf: CnfArgs,
@@ -196,7 +201,7 @@ pub fn render(args: &RenderArgs) -> anyhow::Result<String> {
 
 /// The picture `flowlab render` saves, in memory.
 pub fn render_image(args: &RenderArgs) -> anyhow::Result<image::RgbaImage> {
-    let target = catalog::load_target(&args.target)?;
+    let target = crate::targets::load(&args.target)?;
     let size = args.size as usize;
     let view = target.view();
     let background = crate::ui::heatmap::colormap(0.0);
@@ -307,9 +312,10 @@ mod tests {
             panic!("not train: {cli:?}");
         };
         assert_eq!(
-            (args.flow.as_str(), args.steps, args.batch),
-            ("maf", 10, 512)
+            (args.flow.as_deref(), args.steps, args.batch),
+            (Some("maf"), 10, 512)
         );
+        assert_eq!(args.init, None);
         assert_eq!(args.objective, Objective::ReverseKl);
         assert_eq!((args.layers, args.hidden, args.lr), (None, None, 1e-3));
         assert_eq!(args.out, PathBuf::from("out"));

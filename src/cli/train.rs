@@ -17,6 +17,7 @@ use crate::rng::Rng;
 use crate::targets::{DensityKind, Target};
 use crate::train::bench::bench_flow;
 use crate::train::{ObjectiveKind, TrainConfig, Trainer};
+use crate::ui::catalog;
 use crate::ui::heatmap::{DensityGrid, colormap};
 
 /// Samples written to `samples.csv`.
@@ -119,9 +120,60 @@ fn flow_config(
     Ok(config)
 }
 
+/// Largest `model.json` `--init` reads (the reference RealNVP's is about 0.7 MB).
+const MAX_MODEL_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The flow to train: a fresh one built from the flags, or the saved one `--init` names.
+fn initial_flow(args: &TrainArgs) -> anyhow::Result<Flow> {
+    let Some(path) = &args.init else {
+        return Ok(build_flow(&train_flow_config(args)?, 2, args.seed)?);
+    };
+    if args.flow.is_some()
+        || args.layers.is_some()
+        || args.hidden.is_some()
+        || args.learnable_base
+        || args.cnf.any()
+    {
+        bail!(
+            "--init {} brings its own architecture: leave out --flow, --layers, --hidden, --learnable-base and the CNF options",
+            path.display()
+        );
+    }
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    if len > MAX_MODEL_BYTES {
+        bail!(
+            "{} is {len} bytes; a model.json is at most {MAX_MODEL_BYTES}",
+            path.display()
+        );
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let saved: SavedModel = serde_json::from_slice(&bytes).with_context(|| {
+        format!(
+            "{} is not a model.json written by flowlab train",
+            path.display()
+        )
+    })?;
+    if saved.dim != 2 {
+        bail!(
+            "{} holds a {}-D model; targets are 2-D",
+            path.display(),
+            saved.dim
+        );
+    }
+    saved.config.validate()?;
+    let mut flow = build_flow(&saved.config, saved.dim, args.seed)?;
+    flow.store
+        .load_from(&saved.params)
+        .with_context(|| format!("{}: parameters do not fit the architecture", path.display()))?;
+    Ok(flow)
+}
+
 /// `flowlab train`'s architecture: [`flow_config`] plus the base and the CNF's options.
 fn train_flow_config(args: &TrainArgs) -> anyhow::Result<FlowConfig> {
-    let mut config = flow_config(&args.flow, args.layers, args.hidden)?;
+    let flow = args.flow.as_deref().unwrap_or(catalog::DEFAULT_FLOW);
+    let mut config = flow_config(flow, args.layers, args.hidden)?;
     config.learnable_base = args.learnable_base;
     args.cnf
         .apply(config.family == Family::Cnf, &mut config.cnf)?;
@@ -173,7 +225,8 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<String> {
         }
         None => None,
     };
-    let flow = build_flow(&train_flow_config(args)?, 2, args.seed)?;
+    let flow = initial_flow(args)?;
+    let resumed = args.init.is_some();
     let n_params = flow.n_params();
     let config = TrainConfig {
         batch: args.batch,
@@ -184,6 +237,8 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<String> {
         },
         seed: args.seed,
         held_out: 16,
+        // A resumed model keeps its trained actnorm instead of re-fitting it to a batch.
+        init_from_data: !resumed,
     };
     let mut trainer = Trainer::new(flow, target.clone(), config)?;
 
@@ -235,7 +290,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<String> {
             / n
     });
     let metrics = TrainMetrics {
-        flow: args.flow.clone(),
+        flow: trainer.flow.config.family.name().to_string(),
         target: target.name().to_string(),
         objective: trainer.config().objective.name().to_string(),
         train_nll: recent.iter().sum::<f64>() / recent.len().max(1) as f64,

@@ -24,6 +24,14 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Size of the fixed held-out set (MLE).
     pub held_out: usize,
+    /// Fit data-dependent initialisations (Glow's actnorm) to a first batch of target samples.
+    /// Off for a model that was trained before and is resumed.
+    #[serde(default = "yes")]
+    pub init_from_data: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for TrainConfig {
@@ -34,6 +42,7 @@ impl Default for TrainConfig {
             adam: AdamConfig::default(),
             seed: 0,
             held_out: 4096,
+            init_from_data: true,
         }
     }
 }
@@ -115,8 +124,10 @@ impl Trainer {
         }
         let mut rng = Rng::seed_from_u64(config.seed);
         // Data-dependent initialisation (actnorm) sees one batch of target samples.
-        let init_batch = target.sample(config.batch.max(256), &mut rng.fork(7));
-        flow.init_from_data(bytemuck::cast_slice(&init_batch))?;
+        if config.init_from_data {
+            let init_batch = target.sample(config.batch.max(256), &mut rng.fork(7));
+            flow.init_from_data(bytemuck::cast_slice(&init_batch))?;
+        }
         let ObjectiveGraph {
             graph,
             loss,
