@@ -14,6 +14,20 @@ fn temp_path(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("flowlab-cli-test-{}-{name}", std::process::id()))
 }
 
+/// Runs `flowlab train ARGS --out DIR`, asserts it succeeded and returns its metrics.json.
+fn train_ok(args: &[&str], dir: &std::path::Path) -> serde_json::Value {
+    let mut all = vec!["train"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--out", dir.to_str().unwrap()]);
+    let result = flowlab(&all);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    serde_json::from_slice(&std::fs::read(dir.join("metrics.json")).unwrap()).unwrap()
+}
+
 #[test]
 fn render_writes_a_png_of_the_target() {
     let out = temp_path("moons.png");
@@ -148,44 +162,37 @@ fn train_writes_metrics_samples_and_pictures() {
 #[test]
 fn a_cnf_trains_with_hutchinson_and_is_scored_by_dormand_prince() {
     let dir = temp_path("cnf");
-    let result = flowlab(&[
-        "train",
-        "--target",
-        "8gaussians",
-        "--flow",
-        "cnf",
-        "--hidden",
-        "16",
-        "--steps",
-        "20",
-        "--batch",
-        "64",
-        "--cnf-steps",
-        "4",
-        "--trace",
-        "hutchinson",
-        "--probe",
-        "gaussian",
-        "--probes",
-        "2",
-        "--kinetic",
-        "0.01",
-        "--solver",
-        "dopri",
-        "--rtol",
-        "1e-4",
-        "--atol",
-        "1e-4",
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
+    let metrics = train_ok(
+        &[
+            "--target",
+            "8gaussians",
+            "--flow",
+            "cnf",
+            "--hidden",
+            "16",
+            "--steps",
+            "20",
+            "--batch",
+            "64",
+            "--cnf-steps",
+            "4",
+            "--trace",
+            "hutchinson",
+            "--probe",
+            "gaussian",
+            "--probes",
+            "2",
+            "--kinetic",
+            "0.01",
+            "--solver",
+            "dopri",
+            "--rtol",
+            "1e-4",
+            "--atol",
+            "1e-4",
+        ],
+        &dir,
     );
-    let metrics: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("metrics.json")).unwrap()).unwrap();
     assert!(
         metrics["test_nll"].as_f64().unwrap().is_finite(),
         "{metrics}"
@@ -219,76 +226,39 @@ fn a_cnf_trains_with_hutchinson_and_is_scored_by_dormand_prince() {
 
 #[test]
 fn a_saved_model_resumes_training_and_bad_ones_are_refused() {
+    let common = ["--target", "twomoons", "--steps", "150", "--batch", "256"];
     let first = temp_path("resume-first");
-    let args = |out: &std::path::Path| {
-        vec![
-            "train".to_string(),
-            "--target".into(),
-            "twomoons".into(),
-            "--steps".into(),
-            "150".into(),
-            "--batch".into(),
-            "256".into(),
-            "--out".into(),
-            out.to_str().unwrap().into(),
-        ]
-    };
-    let run = |extra: &[&str], out: &std::path::Path| {
-        let mut all = args(out);
-        all.extend(extra.iter().map(|s| s.to_string()));
-        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-        flowlab(&refs)
-    };
-    let result = run(
-        &["--flow", "glow", "--layers", "2", "--hidden", "16"],
-        &first,
-    );
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
-    let nll = |dir: &std::path::Path| {
-        let m: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(dir.join("metrics.json")).unwrap()).unwrap();
-        (
-            m["test_nll"].as_f64().unwrap(),
-            m["flow"].as_str().unwrap().to_string(),
-        )
-    };
-    let (nll_first, _) = nll(&first);
+    let mut args = common.to_vec();
+    args.extend(["--flow", "glow", "--layers", "2", "--hidden", "16"]);
+    let nll_first = train_ok(&args, &first)["test_nll"].as_f64().unwrap();
 
     // Resumed: same architecture (Glow, whose actnorm must not be re-fitted), training goes on.
     let model = first.join("model.json");
     let second = temp_path("resume-second");
-    let result = run(&["--init", model.to_str().unwrap()], &second);
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
-    let (nll_second, flow) = nll(&second);
-    assert_eq!(flow, "glow");
+    let mut args = common.to_vec();
+    args.extend(["--init", model.to_str().unwrap()]);
+    let metrics = train_ok(&args, &second);
+    assert_eq!(metrics["flow"], "glow");
+    let nll_second = metrics["test_nll"].as_f64().unwrap();
     assert!(
         nll_second < nll_first + 0.05,
         "resumed run got worse: {nll_first} -> {nll_second}"
     );
 
     // An architecture flag beside --init, a file that is not a model, a missing file.
-    let result = run(
-        &["--init", model.to_str().unwrap(), "--flow", "maf"],
-        &second,
-    );
-    assert!(String::from_utf8_lossy(&result.stderr).contains("brings its own architecture"));
-    let metrics = first.join("metrics.json");
-    let result = run(&["--init", metrics.to_str().unwrap()], &second);
-    assert!(
-        String::from_utf8_lossy(&result.stderr).contains("is not a model.json"),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
-    let result = run(&["--init", "/nonexistent/model.json"], &second);
-    assert!(String::from_utf8_lossy(&result.stderr).starts_with("error: cannot read"));
+    let refused = |init: &str, extra: &[&str]| {
+        let mut all = vec!["train", "--steps", "1", "--init", init];
+        all.extend_from_slice(extra);
+        let result = flowlab(&all);
+        assert!(!result.status.success());
+        String::from_utf8_lossy(&result.stderr).into_owned()
+    };
+    let model = model.to_str().unwrap();
+    assert!(refused(model, &["--flow", "maf"]).contains("brings its own architecture"));
+    let metrics_file = first.join("metrics.json");
+    let stderr = refused(metrics_file.to_str().unwrap(), &[]);
+    assert!(stderr.contains("is not a model.json"), "{stderr}");
+    assert!(refused("/nonexistent/model.json", &[]).starts_with("error: cannot read"));
     std::fs::remove_dir_all(&first).ok();
     std::fs::remove_dir_all(&second).ok();
 }
@@ -296,28 +266,21 @@ fn a_saved_model_resumes_training_and_bad_ones_are_refused() {
 #[test]
 fn planar_metrics_report_the_root_solver_residual() {
     let dir = temp_path("planar");
-    let result = flowlab(&[
-        "train",
-        "--target",
-        "u1",
-        "--flow",
-        "planar",
-        "--objective",
-        "reverse-kl",
-        "--steps",
-        "30",
-        "--batch",
-        "64",
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
+    let metrics = train_ok(
+        &[
+            "--target",
+            "u1",
+            "--flow",
+            "planar",
+            "--objective",
+            "reverse-kl",
+            "--steps",
+            "30",
+            "--batch",
+            "64",
+        ],
+        &dir,
     );
-    let metrics: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("metrics.json")).unwrap()).unwrap();
     let residual = metrics["test_solver"]["max_inverse_residual"]
         .as_f64()
         .unwrap_or_else(|| panic!("no residual: {metrics}"));
