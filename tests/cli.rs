@@ -18,14 +18,15 @@ fn temp_path(name: &str) -> std::path::PathBuf {
 fn train_ok(args: &[&str], dir: &std::path::Path) -> serde_json::Value {
     let mut all = vec!["train"];
     all.extend_from_slice(args);
-    all.extend_from_slice(&["--out", dir.to_str().unwrap()]);
+    all.extend_from_slice(&["--out", dir.to_str().expect("a UTF-8 temp path")]);
     let result = flowlab(&all);
     assert!(
         result.status.success(),
         "{}",
         String::from_utf8_lossy(&result.stderr)
     );
-    serde_json::from_slice(&std::fs::read(dir.join("metrics.json")).unwrap()).unwrap()
+    let json = std::fs::read(dir.join("metrics.json")).expect("metrics.json written");
+    serde_json::from_slice(&json).expect("metrics.json is JSON")
 }
 
 #[test]
