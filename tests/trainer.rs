@@ -116,3 +116,29 @@ fn a_warm_training_step_allocates_nothing() {
         );
     }
 }
+
+#[test]
+fn reverse_kl_off_a_targets_support_is_not_mistaken_for_divergence() {
+    // Checkerboard has no mass on half its squares, so the KL estimate is +inf while samples
+    // land there; the step itself is finite and must not be rolled back.
+    let flow = build_flow(&FlowConfig::new(Family::Planar), 2, 0).expect("builds");
+    let target = flowlab::targets::by_name("checkerboard").expect("target");
+    let train = TrainConfig {
+        batch: 128,
+        held_out: 64,
+        objective: ObjectiveKind::ReverseKl,
+        ..TrainConfig::default()
+    };
+    let mut t = Trainer::new(flow, Arc::from(target), train).expect("trainer");
+    let mut infinite = 0;
+    for _ in 0..50 {
+        let s = t.step();
+        assert!(s.rolled_back.is_none(), "{:?}", s.rolled_back);
+        infinite += usize::from(s.loss == f32::INFINITY);
+    }
+    assert!(
+        infinite > 0,
+        "the KL estimate was never infinite: the test lost its point"
+    );
+    assert_eq!(t.rollbacks(), 0);
+}
