@@ -16,7 +16,7 @@ pub(super) struct Env<'a, T> {
 impl<T: Real> Env<'_, T> {
     fn get(&self, v: Var) -> &[T] {
         match self.sources[v.index()] {
-            Source::Buffer(b) => &self.buffers[b as usize],
+            Source::Buffer(b) | Source::Transient(b) => &self.buffers[b as usize],
             Source::Param { offset } => {
                 let start = offset as usize;
                 &self.params[start..start + self.shapes[v.index()].len()]

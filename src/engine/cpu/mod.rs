@@ -17,8 +17,12 @@ use super::real::Real;
 enum Source {
     /// Not needed for the requested outputs.
     Dead,
-    /// A buffer of the program.
+    /// A buffer of the program that keeps this node's value after a run (outputs, inputs,
+    /// constants).
     Buffer(u32),
+    /// A buffer this node shares with later nodes: its value is gone after the run, so
+    /// [`CpuProgram::value`] refuses it instead of returning another node's numbers.
+    Transient(u32),
     /// A range of the flat parameter slice.
     Param { offset: u32 },
 }
@@ -134,7 +138,11 @@ impl<T: Real> CpuProgram<T> {
                     buffers.len() as u32 - 1
                 }
             };
-            sources[i] = Source::Buffer(out);
+            sources[i] = if pinned[i] {
+                Source::Buffer(out)
+            } else {
+                Source::Transient(out)
+            };
             steps.push(Step {
                 node: i as u32,
                 op: node.op.clone(),
@@ -150,7 +158,7 @@ impl<T: Real> CpuProgram<T> {
                     );
                 if transient
                     && last_use[xi] == i
-                    && let Source::Buffer(b) = sources[xi]
+                    && let Source::Transient(b) = sources[xi]
                     && !free.contains(&b)
                 {
                     free.push(b);
@@ -301,4 +309,30 @@ fn op_label(op: &Op, shape: Shape) -> String {
             .to_string(),
     };
     format!("{kind} {}x{}", shape.rows, shape.cols)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Axis, Graph};
+
+    #[test]
+    fn only_kept_values_can_be_read() {
+        let mut g = Graph::new();
+        let x = g.input(4, 3);
+        let t = g.tanh(x);
+        let s = g.square(t);
+        let total = g.sum(Axis::All, s);
+        let mut program =
+            CpuProgram::<f32>::compile(&g, &ParamStore::new(), &[total]).expect("compiles");
+        program.set_input(x, &[0.5; 12]).expect("input");
+        program.run(&[]);
+        let expected = 12.0 * 0.5f32.tanh().powi(2);
+        let got = program.scalar(total).expect("an output");
+        assert!((got - expected).abs() < 1e-5, "{got} vs {expected}");
+        assert_eq!(program.value(x).map(<[f32]>::len), Ok(12));
+        // `t` and `s` were intermediate: their buffers may hold other nodes' values by now.
+        assert_eq!(program.value(t), Err(ExecError::NotAvailable(t.index())));
+        assert_eq!(program.value(s), Err(ExecError::NotAvailable(s.index())));
+    }
 }
