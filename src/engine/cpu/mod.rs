@@ -53,6 +53,15 @@ pub enum ExecError {
     /// The node was not requested as an output (or is not an input) of this program.
     #[error("node {0} is not readable in this program")]
     NotAvailable(usize),
+    /// A parameter node does not match the store the program is compiled against (a graph
+    /// built for another model).
+    #[error("parameter node {node} does not match the parameter store: {reason}")]
+    ParamMismatch {
+        /// The node.
+        node: usize,
+        /// What differs.
+        reason: String,
+    },
     /// Data of the wrong length.
     #[error("node {node} holds {expected} values, {given} given")]
     WrongLength {
@@ -104,8 +113,19 @@ impl<T: Real> CpuProgram<T> {
             let len = node.shape.len();
             match &node.op {
                 Op::Param(id) => {
+                    let mismatch = |reason: String| ExecError::ParamMismatch { node: i, reason };
+                    let spec = store
+                        .specs()
+                        .get(id.0 as usize)
+                        .ok_or_else(|| mismatch(format!("no parameter #{}", id.0)))?;
+                    if spec.shape() != node.shape {
+                        return Err(mismatch(format!(
+                            "`{}` is {}×{}, the graph uses {}×{}",
+                            spec.name, spec.rows, spec.cols, node.shape.rows, node.shape.cols
+                        )));
+                    }
                     sources[i] = Source::Param {
-                        offset: store.spec(*id).offset as u32,
+                        offset: spec.offset as u32,
                     };
                     continue;
                 }
@@ -334,5 +354,28 @@ mod tests {
         // `t` and `s` were intermediate: their buffers may hold other nodes' values by now.
         assert_eq!(program.value(t), Err(ExecError::NotAvailable(t.index())));
         assert_eq!(program.value(s), Err(ExecError::NotAvailable(s.index())));
+    }
+
+    #[test]
+    fn a_graph_of_another_model_is_refused_at_compile() {
+        let mut rng = crate::rng::Rng::seed_from_u64(0);
+        let mut store = ParamStore::new();
+        let w = store.add("w", 3, 2, crate::engine::Init::Constant(1.0), &mut rng);
+        let mut g = Graph::new();
+        let x = g.input(4, 3);
+        let wv = g.param(w, store.shape(w));
+        let y = g.matmul(x, wv);
+        let mut other = ParamStore::new();
+        other.add("w", 2, 3, crate::engine::Init::Constant(1.0), &mut rng);
+        let err = CpuProgram::<f32>::compile(&g, &other, &[y]).err();
+        assert!(
+            matches!(err, Some(ExecError::ParamMismatch { .. })),
+            "{err:?}"
+        );
+        let err = CpuProgram::<f32>::compile(&g, &ParamStore::new(), &[y]).err();
+        assert!(
+            matches!(err, Some(ExecError::ParamMismatch { .. })),
+            "{err:?}"
+        );
     }
 }
