@@ -219,8 +219,9 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<String> {
     let target: Arc<dyn Target> = Arc::from(crate::targets::load(&args.target)?);
     let test_points = match &args.test {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
+            let bytes = crate::targets::read_limited(&path.to_string_lossy())?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| anyhow::anyhow!("{} is not UTF-8 text", path.display()))?;
             Some(crate::targets::csv::parse_points(&text)?)
         }
         None => None,

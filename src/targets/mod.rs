@@ -90,20 +90,33 @@ pub fn load(spec: &str) -> Result<Box<dyn Target>, TargetError> {
     }
 }
 
-/// Reads a file, refusing ones above [`MAX_FILE_BYTES`] before reading them.
-fn read_limited(path: &str) -> Result<Vec<u8>, TargetError> {
+/// Reads a file of at most [`MAX_FILE_BYTES`], refusing larger ones before reading them.
+/// Why the bounded read too: a pipe, a device or a file that grows reports no (or a stale)
+/// size, and must not be read without end.
+pub fn read_limited(path: &str) -> Result<Vec<u8>, TargetError> {
+    use std::io::Read as _;
     let io = |e: std::io::Error| TargetError::Io {
         path: path.to_owned(),
         reason: e.to_string(),
     };
+    let too_large = |bytes: u64| TargetError::FileTooLarge {
+        bytes: usize::try_from(bytes).unwrap_or(usize::MAX),
+        limit: MAX_FILE_BYTES,
+    };
     let len = std::fs::metadata(path).map_err(io)?.len();
     if len > MAX_FILE_BYTES as u64 {
-        return Err(TargetError::FileTooLarge {
-            bytes: usize::try_from(len).unwrap_or(usize::MAX),
-            limit: MAX_FILE_BYTES,
-        });
+        return Err(too_large(len));
     }
-    std::fs::read(path).map_err(io)
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
 }
 
 /// An image target from PNG/JPEG bytes (a dropped or opened file): dark pixels carry the mass,

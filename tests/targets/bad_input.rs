@@ -112,3 +112,14 @@ fn nothing_painted_and_bad_specs_are_errors() {
     }
     assert_eq!(targets::load("moons").unwrap().name(), "moons");
 }
+
+#[cfg(unix)]
+#[test]
+fn an_endless_file_is_refused_after_the_size_limit() {
+    // /dev/zero reports size 0 and never ends: the read itself must stop at the limit.
+    let err = targets::read_limited("/dev/zero").err();
+    assert!(
+        matches!(err, Some(targets::TargetError::FileTooLarge { .. })),
+        "{err:?}"
+    );
+}
