@@ -1,7 +1,7 @@
 //! A CSV of 2-D points as an empirical data set.
 //!
 //! Format: one point per line, two numbers separated by a comma, semicolon, tab or spaces; an
-//! optional header line (the first non-empty line, if it is not two numbers); blank lines and
+//! optional header line (the first non-empty line, if it is two non-numbers); blank lines and
 //! lines starting with `#` are skipped. Anything else — a third column, text, NaN or ±inf — is an
 //! error naming the line.
 //!
@@ -70,8 +70,15 @@ pub fn parse_points(text: &str) -> Result<Vec<[f32; 2]>, TargetError> {
             reason,
         };
         if first && parsed.iter().any(Option::is_none) {
-            if fields.len() == 2 {
+            // Why both: `1.5,abc` is a damaged first row, not a header, and must not vanish.
+            if fields.len() == 2 && parsed.iter().all(Option::is_none) {
                 continue; // a header
+            }
+            if fields.len() == 2 {
+                return Err(error(format!(
+                    "\"{}\" is neither a header (two names) nor a pair of numbers",
+                    line.chars().take(40).collect::<String>()
+                )));
             }
             return Err(error(format!(
                 "expected a header or two numbers, found {} fields",

@@ -51,6 +51,7 @@ fn bad_csvs_are_errors_and_good_ones_load() {
         ("too many rows", big_rows.as_str()),
         ("too large", huge.as_str()),
         ("huge value", "1,2\n1e300,3\n"),
+        ("damaged first row", "1.5,abc\n1,2\n3,4\n5,6\n"),
     ];
     for (what, text) in cases {
         let err = targets::from_csv_text(text).err();
