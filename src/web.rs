@@ -170,16 +170,18 @@ fn install_status_hook(runner: &eframe::WebRunner) -> Result<(), JsValue> {
 /// Blocks the page for a second or two; meant for tests and the curious.
 fn bench_json(flow: String) -> String {
     use crate::flows::{Family, FlowConfig};
-    use crate::train::ObjectiveKind;
+    use crate::train::bench::{bench_flow, bench_objective};
     let report = Family::from_name(&flow)
         .map_err(|e| e.to_string())
         .and_then(|family| {
-            let objective = match family {
-                Family::Planar | Family::Radial => ObjectiveKind::ReverseKl,
-                _ => ObjectiveKind::Mle,
-            };
-            crate::train::bench::bench_flow(&FlowConfig::new(family), objective, 512, 20, 200)
-                .map_err(|e| e.to_string())
+            bench_flow(
+                &FlowConfig::new(family),
+                bench_objective(family),
+                512,
+                20,
+                200,
+            )
+            .map_err(|e| e.to_string())
         });
     match report {
         Ok(r) => serde_json::to_string(&r).unwrap_or_default(),

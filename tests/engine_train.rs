@@ -1,5 +1,5 @@
 //! The engine trains: an MLP regression reaches a stated error, and runs are bit-identical
-//! for a seed.
+//! for a seed, and the seeded inputs are pinned (the browser test checks wasm32 gets them too).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Why: test helpers; a failure should panic with its message.
 
 use std::sync::Arc;
@@ -109,4 +109,21 @@ fn same_seed_gives_bit_identical_training() {
         a.iter().zip(&c).any(|(x, y)| x != y),
         "a different seed changed nothing"
     );
+}
+
+/// The reference RealNVP's seed-0 inputs (initial parameters, first 512 two-moons samples).
+/// `tests/e2e/e2e.js` expects the same value from the wasm32 build: change both together, and
+/// only when the RNG or an initialiser changes on purpose.
+const REFERENCE_INPUTS_FINGERPRINT: &str = "15f1df04fc8c33fd";
+
+#[test]
+fn seeded_inputs_are_pinned_for_every_platform() {
+    let fingerprint =
+        flowlab::train::bench::inputs_fingerprint(&FlowConfig::new(Family::RealNvp), 0, 512)
+            .unwrap();
+    assert_eq!(fingerprint, REFERENCE_INPUTS_FINGERPRINT);
+    let other =
+        flowlab::train::bench::inputs_fingerprint(&FlowConfig::new(Family::RealNvp), 1, 512)
+            .unwrap();
+    assert_ne!(other, fingerprint, "the seed changed nothing");
 }

@@ -16,6 +16,8 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ARTIFACTS = path.join(__dirname, 'artifacts');
 const VIEWPORT = { width: 1100, height: 700 };
 const LOAD_TIMEOUT_MS = 120_000; // wasm compile can be slow on 2 busy cores
+// = REFERENCE_INPUTS_FINGERPRINT in tests/engine_train.rs (the native build's value).
+const REFERENCE_INPUTS_FINGERPRINT = '15f1df04fc8c33fd';
 
 // Flags from TOOLCHAIN.md. WebGPU with a screenshot that is not blank needs SwiftShader Vulkan
 // for ANGLE and no --disable-gpu; the WebGL2 fallback is plain --disable-gpu without WebGPU.
@@ -240,7 +242,7 @@ test('Training: the default scene trains in the browser (steps advance, loss fal
   expectRendered(await screenshot(page, 'training'), 'training.png');
 }));
 
-test('Engine in wasm32: the reference RealNVP step is measured in the page (figures in artifacts/bench-wasm.json)', () => withPage(WEBGL2_FLAGS, async (page) => {
+test('Engine in wasm32: the reference RealNVP step is measured in the page (artifacts/bench-wasm.json), its seeded inputs match native', () => withPage(WEBGL2_FLAGS, async (page) => {
   await loadApp(page, `${BASE}#autoplay=0`);
   const report = await page.evaluate(() => JSON.parse(window.flowlab.bench('realnvp')));
   console.log(`    wasm32 bench: ${JSON.stringify(report)}`);
@@ -250,6 +252,10 @@ test('Engine in wasm32: the reference RealNVP step is measured in the page (figu
     check(report[key] > 0 && Number.isFinite(report[key]), `${key} is ${report[key]}`);
   }
   check(report.n_params === 35344, `reference model has ${report.n_params} parameters, expected 35344`);
+  // One seed, the same numbers natively and in wasm32: the seeded initial parameters and data
+  // hash to the value tests/engine_train.rs pins for the native build.
+  check(report.inputs_fingerprint === REFERENCE_INPUTS_FINGERPRINT,
+    `wasm32 inputs fingerprint ${report.inputs_fingerprint}, native ${REFERENCE_INPUTS_FINGERPRINT}`);
 }));
 
 (async () => {
