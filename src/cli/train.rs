@@ -120,9 +120,6 @@ fn flow_config(
     Ok(config)
 }
 
-/// Largest `model.json` `--init` reads (the reference RealNVP's is about 0.7 MB).
-const MAX_MODEL_BYTES: u64 = 64 * 1024 * 1024;
-
 /// The flow to train: a fresh one built from the flags, or the saved one `--init` names.
 fn initial_flow(args: &TrainArgs) -> anyhow::Result<Flow> {
     let Some(path) = &args.init else {
@@ -139,16 +136,7 @@ fn initial_flow(args: &TrainArgs) -> anyhow::Result<Flow> {
             path.display()
         );
     }
-    let len = std::fs::metadata(path)
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .len();
-    if len > MAX_MODEL_BYTES {
-        bail!(
-            "{} is {len} bytes; a model.json is at most {MAX_MODEL_BYTES}",
-            path.display()
-        );
-    }
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = crate::targets::read_limited(&path.to_string_lossy())?;
     let saved: SavedModel = serde_json::from_slice(&bytes).with_context(|| {
         format!(
             "{} is not a model.json written by flowlab train",
