@@ -2,7 +2,7 @@
 //!
 //! Why not egui's defaults: they embed two fonts, Ubuntu Light and Hack (monospace). Hack
 //! costs 150 KB of the gzipped web app and only drew the plot's coordinate read-out, so both
-//! text styles use Ubuntu Light (its figures are tabular, so numbers still line up).
+//! text styles use Ubuntu Light.
 
 use std::sync::Arc;
 
