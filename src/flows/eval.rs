@@ -133,6 +133,29 @@ impl FlowEvaluator {
         Ok(out)
     }
 
+    /// Calls `visit(i, log p(x_i))` for every row `i` of `points` (`n×dim`, row-major), in
+    /// order. Allocates nothing: for scores computed often (the app's held-out NLL).
+    pub fn for_each_log_prob(
+        &mut self,
+        flow: &Flow,
+        points: &[f32],
+        mut visit: impl FnMut(usize, f32),
+    ) -> Result<(), EvalError> {
+        let stride = self.chunk * self.dim;
+        for (c, chunk) in points.chunks(stride).enumerate() {
+            let n = chunk.len() / self.dim;
+            let p = &mut self.density.program;
+            let input = p.input_mut(self.density.x)?;
+            input[..chunk.len()].copy_from_slice(chunk);
+            input[chunk.len()..].fill(0.0);
+            p.run(flow.store.values());
+            for (i, &log_prob) in p.value(self.density.log_prob)?[..n].iter().enumerate() {
+                visit(c * self.chunk + i, log_prob);
+            }
+        }
+        Ok(())
+    }
+
     /// Pushes standard-normal draws `eps` (`n×dim`) through the flow.
     pub fn sample(&mut self, flow: &Flow, eps: &[f32]) -> Result<Samples, EvalError> {
         let mut out = Samples::default();

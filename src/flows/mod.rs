@@ -20,12 +20,16 @@ pub mod mlp;
 pub mod planar;
 pub mod radial;
 pub mod registry;
+pub mod saved;
 pub mod spline;
 pub mod terms;
 
 pub use base::Base;
 pub use eval::FlowEvaluator;
-pub use registry::{Family, FlowConfig, build_flow};
+pub use registry::{
+    FAMILIES, Family, FamilyInfo, FastDirection, FlowConfig, FlowError, build_flow,
+};
+pub use saved::SavedModel;
 pub use terms::{Noise, NoiseInput, TrainingTerms};
 
 use crate::engine::{Graph, Init, ParamId, ParamStore, Shape, Var};

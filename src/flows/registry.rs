@@ -1,13 +1,17 @@
-//! The flow families by name, their settings, and one constructor for all of them.
+//! The flow families: ONE table ([`FAMILIES`]) of their names, descriptions and defaults, their
+//! settings ([`FlowConfig`]), and one constructor for all of them ([`build_flow`]).
+//!
+//! Everything that lists or names families (the CLI's choices, the app's menu, URL parsing,
+//! error messages) reads [`FAMILIES`]; nothing else holds a list of them.
 
 use super::base::Base;
 use super::coupling::{AdditiveCoupling, AffineCoupling, ConditionerShape, DiagonalScale};
 use super::mlp::Activation;
 use super::{Flow, Layer};
-use crate::engine::ParamStore;
+use crate::engine::{ParamError, ParamStore};
 use crate::rng::Rng;
 
-/// A family of flows; its CLI/URL name is [`Family::name`].
+/// A family of flows; its CLI/URL name and defaults are in [`Family::info`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Family {
     /// Planar flows (Rezende & Mohamed 2015).
@@ -30,8 +34,157 @@ pub enum Family {
     Cnf,
 }
 
+/// Which direction of a flow is a single cheap pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum FastDirection {
+    /// Both directions cost about the same: one pass each way for coupling flows, one ODE
+    /// solve each way for a CNF (neither is a single pass there, but neither is favoured).
+    Both,
+    /// Sampling (base → data) is one pass; the density needs a sequential or iterative
+    /// inverse (IAF: one coordinate at a time; planar, radial: a root solve per layer).
+    Sampling,
+    /// The density (data → base) is one pass; sampling is sequential (MAF: one coordinate at a
+    /// time).
+    Density,
+}
+
+/// What a family is and how it is built by default: one row of [`FAMILIES`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FamilyInfo {
+    /// The family.
+    pub family: Family,
+    /// Its URL/CLI name (`"realnvp"`).
+    pub name: &'static str,
+    /// Its display name (`"RealNVP"`).
+    pub title: &'static str,
+    /// One line a student understands, with the paper.
+    pub description: &'static str,
+    /// Default number of layers (steps for Glow; time segments for a CNF).
+    pub default_layers: usize,
+    /// Default hidden width of its MLPs.
+    pub default_hidden: usize,
+    /// Default Adam learning rate.
+    pub default_lr: f32,
+    /// Which direction is one cheap pass.
+    pub fast_direction: FastDirection,
+}
+
+/// Every family, in menu order (the order of [`Family::ALL`], checked at compile time).
+pub const FAMILIES: &[FamilyInfo] = &[
+    FamilyInfo {
+        family: Family::Planar,
+        name: "planar",
+        title: "Planar",
+        description: "Each layer bends the plane along one direction: x + u·tanh(wᵀx + b) (Rezende & Mohamed 2015)",
+        default_layers: 16,
+        default_hidden: 64,
+        default_lr: 1e-3,
+        fast_direction: FastDirection::Sampling,
+    },
+    FamilyInfo {
+        family: Family::Radial,
+        name: "radial",
+        title: "Radial",
+        description: "Each layer pulls points towards a centre or pushes them away from it (Rezende & Mohamed 2015)",
+        default_layers: 16,
+        default_hidden: 64,
+        default_lr: 1e-3,
+        fast_direction: FastDirection::Sampling,
+    },
+    FamilyInfo {
+        family: Family::Nice,
+        name: "nice",
+        title: "NICE",
+        description: "Additive coupling layers: half the coordinates shift the other half, then one overall scale (Dinh et al. 2015)",
+        default_layers: 8,
+        default_hidden: 64,
+        default_lr: 1e-3,
+        fast_direction: FastDirection::Both,
+    },
+    FamilyInfo {
+        family: Family::RealNvp,
+        name: "realnvp",
+        title: "RealNVP",
+        description: "Affine coupling layers: half the coordinates scale and shift the other half (Dinh et al. 2017)",
+        default_layers: 8,
+        default_hidden: 64,
+        default_lr: 1e-3,
+        fast_direction: FastDirection::Both,
+    },
+    FamilyInfo {
+        family: Family::Glow,
+        name: "glow",
+        title: "Glow",
+        description: "Steps of actnorm, an invertible 1×1 mixing of the coordinates and an affine coupling (Kingma & Dhariwal 2018)",
+        default_layers: 4,
+        default_hidden: 64,
+        default_lr: 1e-3,
+        fast_direction: FastDirection::Both,
+    },
+    FamilyInfo {
+        family: Family::Maf,
+        name: "maf",
+        title: "MAF",
+        description: "Masked autoregressive: each coordinate is scaled and shifted by the ones before it; density in one pass, sampling one coordinate at a time (Papamakarios et al. 2017)",
+        default_layers: 5,
+        default_hidden: 64,
+        default_lr: 1e-3,
+        fast_direction: FastDirection::Density,
+    },
+    FamilyInfo {
+        family: Family::Iaf,
+        name: "iaf",
+        title: "IAF",
+        description: "Inverse autoregressive: MAF turned around; sampling in one pass, density one coordinate at a time (Kingma et al. 2016)",
+        default_layers: 5,
+        default_hidden: 64,
+        default_lr: 1e-3,
+        fast_direction: FastDirection::Sampling,
+    },
+    FamilyInfo {
+        family: Family::Nsf,
+        name: "nsf",
+        title: "Neural spline",
+        description: "Coupling layers whose maps are monotone rational-quadratic splines: flexible bends, still exactly invertible (Durkan et al. 2019)",
+        default_layers: 4,
+        default_hidden: 64,
+        default_lr: 1e-3,
+        fast_direction: FastDirection::Both,
+    },
+    FamilyInfo {
+        family: Family::Cnf,
+        name: "cnf",
+        title: "Continuous (CNF)",
+        description: "A neural ODE moves the points smoothly in time; the density follows from integrating the field's divergence (Chen et al. 2018; Grathwohl et al. 2019)",
+        default_layers: 10,
+        default_hidden: 64,
+        default_lr: 1e-3,
+        fast_direction: FastDirection::Both,
+    },
+];
+
+// Why at compile time: `Family::info` indexes the table by discriminant.
+const _: () = {
+    assert!(FAMILIES.len() == Family::ALL.len());
+    let mut i = 0;
+    while i < FAMILIES.len() {
+        assert!(FAMILIES[i].family as usize == i && Family::ALL[i] as usize == i);
+        i += 1;
+    }
+};
+
+const fn family_names() -> [&'static str; Family::ALL.len()] {
+    let mut names = [""; Family::ALL.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = FAMILIES[i].name;
+        i += 1;
+    }
+    names
+}
+
 impl Family {
-    /// Every family, in the order the UI lists them.
+    /// Every family, in the order the UI lists them (the order of [`FAMILIES`]).
     pub const ALL: [Family; 9] = [
         Family::Planar,
         Family::Radial,
@@ -44,38 +197,34 @@ impl Family {
         Family::Cnf,
     ];
 
+    /// Every family's CLI/URL name, in menu order (derived from [`FAMILIES`]).
+    pub const NAMES: &'static [&'static str] = &family_names();
+
+    /// The family a new scene or a bare `flowlab train` uses.
+    pub const DEFAULT: Family = Family::RealNvp;
+
+    /// Its row of [`FAMILIES`].
+    pub fn info(self) -> &'static FamilyInfo {
+        &FAMILIES[self as usize]
+    }
+
     /// The CLI/URL name.
     pub fn name(self) -> &'static str {
-        match self {
-            Family::Planar => "planar",
-            Family::Radial => "radial",
-            Family::Nice => "nice",
-            Family::RealNvp => "realnvp",
-            Family::Glow => "glow",
-            Family::Maf => "maf",
-            Family::Iaf => "iaf",
-            Family::Nsf => "nsf",
-            Family::Cnf => "cnf",
-        }
+        self.info().name
     }
 
     /// Parses a CLI/URL name.
     pub fn from_name(name: &str) -> Result<Self, FlowError> {
-        Family::ALL
-            .into_iter()
-            .find(|f| f.name() == name)
+        FAMILIES
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| f.family)
             .ok_or_else(|| FlowError::UnknownFamily(name.to_string()))
     }
 
     /// Default number of layers.
     pub fn default_layers(self) -> usize {
-        match self {
-            Family::Planar | Family::Radial => 16,
-            Family::Cnf => 10,
-            Family::Glow | Family::Nsf => 4,
-            Family::Maf | Family::Iaf => 5,
-            Family::Nice | Family::RealNvp => 8,
-        }
+        self.info().default_layers
     }
 }
 
@@ -104,12 +253,14 @@ pub struct FlowConfig {
 }
 
 impl FlowConfig {
-    /// The family's defaults (the reference RealNVP: 8 layers, MLP 1→64→64→2, tanh).
+    /// The family's defaults from [`FAMILIES`] (the reference RealNVP: 8 layers,
+    /// MLP 1→64→64→2, tanh).
     pub fn new(family: Family) -> Self {
+        let info = family.info();
         Self {
             family,
-            layers: family.default_layers(),
-            hidden: 64,
+            layers: info.default_layers,
+            hidden: info.default_hidden,
             depth: 2,
             activation: Activation::Tanh,
             learnable_base: false,
@@ -148,7 +299,7 @@ impl FlowConfig {
             self.tail_bound.is_finite() && (0.5..=100.0).contains(&self.tail_bound),
             "spline tail bound must be between 0.5 and 100",
         )?;
-        self.cnf.validate().map_err(FlowError::InvalidConfig)
+        self.cnf.validate()
     }
 
     fn conditioner(&self) -> ConditionerShape {
@@ -160,73 +311,95 @@ impl FlowConfig {
     }
 }
 
-/// A flow that could not be built.
+/// A flow that could not be built or loaded.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum FlowError {
     /// No family has this name.
-    #[error(
-        "unknown flow `{0}` (choose one of planar, radial, nice, realnvp, glow, maf, iaf, nsf, cnf)"
-    )]
+    #[error("unknown flow `{0}` (choose one of {names})", names = Family::NAMES.join(", "))]
     UnknownFamily(String),
     /// A setting is out of range.
     #[error("invalid flow settings: {0}")]
     InvalidConfig(String),
-    /// The family exists but is not available in this build.
-    #[error("the {0} flow is not available yet")]
-    NotAvailable(&'static str),
+    /// Saved parameters do not fit the architecture they were saved with.
+    #[error(transparent)]
+    Params(#[from] ParamError),
 }
+
+/// Builds one step of a discrete family: its layers (one, or Glow's three) at index `k`.
+type StepBuilder = fn(&mut ParamStore, usize, usize, &FlowConfig, &mut Rng) -> Vec<Box<dyn Layer>>;
 
 /// Builds a `dim`-dimensional flow with fresh parameters drawn from `seed`.
 pub fn build_flow(config: &FlowConfig, dim: usize, seed: u64) -> Result<Flow, FlowError> {
+    use super::autoregressive::{Autoregression, AutoregressiveAffine};
     config.validate()?;
     if dim == 0 || dim > 64 {
         return Err(FlowError::InvalidConfig(
             "dimension must be between 1 and 64".into(),
         ));
     }
-    if config.family == Family::Cnf {
-        return super::cnf::build(config, dim, seed).map_err(FlowError::InvalidConfig);
-    }
+    let step: StepBuilder = match config.family {
+        Family::Cnf => return super::cnf::build(config, dim, seed),
+        Family::RealNvp => |store, k, dim, config, r| {
+            vec![Box::new(AffineCoupling::new(
+                store,
+                k,
+                dim,
+                config.conditioner(),
+                r,
+            ))]
+        },
+        Family::Nice => |store, k, dim, config, r| {
+            vec![Box::new(AdditiveCoupling::new(
+                store,
+                k,
+                dim,
+                config.conditioner(),
+                r,
+            ))]
+        },
+        Family::Nsf => |store, k, dim, config, r| {
+            let shape = super::spline::SplineShape::new(config.bins, config.tail_bound);
+            vec![Box::new(super::spline::SplineCoupling::new(
+                store,
+                k,
+                dim,
+                config.conditioner(),
+                shape,
+                r,
+            ))]
+        },
+        Family::Planar => {
+            |store, k, dim, _, r| vec![Box::new(super::planar::Planar::new(store, k, dim, r))]
+        }
+        Family::Radial => {
+            |store, k, dim, _, r| vec![Box::new(super::radial::Radial::new(store, k, dim, r))]
+        }
+        Family::Glow => |store, k, dim, config, r| {
+            super::glow::glow_step(store, k, dim, config.conditioner(), r)
+                .into_iter()
+                .collect()
+        },
+        Family::Maf => |store, k, dim, config, r| {
+            let c = config.conditioner();
+            let kind = Autoregression::Masked;
+            vec![Box::new(AutoregressiveAffine::new(
+                store, k, dim, c, kind, r,
+            ))]
+        },
+        Family::Iaf => |store, k, dim, config, r| {
+            let c = config.conditioner();
+            let kind = Autoregression::Inverse;
+            vec![Box::new(AutoregressiveAffine::new(
+                store, k, dim, c, kind, r,
+            ))]
+        },
+    };
     let rng = Rng::seed_from_u64(seed);
     let mut store = ParamStore::new();
-    let c = config.conditioner();
     let mut layers: Vec<Box<dyn Layer>> = Vec::new();
     for k in 0..config.layers {
         // One stream per layer: changing one layer's size leaves the others' draws alone.
-        let mut r = rng.fork(k as u64);
-        match config.family {
-            Family::RealNvp => {
-                layers.push(Box::new(AffineCoupling::new(&mut store, k, dim, c, &mut r)))
-            }
-            Family::Nice => layers.push(Box::new(AdditiveCoupling::new(
-                &mut store, k, dim, c, &mut r,
-            ))),
-            Family::Nsf => layers.push(Box::new(super::spline::SplineCoupling::new(
-                &mut store,
-                k,
-                dim,
-                c,
-                super::spline::SplineShape::new(config.bins, config.tail_bound),
-                &mut r,
-            ))),
-            Family::Planar => layers.push(Box::new(super::planar::Planar::new(
-                &mut store, k, dim, &mut r,
-            ))),
-            Family::Radial => layers.push(Box::new(super::radial::Radial::new(
-                &mut store, k, dim, &mut r,
-            ))),
-            Family::Glow => layers.extend(super::glow::glow_step(&mut store, k, dim, c, &mut r)),
-            Family::Maf | Family::Iaf => {
-                let kind = match config.family {
-                    Family::Maf => super::autoregressive::Autoregression::Masked,
-                    _ => super::autoregressive::Autoregression::Inverse,
-                };
-                layers.push(Box::new(super::autoregressive::AutoregressiveAffine::new(
-                    &mut store, k, dim, c, kind, &mut r,
-                )))
-            }
-            other => return Err(FlowError::NotAvailable(other.name())),
-        }
+        layers.extend(step(&mut store, k, dim, config, &mut rng.fork(k as u64)));
     }
     let mut r = rng.fork(1 << 32);
     if config.family == Family::Nice {
@@ -249,4 +422,37 @@ pub fn build_flow(config: &FlowConfig, dim: usize, seed: u64) -> Result<Flow, Fl
         base,
         store,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_in_menu_order_and_names_round_trip() {
+        for (info, family) in FAMILIES.iter().zip(Family::ALL) {
+            assert_eq!(info.family, family);
+            assert_eq!(family.info(), info);
+            assert_eq!(Family::from_name(info.name), Ok(family));
+        }
+        assert_eq!(Family::NAMES.len(), FAMILIES.len());
+        assert_eq!(Family::DEFAULT.name(), "realnvp");
+    }
+
+    #[test]
+    fn an_unknown_name_lists_every_family() {
+        let err = Family::from_name("resnet").unwrap_err().to_string();
+        for info in FAMILIES {
+            assert!(err.contains(info.name), "{err}");
+        }
+    }
+
+    #[test]
+    fn every_family_builds_with_its_defaults() {
+        for family in Family::ALL {
+            let config = FlowConfig::new(family);
+            assert_eq!(config.layers, family.default_layers());
+            assert!(build_flow(&config, 2, 0).is_ok(), "{}", family.name());
+        }
+    }
 }

@@ -47,6 +47,7 @@ use std::sync::Arc;
 
 use self::solver::{Grid, Integrated};
 use self::trace::{TraceMode, TracePlan};
+use super::registry::FlowError;
 use super::{Base, Flow, FlowConfig, Layer, LayerOutput, Noise, TrainingTerms, sum_cols};
 use crate::engine::{Graph, ParamStore, Var};
 use crate::rng::Rng;
@@ -246,7 +247,7 @@ impl Layer for OdeSegment {
 
 /// Builds a CNF: one vector field, split over `min(config.layers, steps)` time segments (one
 /// when augmented), over a standard-normal (or learnable diagonal) base in `dim` dimensions.
-pub fn build(config: &FlowConfig, dim: usize, seed: u64) -> Result<Flow, String> {
+pub fn build(config: &FlowConfig, dim: usize, seed: u64) -> Result<Flow, FlowError> {
     let options = config.cnf.clone();
     options.validate()?;
     // Every segment takes at least one step.

@@ -1,6 +1,8 @@
 //! The CNF's settings (part of [`crate::flows::FlowConfig`] as its `cnf` field), with defaults
 //! and validation.
 
+use crate::flows::registry::FlowError;
+
 /// How `Tr(∂f/∂z)` enters the training objective.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum TraceEstimator {
@@ -83,8 +85,14 @@ impl Default for CnfOptions {
 
 impl CnfOptions {
     /// Rejects settings no one could mean, with a message naming the limit.
-    pub fn validate(&self) -> Result<(), String> {
-        let check = |ok: bool, what: &str| if ok { Ok(()) } else { Err(what.to_string()) };
+    pub fn validate(&self) -> Result<(), FlowError> {
+        let check = |ok: bool, what: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(FlowError::InvalidConfig(what.to_string()))
+            }
+        };
         check(
             (1..=1000).contains(&self.steps),
             "CNF steps must be between 1 and 1000",
