@@ -173,23 +173,8 @@ impl Target for Energy {
     }
 
     fn description(&self) -> &str {
-        match self.kind {
-            EnergyKind::U1 => {
-                "Rezende & Mohamed's U1: a ring with two modes; normaliser by quadrature."
-            }
-            EnergyKind::U2 => "Rezende & Mohamed's U2: a sine wave; normaliser by quadrature.",
-            EnergyKind::U3 => {
-                "Rezende & Mohamed's U3: a sine wave split by a bump; normaliser by quadrature."
-            }
-            EnergyKind::U4 => {
-                "Rezende & Mohamed's U4: a sine wave split by a step; normaliser by quadrature."
-            }
-            EnergyKind::Banana => "A banana (twisted Gaussian); exact density and samples.",
-            EnergyKind::Funnel => {
-                "Neal's funnel: scale varies exponentially with height; exact density and samples."
-            }
-            EnergyKind::RingMixture => "Four separate thin rings; exact normaliser.",
-        }
+        // Why: the catalog holds the one copy of each sentence.
+        super::registry::description_of(self.name())
     }
 
     fn view(&self) -> ViewRect {

@@ -5,7 +5,7 @@
 /// Why a target could not be built. `Display` is one sentence meant for the user.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TargetError {
-    /// The name is not one of [`super::NAMES`].
+    /// The name is not in [`super::CATALOG`].
     #[error("Unknown target \"{name}\"; choose one of: {known}.")]
     UnknownName {
         /// What was asked for.

@@ -227,7 +227,8 @@ impl Target for Mixture {
     }
 
     fn description(&self) -> &str {
-        "A Gaussian mixture you edit with the mouse: add, drag, resize and reweight components; exact density."
+        // Why: the catalog holds the one copy of each sentence.
+        super::registry::description_of(self.name())
     }
 
     fn view(&self) -> ViewRect {

@@ -9,7 +9,8 @@
 //!   presets, and [`painted::GridTarget`]; [`image`]: PNG/JPEG → density; [`csv`]: points → data set;
 //! - [`grid`]: the tabulated-density machinery they share.
 //!
-//! Every target is built by [`by_name`] (built-ins, [`NAMES`]) or [`load`] (also files), or
+//! Every built-in target is a row of [`CATALOG`] (name, description, kind, builder), built by
+//! [`by_name`] / [`load_shared`]; [`load`] also reads files, and
 //! [`from_image_bytes`] / [`from_csv_text`] on the web; bad input is a [`TargetError`], never a
 //! panic. Samplers take the caller's [`Rng`] and use `libm` for every transcendental function,
 //! so a seed gives the same samples natively and in wasm32.
@@ -25,35 +26,15 @@ pub mod grid;
 pub mod image;
 pub mod mixture;
 pub mod painted;
+mod registry;
 mod special;
 pub mod toy;
 mod toy_grid;
 
 pub use error::TargetError;
-
-/// Every built-in target name, in the order a menu shows them.
-pub const NAMES: &[&str] = &[
-    "moons",
-    "twomoons",
-    "8gaussians",
-    "pinwheel",
-    "2spirals",
-    "checkerboard",
-    "rings",
-    "swissroll",
-    "circles",
-    "u1",
-    "u2",
-    "u3",
-    "u4",
-    "banana",
-    "funnel",
-    "ringmix",
-    "mixture",
-    "paint_blobs",
-    "paint_ring",
-    "paint_flow",
-];
+pub use registry::{
+    CATALOG, DEFAULT_TARGET, NAMES, TargetInfo, TargetKind, by_name, info, load_shared, names,
+};
 
 /// Largest file (image or CSV) accepted, in bytes: 20 MB.
 pub const MAX_FILE_BYTES: usize = 20 * 1024 * 1024;
@@ -63,7 +44,7 @@ pub const MAX_FILE_BYTES: usize = 20 * 1024 * 1024;
 /// natively only; on the web use [`from_image_bytes`] and [`from_csv_text`].
 pub fn load(spec: &str) -> Result<Box<dyn Target>, TargetError> {
     let spec = spec.trim();
-    if NAMES.contains(&spec) {
+    if info(spec).is_some() {
         return by_name(spec);
     }
     let (path, invert) = match spec.strip_suffix(":invert") {
@@ -128,51 +109,6 @@ pub fn from_image_bytes(bytes: &[u8], invert: bool) -> Result<Box<dyn Target>, T
 /// A data-set target from CSV text (an uploaded file), resampled without jitter. See [`csv`].
 pub fn from_csv_text(text: &str) -> Result<Box<dyn Target>, TargetError> {
     Ok(Box::new(csv::from_csv_text(text, csv::Jitter::None)?))
-}
-
-/// The built-in target called `name` (one of [`NAMES`]).
-pub fn by_name(name: &str) -> Result<Box<dyn Target>, TargetError> {
-    use energy::{Energy, EnergyKind};
-    use painted::PaintedGrid;
-    use toy::{Toy, ToyKind};
-    let target: Box<dyn Target> = match name {
-        "moons" => Box::new(Toy::new(ToyKind::Moons)),
-        "twomoons" => Box::new(Toy::new(ToyKind::TwoMoons)),
-        "circles" => Box::new(Toy::new(ToyKind::Circles)),
-        "rings" => Box::new(Toy::new(ToyKind::Rings)),
-        "8gaussians" => Box::new(Toy::new(ToyKind::EightGaussians)),
-        "checkerboard" => Box::new(Toy::new(ToyKind::Checkerboard)),
-        "pinwheel" => Box::new(Toy::new(ToyKind::Pinwheel)),
-        "2spirals" => Box::new(Toy::new(ToyKind::TwoSpirals)),
-        "swissroll" => Box::new(Toy::new(ToyKind::SwissRoll)),
-        "u1" => Box::new(Energy::new(EnergyKind::U1)),
-        "u2" => Box::new(Energy::new(EnergyKind::U2)),
-        "u3" => Box::new(Energy::new(EnergyKind::U3)),
-        "u4" => Box::new(Energy::new(EnergyKind::U4)),
-        "banana" => Box::new(Energy::new(EnergyKind::Banana)),
-        "funnel" => Box::new(Energy::new(EnergyKind::Funnel)),
-        "ringmix" => Box::new(Energy::new(EnergyKind::RingMixture)),
-        "mixture" => Box::new(mixture::Mixture::default()),
-        "paint_blobs" => Box::new(PaintedGrid::two_blobs().to_target(
-            name,
-            "Painted: two separate blobs; one Gaussian pushed through a flow must stretch a bridge between them.",
-        )?),
-        "paint_ring" => Box::new(PaintedGrid::ring().to_target(
-            name,
-            "Painted: a ring; the flow must open a hole the Gaussian does not have.",
-        )?),
-        "paint_flow" => Box::new(PaintedGrid::text("FLOW").to_target(
-            name,
-            "Painted: the word FLOW; four pieces, one with a hole, from one connected Gaussian.",
-        )?),
-        _ => {
-            return Err(TargetError::UnknownName {
-                name: name.to_owned(),
-                known: NAMES.join(", "),
-            });
-        }
-    };
-    Ok(target)
 }
 
 /// A rectangle of the plane, in data coordinates, that shows a target well.

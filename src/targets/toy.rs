@@ -204,35 +204,8 @@ impl Target for Toy {
     }
 
     fn description(&self) -> &str {
-        match self.kind {
-            ToyKind::Moons => {
-                "FFJORD's two moons: sklearn make_moons with noise 0.1, scaled by 2; exact density."
-            }
-            ToyKind::TwoMoons => {
-                "The benchmark's two moons: make_moons with noise 0.05, scaled by 2 and centred; exact density."
-            }
-            ToyKind::Circles => {
-                "FFJORD's circles: two concentric rings of radius 3 and 1.5 with noise 0.24; exact density."
-            }
-            ToyKind::Rings => {
-                "FFJORD's rings: four concentric circles of radius 0.75 to 3 with noise 0.08; exact density."
-            }
-            ToyKind::EightGaussians => {
-                "FFJORD's 8 Gaussians on a circle of radius 2.83, width 0.35; exact density."
-            }
-            ToyKind::Checkerboard => {
-                "FFJORD's checkerboard: uniform on 8 of 16 squares; exact density."
-            }
-            ToyKind::Pinwheel => {
-                "FFJORD's pinwheel: five twisted arms; density estimated on a fine grid from the generating process."
-            }
-            ToyKind::TwoSpirals => {
-                "FFJORD's two spirals; density estimated on a fine grid from the generating process."
-            }
-            ToyKind::SwissRoll => {
-                "FFJORD's swiss roll; density estimated on a fine grid from the generating process."
-            }
-        }
+        // Why: the catalog holds the one copy of each sentence.
+        super::registry::description_of(self.name())
     }
 
     fn view(&self) -> ViewRect {
