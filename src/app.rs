@@ -7,13 +7,13 @@ use web_time::{Duration, Instant};
 
 use crate::rng::Rng;
 use crate::targets::Target;
-use crate::ui::catalog;
+use crate::targets::{self as catalog, load_shared as load_target};
 use crate::ui::controls::{ControlAction, ControlsPanel, ControlsView};
-use crate::ui::heatmap::DensityGrid;
 use crate::ui::plot::{PlotData, PlotPanel};
 use crate::ui::scene::{LenientScene, Scene};
 use crate::ui::status::{RendererInfo, StatusPanel, StatusSnapshot};
 use crate::ui::training::{self, TrainingError, TrainingSession};
+use crate::viz::DensityGrid;
 
 /// Target samples drawn in the plot.
 pub const DISPLAY_SAMPLE_COUNT: usize = 1500;
@@ -183,14 +183,14 @@ impl FlowlabApp {
     /// Loads the scene's target (samples + heat map), then restarts training.
     fn reload_target(&mut self) {
         self.target_error = None;
-        let target = match catalog::load_target(&self.scene.target) {
+        let target = match load_target(&self.scene.target) {
             Ok(target) => target,
             Err(error) => {
                 // Why: the parser only accepts known names, so this means the catalog and the
                 // parser disagree; show it and fall back to the default rather than panic.
                 self.target_error = Some(error.to_string());
                 self.scene.target = catalog::DEFAULT_TARGET.to_owned();
-                match catalog::load_target(catalog::DEFAULT_TARGET) {
+                match load_target(catalog::DEFAULT_TARGET) {
                     Ok(target) => target,
                     Err(_) => {
                         self.target = None;

@@ -8,6 +8,7 @@ pub mod flows;
 pub mod rng;
 pub mod targets;
 pub mod train;
+pub mod viz;
 
 pub mod app;
 pub mod ui;

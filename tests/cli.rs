@@ -132,7 +132,7 @@ fn train_writes_metrics_samples_and_pictures() {
     let samples = std::fs::read_to_string(dir.join("samples.csv")).unwrap();
     assert_eq!(samples.lines().count(), 5001, "header + 5000 samples");
     // The saved model reloads into a fresh flow and reproduces the trained densities.
-    let saved: flowlab::cli::SavedModel =
+    let saved: flowlab::flows::SavedModel =
         serde_json::from_slice(&std::fs::read(dir.join("model.json")).unwrap()).unwrap();
     let mut fresh = flowlab::flows::build_flow(&saved.config, saved.dim, 99).unwrap();
     fresh.store.load_from(&saved.params).unwrap();
@@ -169,6 +169,8 @@ fn a_cnf_trains_with_hutchinson_and_is_scored_by_dormand_prince() {
             "8gaussians",
             "--flow",
             "cnf",
+            "--objective",
+            "mle",
             "--hidden",
             "16",
             "--steps",
@@ -304,10 +306,14 @@ fn absurd_settings_get_one_clear_message() {
         ),
         (&["train", "--batch", "0", "--steps", "1"][..], "batch"),
         (
+            &["train", "--objective", "reverse-kl", "--steps", "1"][..],
+            "smooth log-density",
+        ),
+        (&["bench", "--threads", "4"][..], "single-threaded"),
+        (
             &["train", "--target", "/nonexistent/x.png", "--steps", "1"][..],
             "x.png",
         ),
-        (&["bench", "--threads", "4"][..], "single-threaded"),
     ] {
         let result = flowlab(args);
         let stderr = String::from_utf8_lossy(&result.stderr);

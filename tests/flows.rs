@@ -183,9 +183,14 @@ fn sampling_then_scoring_round_trips_in_f32() {
     }
 }
 
-fn objective_for(family: Family) -> ObjectiveKind {
+/// Reverse KL for planar/radial where the target admits it, else maximum likelihood.
+fn objective_for(family: Family, target: &dyn flowlab::targets::Target) -> ObjectiveKind {
     match family {
-        Family::Planar | Family::Radial => ObjectiveKind::ReverseKl,
+        Family::Planar | Family::Radial
+            if ObjectiveKind::ReverseKl.applies(family, target).is_ok() =>
+        {
+            ObjectiveKind::ReverseKl
+        }
         _ => ObjectiveKind::Mle,
     }
 }
@@ -202,7 +207,7 @@ fn trainer_of(config: FlowConfig, target: &str, batch: usize) -> Trainer {
     let target = flowlab::targets::by_name(target).expect("target");
     let train = TrainConfig {
         batch,
-        objective: objective_for(family),
+        objective: objective_for(family, target.as_ref()),
         held_out: 512,
         ..TrainConfig::default()
     };

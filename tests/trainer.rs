@@ -9,7 +9,9 @@ mod counting_alloc;
 use std::sync::Arc;
 
 use flowlab::flows::{Family, FlowConfig, build_flow};
-use flowlab::train::{ObjectiveKind, TrainConfig, Trainer};
+use flowlab::rng::Rng;
+use flowlab::targets::{DensityKind, Target, ViewRect};
+use flowlab::train::{ObjectiveKind, TrainConfig, TrainError, Trainer};
 
 fn trainer() -> Trainer {
     let mut config = FlowConfig::new(Family::RealNvp);
@@ -35,7 +37,10 @@ fn a_nan_parameter_is_rolled_back_and_explained() {
     // Poison one weight: the next loss is NaN.
     t.flow.store.values_mut()[3] = f32::NAN;
     let outcome = t.step();
-    let why = outcome.rolled_back.expect("the guard must roll back");
+    let why = outcome
+        .rolled_back
+        .expect("the guard must roll back")
+        .to_string();
     assert!(
         why.contains("diverged") && why.contains("learning rate"),
         "{why}"
@@ -117,19 +122,51 @@ fn a_warm_training_step_allocates_nothing() {
     }
 }
 
+/// Checkerboard, claiming a smooth log-density so reverse KL accepts it: a target whose
+/// density vanishes in places, as a user's energy might underflow.
+struct ClaimsSmooth(Box<dyn Target>);
+
+impl Target for ClaimsSmooth {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn description(&self) -> &str {
+        self.0.description()
+    }
+    fn view(&self) -> ViewRect {
+        self.0.view()
+    }
+    fn sample_into(&self, rng: &mut Rng, out: &mut [[f32; 2]]) {
+        self.0.sample_into(rng, out)
+    }
+    fn log_density(&self, x: [f64; 2]) -> f64 {
+        self.0.log_density(x)
+    }
+    fn log_normalizer(&self) -> f64 {
+        self.0.log_normalizer()
+    }
+    fn density_kind(&self) -> DensityKind {
+        self.0.density_kind()
+    }
+    fn has_smooth_log_density(&self) -> bool {
+        true
+    }
+}
+
 #[test]
 fn reverse_kl_off_a_targets_support_is_not_mistaken_for_divergence() {
     // Checkerboard has no mass on half its squares, so the KL estimate is +inf while samples
-    // land there; the step itself is finite and must not be rolled back.
+    // land there; the step itself is finite and must not be rolled back. (The objective
+    // policy refuses reverse KL on the real checkerboard; see the next test.)
     let flow = build_flow(&FlowConfig::new(Family::Planar), 2, 0).expect("builds");
-    let target = flowlab::targets::by_name("checkerboard").expect("target");
+    let target = ClaimsSmooth(flowlab::targets::by_name("checkerboard").expect("target"));
     let train = TrainConfig {
         batch: 128,
         held_out: 64,
         objective: ObjectiveKind::ReverseKl,
         ..TrainConfig::default()
     };
-    let mut t = Trainer::new(flow, Arc::from(target), train).expect("trainer");
+    let mut t = Trainer::new(flow, Arc::new(target), train).expect("trainer");
     let mut infinite = 0;
     for _ in 0..50 {
         let s = t.step();
@@ -141,4 +178,16 @@ fn reverse_kl_off_a_targets_support_is_not_mistaken_for_divergence() {
         "the KL estimate was never infinite: the test lost its point"
     );
     assert_eq!(t.rollbacks(), 0);
+}
+
+#[test]
+fn reverse_kl_on_a_target_without_a_smooth_density_is_refused_with_a_reason() {
+    let flow = build_flow(&FlowConfig::new(Family::Planar), 2, 0).expect("builds");
+    let target = flowlab::targets::by_name("checkerboard").expect("target");
+    let train = TrainConfig {
+        objective: ObjectiveKind::ReverseKl,
+        ..TrainConfig::default()
+    };
+    let err = Trainer::new(flow, Arc::from(target), train).err();
+    assert!(matches!(err, Some(TrainError::NotApplicable(_))), "{err:?}");
 }

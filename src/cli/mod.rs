@@ -14,11 +14,11 @@ mod train;
 
 pub use cnf::CnfArgs;
 
-pub use train::SavedModel;
-
+use crate::flows::Family;
 use crate::rng::Rng;
-use crate::ui::catalog;
-use crate::ui::heatmap::DensityGrid;
+use crate::targets::DEFAULT_TARGET;
+use crate::viz::DensityGrid;
+use crate::viz::raster::{density_image, draw_dot, pixel_of};
 
 /// flowlab: normalizing flows, trained live. Without a command, opens the app's window.
 #[derive(Debug, Parser)]
@@ -35,6 +35,8 @@ pub struct Cli {
 
 /// Headless commands.
 #[derive(Debug, Subcommand)]
+// Why: one value, parsed once per run; its size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Draw a target's samples and log-density heat map into a PNG.
     Render(RenderArgs),
@@ -59,7 +61,7 @@ pub enum RenderLayers {
 #[derive(Clone, Debug, Args)]
 pub struct RenderArgs {
     /// Target name, or an image (PNG/JPEG, `path.png:invert` for light-on-dark) or CSV of points.
-    #[arg(long, default_value = catalog::DEFAULT_TARGET)]
+    #[arg(long, default_value = DEFAULT_TARGET)]
     pub target: String,
     /// Output PNG file.
     #[arg(long)]
@@ -93,13 +95,13 @@ pub enum Objective {
 #[derive(Clone, Debug, Args)]
 pub struct TrainArgs {
     /// Target name, or a file of samples (CSV) / an image to use as a density.
-    #[arg(long, default_value = catalog::DEFAULT_TARGET)]
+    #[arg(long, default_value = DEFAULT_TARGET)]
     pub target: String,
     /// Held-out samples (CSV, `x,y` per line) to report `test_nll` on.
     #[arg(long, value_name = "FILE.csv")]
     pub test: Option<PathBuf>,
     /// Flow family [default: realnvp].
-    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(catalog::FLOW_NAMES))]
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(Family::NAMES))]
     pub flow: Option<String>,
     /// Number of layers (default: the flow's own default size).
     #[arg(long)]
@@ -113,15 +115,16 @@ pub struct TrainArgs {
     /// Batch size.
     #[arg(long, default_value_t = 512)]
     pub batch: usize,
-    /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f64,
+    /// Adam learning rate (default: the flow's own, 1e-3 for every family today).
+    #[arg(long)]
+    pub lr: Option<f64>,
     /// Seed of data, initialisation and sampling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Training objective.
-    #[arg(long, value_enum, default_value_t = Objective::Mle)]
-    pub objective: Objective,
+    /// Training objective (default: the one the app uses for this flow and target: reverse KL
+    /// for planar/radial on a smooth energy, flow matching for cnf, else mle).
+    #[arg(long, value_enum)]
+    pub objective: Option<Objective>,
     /// Learn the base Gaussian's mean and scale too (a diagonal Gaussian).
     #[arg(long)]
     pub learnable_base: bool,
@@ -142,7 +145,7 @@ pub struct TrainArgs {
 #[derive(Clone, Debug, Args)]
 pub struct BenchArgs {
     /// Flow family.
-    #[arg(long, default_value = catalog::DEFAULT_FLOW, value_parser = clap::builder::PossibleValuesParser::new(catalog::FLOW_NAMES))]
+    #[arg(long, default_value = Family::DEFAULT.name(), value_parser = clap::builder::PossibleValuesParser::new(Family::NAMES))]
     pub flow: String,
     /// Number of layers (default: the flow's own default size).
     #[arg(long)]
@@ -204,7 +207,7 @@ pub fn render_image(args: &RenderArgs) -> anyhow::Result<image::RgbaImage> {
     let target = crate::targets::load(&args.target)?;
     let size = args.size as usize;
     let view = target.view();
-    let background = crate::ui::heatmap::colormap(0.0);
+    let background = crate::viz::colormap(0.0);
     let mut image = image::RgbaImage::from_pixel(args.size, args.size, image::Rgba(background));
 
     if args.layers != RenderLayers::Samples {
@@ -215,58 +218,22 @@ pub fn render_image(args: &RenderArgs) -> anyhow::Result<image::RgbaImage> {
                 args.target
             );
         }
-        for (pixel, color) in image.pixels_mut().zip(grid.colors()) {
-            *pixel = image::Rgba(color);
-        }
+        image = density_image(&grid);
     }
 
     if args.layers != RenderLayers::Density {
         let samples = target.sample(args.samples as usize, &mut Rng::seed_from_u64(args.seed));
         let radius = (args.size as f32 / 300.0).max(1.0);
-        for [x, y] in samples {
-            let px = (x - view.min[0]) / (view.max[0] - view.min[0]) * args.size as f32;
-            let py = (view.max[1] - y) / (view.max[1] - view.min[1]) * args.size as f32;
+        let side = args.size as f32;
+        for point in samples {
+            let [px, py] = pixel_of(view, side, side, point);
             draw_dot(&mut image, px, py, radius, [200, 230, 255], 0.65);
         }
     }
     Ok(image)
 }
 
-/// Alpha-blends a filled disc of `color` centred at pixel coordinates `(cx, cy)`.
-pub(crate) fn draw_dot(
-    image: &mut image::RgbaImage,
-    cx: f32,
-    cy: f32,
-    radius: f32,
-    color: [u8; 3],
-    alpha: f32,
-) {
-    if !(cx.is_finite() && cy.is_finite()) {
-        return;
-    }
-    let (width, height) = (image.width() as i64, image.height() as i64);
-    let x0 = ((cx - radius).floor() as i64).max(0);
-    let x1 = ((cx + radius).ceil() as i64).min(width - 1);
-    let y0 = ((cy - radius).floor() as i64).max(0);
-    let y1 = ((cy + radius).ceil() as i64).min(height - 1);
-    for py in y0..=y1 {
-        for px in x0..=x1 {
-            let dx = px as f32 + 0.5 - cx;
-            let dy = py as f32 + 0.5 - cy;
-            // Coverage falls off over the last pixel of the radius: cheap anti-aliasing.
-            let coverage = (radius + 0.5 - (dx * dx + dy * dy).sqrt()).clamp(0.0, 1.0) * alpha;
-            if coverage <= 0.0 {
-                continue;
-            }
-            let pixel = image.get_pixel_mut(px as u32, py as u32);
-            for k in 0..3 {
-                let blended = pixel[k] as f32 + coverage * (color[k] as f32 - pixel[k] as f32);
-                pixel[k] = blended.round() as u8;
-            }
-        }
-    }
-}
-
+/// Writes `image` as a PNG at `path`, creating its directory.
 pub(crate) fn save_png(image: &image::RgbaImage, path: &Path) -> anyhow::Result<()> {
     if let Some(parent) = path
         .parent()
@@ -316,8 +283,8 @@ mod tests {
             (Some("maf"), 10, 512)
         );
         assert_eq!(args.init, None);
-        assert_eq!(args.objective, Objective::ReverseKl);
-        assert_eq!((args.layers, args.hidden, args.lr), (None, None, 1e-3));
+        assert_eq!(args.objective, Some(Objective::ReverseKl));
+        assert_eq!((args.layers, args.hidden, args.lr), (None, None, None));
         assert_eq!(args.out, PathBuf::from("out"));
     }
 
@@ -338,6 +305,10 @@ mod tests {
             (args.flow.as_str(), args.threads, args.batch),
             ("nsf", 2, 512)
         );
+        let Some(Command::Bench(args)) = parse(&["bench"]).unwrap().command else {
+            panic!("not bench");
+        };
+        assert_eq!(args.flow, Family::DEFAULT.name());
     }
 
     #[test]
@@ -348,7 +319,7 @@ mod tests {
 
     fn render_args(layers: RenderLayers) -> RenderArgs {
         RenderArgs {
-            target: catalog::DEFAULT_TARGET.into(),
+            target: DEFAULT_TARGET.into(),
             out: PathBuf::new(),
             size: 64,
             samples: 500,
@@ -359,7 +330,7 @@ mod tests {
 
     #[test]
     fn rendered_layers_differ_and_are_not_blank() {
-        let background = image::Rgba(crate::ui::heatmap::colormap(0.0));
+        let background = image::Rgba(crate::viz::colormap(0.0));
         let both = render_image(&render_args(RenderLayers::Both)).unwrap();
         let samples = render_image(&render_args(RenderLayers::Samples)).unwrap();
         let density = render_image(&render_args(RenderLayers::Density)).unwrap();
@@ -383,26 +354,6 @@ mod tests {
         let mut args = render_args(RenderLayers::Both);
         args.target = "nope".into();
         let err = render_image(&args).unwrap_err();
-        assert!(err.to_string().contains(catalog::DEFAULT_TARGET), "{err}");
-    }
-
-    #[test]
-    fn dots_outside_the_image_are_clipped() {
-        let mut image = image::RgbaImage::new(4, 4);
-        draw_dot(&mut image, -10.0, 2.0, 3.0, [255, 255, 255], 1.0);
-        draw_dot(&mut image, 2.0, 100.0, 3.0, [255, 255, 255], 1.0);
-        draw_dot(&mut image, f32::NAN, 2.0, 3.0, [255, 255, 255], 1.0);
-        assert!(image.pixels().all(|p| p[0] == 0));
-        draw_dot(&mut image, 2.5, 2.5, 1.0, [255, 255, 255], 1.0);
-        assert_eq!(
-            image.get_pixel(2, 2)[0],
-            255,
-            "the centre pixel is fully covered"
-        );
-        assert!(
-            image.get_pixel(1, 2)[0] > 0,
-            "a neighbour is partly covered"
-        );
-        assert_eq!(image.get_pixel(0, 0)[0], 0, "far pixels are untouched");
+        assert!(err.to_string().contains(DEFAULT_TARGET), "{err}");
     }
 }

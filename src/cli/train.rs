@@ -6,19 +6,19 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 
-use super::{BenchArgs, Objective, TrainArgs, draw_dot, save_png};
+use super::{BenchArgs, Objective, TrainArgs, save_png};
 use crate::engine::AdamConfig;
 use crate::flows::cnf::Solver;
 use crate::flows::cnf::adaptive::AdaptiveEvaluator;
 use crate::flows::cnf::dopri::Tolerance;
-use crate::flows::eval::Trace;
-use crate::flows::{Family, Flow, FlowConfig, FlowEvaluator, build_flow};
+use crate::flows::{Family, Flow, FlowConfig, FlowEvaluator, SavedModel, build_flow};
 use crate::rng::Rng;
-use crate::targets::{DensityKind, Target};
+use crate::targets::Target;
 use crate::train::bench::bench_flow;
-use crate::train::{ObjectiveKind, TrainConfig, Trainer};
-use crate::ui::catalog;
-use crate::ui::heatmap::{DensityGrid, colormap};
+use crate::train::{HeldOut, ObjectiveKind, TrainConfig, Trainer};
+use crate::viz::DensityGrid;
+use crate::viz::raster::density_image;
+use crate::viz::trace::trace_picture;
 
 /// Samples written to `samples.csv`.
 const OUTPUT_SAMPLES: usize = 5000;
@@ -84,18 +84,6 @@ pub enum SolverMetrics {
     },
 }
 
-/// A trained model as `model.json` holds it: rebuild the flow from `config` (any seed), then
-/// `ParamStore::load_from(&params)` (which checks names and shapes).
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct SavedModel {
-    /// The architecture.
-    pub config: FlowConfig,
-    /// Data dimension.
-    pub dim: usize,
-    /// Every parameter.
-    pub params: crate::engine::ParamStore,
-}
-
 fn objective_kind(o: Objective) -> ObjectiveKind {
     match o {
         Objective::Mle => ObjectiveKind::Mle,
@@ -150,17 +138,14 @@ fn initial_flow(args: &TrainArgs) -> anyhow::Result<Flow> {
             saved.dim
         );
     }
-    saved.config.validate()?;
-    let mut flow = build_flow(&saved.config, saved.dim, args.seed)?;
-    flow.store
-        .load_from(&saved.params)
-        .with_context(|| format!("{}: parameters do not fit the architecture", path.display()))?;
-    Ok(flow)
+    saved
+        .into_flow()
+        .with_context(|| format!("{}: cannot rebuild the model", path.display()))
 }
 
 /// `flowlab train`'s architecture: [`flow_config`] plus the base and the CNF's options.
 fn train_flow_config(args: &TrainArgs) -> anyhow::Result<FlowConfig> {
-    let flow = args.flow.as_deref().unwrap_or(catalog::DEFAULT_FLOW);
+    let flow = args.flow.as_deref().unwrap_or(Family::DEFAULT.name());
     let mut config = flow_config(flow, args.layers, args.hidden)?;
     config.learnable_base = args.learnable_base;
     args.cnf
@@ -217,11 +202,17 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<String> {
     let flow = initial_flow(args)?;
     let resumed = args.init.is_some();
     let n_params = flow.n_params();
+    let family = flow.config.family;
+    let objective = match args.objective {
+        Some(o) => objective_kind(o),
+        None => ObjectiveKind::default_for(family, target.as_ref()),
+    };
+    let lr = args.lr.map_or(family.info().default_lr, |lr| lr as f32);
     let config = TrainConfig {
         batch: args.batch,
-        objective: objective_kind(args.objective),
+        objective,
         adam: AdamConfig {
-            lr: args.lr as f32,
+            lr,
             ..AdamConfig::default()
         },
         seed: args.seed,
@@ -237,9 +228,9 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<String> {
     let mut last_notice = None;
     for _ in 0..args.steps {
         let outcome = trainer.step();
-        if let Some(why) = outcome.rolled_back {
-            eprintln!("warning: {why}");
-            last_notice = Some(why);
+        if let Some(rollback) = outcome.rolled_back {
+            eprintln!("warning: {rollback}");
+            last_notice = Some(rollback);
         }
         if recent.len() == 100 {
             recent.pop_front();
@@ -251,42 +242,34 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<String> {
     }
     let wall_s = start.elapsed().as_secs_f64();
     if trainer.rollbacks() > 0 && !trainer.flow.store.all_finite() {
-        bail!("training failed: {}", last_notice.unwrap_or_default());
+        let why = last_notice.map(|r| r.to_string()).unwrap_or_default();
+        bail!("training failed: {why}");
     }
 
     let (test, test_set) = match test_points {
         Some(points) => (
-            points,
+            HeldOut::from_points(points, target.as_ref()),
             args.test
                 .as_ref()
                 .map_or(String::new(), |p| p.display().to_string()),
         ),
         None => (
-            target.sample(4096, &mut Rng::seed_from_u64(args.seed ^ 0x7E57)),
+            HeldOut::sample(target.as_ref(), 4096, args.seed ^ 0x7E57),
             "4096 fresh target samples".into(),
         ),
     };
-    let flat: Vec<f32> = test.iter().flatten().copied().collect();
     let mut evaluator = FlowEvaluator::new(&trainer.flow, 4096)?;
-    let (log_q, test_solver) = test_log_density(&trainer.flow, &flat, &mut evaluator)?;
-    let n = log_q.len().max(1) as f64;
-    let test_nll = -log_q.iter().map(|&l| l as f64).sum::<f64>() / n;
-    let kl = (target.density_kind() != DensityKind::KernelEstimate).then(|| {
-        test.iter()
-            .zip(&log_q)
-            .map(|(p, &l)| target.normalized_log_density([p[0] as f64, p[1] as f64]) - l as f64)
-            .sum::<f64>()
-            / n
-    });
+    let (log_q, test_solver) = test_log_density(&trainer.flow, test.points(), &mut evaluator)?;
+    let score = test.score_log_q(&log_q);
     let metrics = TrainMetrics {
         flow: trainer.flow.config.family.name().to_string(),
         target: target.name().to_string(),
         objective: trainer.config().objective.name().to_string(),
         train_nll: recent.iter().sum::<f64>() / recent.len().max(1) as f64,
-        test_nll,
+        test_nll: score.nll,
         test_set,
         test_solver,
-        kl,
+        kl: score.kl,
         steps: trainer.steps(),
         wall_s,
         train_ms_per_step: wall_s * 1e3 / trainer.steps().max(1) as f64,
@@ -325,11 +308,7 @@ fn write_outputs(
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let json = serde_json::to_string_pretty(metrics)?;
     std::fs::write(dir.join("metrics.json"), json).context("cannot write metrics.json")?;
-    let model = SavedModel {
-        config: flow.config.clone(),
-        dim: flow.dim,
-        params: flow.store.clone(),
-    };
+    let model = SavedModel::of(flow);
     std::fs::write(dir.join("model.json"), serde_json::to_string(&model)?)
         .context("cannot write model.json")?;
 
@@ -344,70 +323,14 @@ fn write_outputs(
 
     // The learned log-density over the target's view.
     let view = target.view();
-    let probe = DensityGrid::from_fn(view, PICTURE, PICTURE, |_| 0.0);
-    let grid_points: Vec<f32> = (0..PICTURE * PICTURE)
-        .flat_map(|k| {
-            let (col, row) = (k % PICTURE, k / PICTURE);
-            let x = view.min[0] + (col as f32 + 0.5) / PICTURE as f32 * (view.max[0] - view.min[0]);
-            let y = view.max[1] - (row as f32 + 0.5) / PICTURE as f32 * (view.max[1] - view.min[1]);
-            [x, y]
-        })
-        .collect();
+    let grid_points = DensityGrid::cell_centres(view, PICTURE, PICTURE);
     let log_q = evaluator.density(flow, &grid_points)?.log_prob;
-    let grid = DensityGrid {
-        log_density: log_q,
-        ..probe
-    };
-    let side = PICTURE as u32;
-    let mut image = image::RgbaImage::new(side, side);
-    for (pixel, color) in image.pixels_mut().zip(grid.colors()) {
-        *pixel = image::Rgba(color);
-    }
-    save_png(&image, &dir.join("density.png"))?;
+    let grid = DensityGrid::from_values(view, PICTURE, PICTURE, log_q);
+    save_png(&density_image(&grid), &dir.join("density.png"))?;
 
     let trace = evaluator.trace(flow, &eps[..2000 * 2])?;
     save_png(&trace_picture(&trace, view), &dir.join("trace.png"))?;
     Ok(())
-}
-
-/// Panels of the sample cloud after layers 0, …, K (at most 9 evenly chosen), side by side,
-/// each point coloured by its base-space angle so the eye can follow regions.
-fn trace_picture(trace: &Trace, view: crate::targets::ViewRect) -> image::RgbaImage {
-    let depth = trace.points.len();
-    let panels: Vec<usize> = if depth <= 9 {
-        (0..depth).collect()
-    } else {
-        (0..9).map(|i| i * (depth - 1) / 8).collect()
-    };
-    let side = 240u32;
-    let mut image =
-        image::RgbaImage::from_pixel(side * panels.len() as u32, side, image::Rgba(colormap(0.0)));
-    let base = &trace.points[0];
-    for (slot, &layer) in panels.iter().enumerate() {
-        for (p, z) in trace.points[layer]
-            .chunks_exact(2)
-            .zip(base.chunks_exact(2))
-        {
-            let angle = z[1].atan2(z[0]) / std::f32::consts::TAU + 0.5;
-            let color = hue(angle);
-            let px = (p[0] - view.min[0]) / (view.max[0] - view.min[0]) * side as f32
-                + (slot as u32 * side) as f32;
-            let py = (view.max[1] - p[1]) / (view.max[1] - view.min[1]) * side as f32;
-            if px >= (slot as u32 * side) as f32 && px < ((slot as u32 + 1) * side) as f32 {
-                draw_dot(&mut image, px, py, 1.2, color, 0.8);
-            }
-        }
-    }
-    image
-}
-
-/// A saturated colour for `t ∈ [0, 1)` around the hue circle.
-fn hue(t: f32) -> [u8; 3] {
-    let channel = |offset: f32| {
-        let v = (std::f32::consts::TAU * (t + offset)).cos() * 0.5 + 0.5;
-        (60.0 + 195.0 * v) as u8
-    };
-    [channel(0.0), channel(1.0 / 3.0), channel(2.0 / 3.0)]
 }
 
 /// Runs `flowlab bench`; returns what to print.
@@ -444,11 +367,12 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<String> {
         serde_json::to_string(&report)?
     } else {
         format!(
-            "{} (batch {}, {} parameters): train {:.3} ms/step, sample {:.3} ms, density {:.3} ms",
+            "{} (batch {}, {} parameters): train {:.3} ms/step ({}), sample {:.3} ms, density {:.3} ms",
             report.flow,
             report.batch,
             report.n_params,
             report.train_ms_per_step,
+            report.objective,
             report.sample_ms,
             report.density_ms
         )

@@ -3,8 +3,10 @@
 //! Depends on `flows`, `targets`, `engine` and `rng`; the app and the CLI drive it.
 
 pub mod bench;
+pub mod metrics;
 pub mod objective;
 pub mod trainer;
 
-pub use objective::{InputKind, ObjectiveGraph, ObjectiveKind};
-pub use trainer::{StepOutcome, TrainConfig, TrainError, Trainer};
+pub use metrics::{HeldOut, HeldOutScore};
+pub use objective::{InputKind, NotApplicable, ObjectiveGraph, ObjectiveKind};
+pub use trainer::{Rollback, RollbackReason, StepOutcome, TrainConfig, TrainError, Trainer};

@@ -13,9 +13,13 @@
 //! ([`crate::flows::TrainingTerms`]): a CNF's Hutchinson probes become inputs the trainer
 //! fills, and its regularisers `λ_K∫‖f‖² + λ_J∫‖∂f/∂z‖_F²` are added to the MLE loss (so the
 //! reported loss is the NLL plus the penalty, and a Hutchinson-trained NLL is an estimate).
+//!
+//! Which objective applies to which flow and target, and which one a run uses by default, is
+//! decided here and nowhere else: [`ObjectiveKind::applies`] and [`ObjectiveKind::default_for`].
 
 use crate::engine::{Axis, Graph, Var};
-use crate::flows::{Flow, Noise, TrainingTerms};
+use crate::flows::{Family, Flow, Noise, TrainingTerms};
+use crate::targets::Target;
 
 /// What the trainer writes into an input node before each step.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -48,6 +52,13 @@ pub enum ObjectiveKind {
 }
 
 impl ObjectiveKind {
+    /// Every objective, in menu order.
+    pub const ALL: [ObjectiveKind; 3] = [
+        ObjectiveKind::Mle,
+        ObjectiveKind::ReverseKl,
+        ObjectiveKind::FlowMatching,
+    ];
+
     /// CLI/URL name.
     pub fn name(self) -> &'static str {
         match self {
@@ -57,16 +68,70 @@ impl ObjectiveKind {
         }
     }
 
+    /// Display name.
+    pub fn title(self) -> &'static str {
+        match self {
+            ObjectiveKind::Mle => "maximum likelihood",
+            ObjectiveKind::ReverseKl => "reverse KL",
+            ObjectiveKind::FlowMatching => "flow matching",
+        }
+    }
+
     /// Parses a CLI/URL name.
     pub fn from_name(name: &str) -> Option<Self> {
-        [
-            ObjectiveKind::Mle,
-            ObjectiveKind::ReverseKl,
-            ObjectiveKind::FlowMatching,
-        ]
-        .into_iter()
-        .find(|o| o.name() == name)
+        Self::ALL.into_iter().find(|o| o.name() == name)
     }
+
+    /// Whether this objective can train `family` on `target`, and if not, why: reverse KL
+    /// needs a target with a smooth log-density (its score drives the gradient); flow matching
+    /// needs a vector field (CNF); maximum likelihood always applies.
+    pub fn applies(self, family: Family, target: &dyn Target) -> Result<(), NotApplicable> {
+        match self {
+            ObjectiveKind::Mle => Ok(()),
+            ObjectiveKind::ReverseKl if target.has_smooth_log_density() => Ok(()),
+            ObjectiveKind::ReverseKl => Err(NotApplicable::NoSmoothLogDensity {
+                target: target.name().to_owned(),
+            }),
+            ObjectiveKind::FlowMatching if family == Family::Cnf => Ok(()),
+            ObjectiveKind::FlowMatching => Err(NotApplicable::NotContinuous {
+                family: family.name(),
+            }),
+        }
+    }
+
+    /// The objective a run of `family` on `target` uses unless told otherwise (the app, the
+    /// CLI and the benchmarks alike): reverse KL for planar/radial on a target with a smooth
+    /// log-density (the setting of their paper; their density direction needs a root solve),
+    /// flow matching for a CNF (simulation-free, so a frame fits many steps), maximum
+    /// likelihood otherwise. It always [`applies`](Self::applies).
+    pub fn default_for(family: Family, target: &dyn Target) -> ObjectiveKind {
+        match family {
+            Family::Planar | Family::Radial if target.has_smooth_log_density() => {
+                ObjectiveKind::ReverseKl
+            }
+            Family::Cnf => ObjectiveKind::FlowMatching,
+            _ => ObjectiveKind::Mle,
+        }
+    }
+}
+
+/// Why an objective cannot train a flow on a target; `Display` is one line for the user.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NotApplicable {
+    /// Reverse KL on a target without a smooth log-density.
+    #[error(
+        "reverse KL needs a target with a smooth log-density, and `{target}` has none; train it by maximum likelihood"
+    )]
+    NoSmoothLogDensity {
+        /// The target's name.
+        target: String,
+    },
+    /// Flow matching on a flow without a vector field.
+    #[error("flow matching trains continuous flows (cnf) only, not `{family}`")]
+    NotContinuous {
+        /// The family's name.
+        family: &'static str,
+    },
 }
 
 /// An objective's graph: a scalar loss and the inputs to fill.
@@ -146,5 +211,48 @@ pub fn reverse_kl(flow: &Flow, batch: usize) -> ObjectiveGraph {
             (score, InputKind::TargetScore { at: s.x }),
         ],
         samples: Some((s.x, s.log_prob)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_objective_always_applies() {
+        for name in crate::targets::names() {
+            let target = crate::targets::by_name(name).unwrap();
+            for family in Family::ALL {
+                let objective = ObjectiveKind::default_for(family, target.as_ref());
+                assert_eq!(
+                    objective.applies(family, target.as_ref()),
+                    Ok(()),
+                    "{} on {name}",
+                    family.name()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_policy_says_why_not() {
+        let moons = crate::targets::by_name("moons").unwrap();
+        let u1 = crate::targets::by_name("u1").unwrap();
+        assert!(
+            ObjectiveKind::ReverseKl
+                .applies(Family::Planar, u1.as_ref())
+                .is_ok()
+        );
+        let err = ObjectiveKind::ReverseKl
+            .applies(Family::Planar, moons.as_ref())
+            .unwrap_err();
+        assert!(err.to_string().contains("moons"), "{err}");
+        let err = ObjectiveKind::FlowMatching
+            .applies(Family::RealNvp, u1.as_ref())
+            .unwrap_err();
+        assert!(err.to_string().contains("realnvp"), "{err}");
+        for objective in ObjectiveKind::ALL {
+            assert_eq!(ObjectiveKind::from_name(objective.name()), Some(objective));
+        }
     }
 }

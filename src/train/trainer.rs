@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
-use super::objective::{self, InputKind, ObjectiveGraph, ObjectiveKind};
+use super::objective::{self, InputKind, NotApplicable, ObjectiveGraph, ObjectiveKind};
 use crate::engine::{Adam, AdamConfig, ExecError, GradientProgram, Var};
-use crate::flows::Flow;
 use crate::flows::eval::FlowEvaluator;
+use crate::flows::{Flow, FlowError};
 use crate::rng::Rng;
-use crate::targets::Target;
+use crate::targets::{Target, TargetError};
 
 /// Settings of a training run.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -53,12 +53,24 @@ pub enum TrainError {
     /// The model's graph failed to compile.
     #[error(transparent)]
     Exec(#[from] ExecError),
+    /// The flow could not be built or loaded.
+    #[error(transparent)]
+    Flow(#[from] FlowError),
+    /// The target could not be built.
+    #[error(transparent)]
+    Target(#[from] TargetError),
     /// A setting is out of range.
     #[error("invalid training settings: {0}")]
     InvalidConfig(String),
-    /// The objective does not apply to this flow.
-    #[error("{0}")]
-    Unsupported(String),
+    /// The objective does not apply to this flow and target.
+    #[error(transparent)]
+    NotApplicable(#[from] NotApplicable),
+    /// Targets are 2-D; the flow is not.
+    #[error("targets are 2-D; this flow is {dim}-D")]
+    NotTwoDimensional {
+        /// The flow's dimension.
+        dim: usize,
+    },
 }
 
 /// What one step did.
@@ -70,8 +82,50 @@ pub struct StepOutcome {
     pub grad_norm: f32,
     /// Learning rate used.
     pub lr: f32,
-    /// Set when the guard rolled back: why.
-    pub rolled_back: Option<String>,
+    /// Set when the divergence guard rolled this step back.
+    pub rolled_back: Option<Rollback>,
+}
+
+/// The divergence guard rolled a step back: an event of training, not an error.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rollback {
+    /// The step that diverged.
+    pub step: u64,
+    /// What became non-finite.
+    pub reason: RollbackReason,
+    /// The halved learning rate training continues with.
+    pub new_lr: f32,
+}
+
+/// What made the guard roll back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RollbackReason {
+    /// The loss the step minimised was NaN or infinite.
+    NonFiniteLoss,
+    /// A gradient was NaN or infinite.
+    NonFiniteGradient,
+    /// Adam's update left a parameter NaN or infinite.
+    NonFiniteParameter,
+}
+
+impl std::fmt::Display for RollbackReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RollbackReason::NonFiniteLoss => "the loss became non-finite",
+            RollbackReason::NonFiniteGradient => "a gradient became non-finite",
+            RollbackReason::NonFiniteParameter => "a parameter became non-finite",
+        })
+    }
+}
+
+impl std::fmt::Display for Rollback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "training diverged at step {} ({}); rolled back to the last good state and halved the learning rate to {:.2e}",
+            self.step, self.reason, self.new_lr
+        )
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -118,10 +172,11 @@ impl Trainer {
             ));
         }
         if flow.dim != 2 {
-            return Err(TrainError::Unsupported(
-                "targets are 2-D; this flow is not".into(),
-            ));
+            return Err(TrainError::NotTwoDimensional { dim: flow.dim });
         }
+        config
+            .objective
+            .applies(flow.config.family, target.as_ref())?;
         let mut rng = Rng::seed_from_u64(config.seed);
         // Data-dependent initialisation (actnorm) sees one batch of target samples.
         if config.init_from_data {
@@ -136,12 +191,11 @@ impl Trainer {
         } = match config.objective {
             ObjectiveKind::Mle => objective::mle(&flow, config.batch),
             ObjectiveKind::ReverseKl => objective::reverse_kl(&flow, config.batch),
-            ObjectiveKind::FlowMatching => objective::flow_matching(&flow, config.batch)
-                .ok_or_else(|| {
-                    TrainError::Unsupported(
-                        "flow matching trains continuous flows (cnf) only".into(),
-                    )
-                })?,
+            ObjectiveKind::FlowMatching => objective::flow_matching(&flow, config.batch).ok_or(
+                NotApplicable::NotContinuous {
+                    family: flow.config.family.name(),
+                },
+            )?,
         };
         let extra: Vec<Var> = samples.iter().flat_map(|&(x, l)| [x, l]).collect();
         let program = GradientProgram::new(graph, loss, &flow.store, &extra)?;
@@ -235,18 +289,18 @@ impl Trainer {
         // while samples land where the target has no mass (off a checkerboard's squares),
         // though the step itself is sound; rolling back then would halve the rate forever.
         if !optimised.is_finite() || !grads_finite {
-            let why = if optimised.is_finite() {
-                "a gradient became non-finite"
+            let reason = if optimised.is_finite() {
+                RollbackReason::NonFiniteGradient
             } else {
-                "the loss became non-finite"
+                RollbackReason::NonFiniteLoss
             };
-            return self.roll_back(loss, why);
+            return self.roll_back(loss, reason);
         }
         let report = self
             .adam
             .step(self.flow.store.values_mut(), self.program.grads_mut());
         if !self.flow.store.all_finite() {
-            return self.roll_back(loss, "a parameter became non-finite");
+            return self.roll_back(loss, RollbackReason::NonFiniteParameter);
         }
         if self.steps.is_multiple_of(25) {
             self.good.params.copy_from_slice(self.flow.store.values());
@@ -260,7 +314,7 @@ impl Trainer {
         }
     }
 
-    fn roll_back(&mut self, loss: f32, why: &str) -> StepOutcome {
+    fn roll_back(&mut self, loss: f32, reason: RollbackReason) -> StepOutcome {
         self.rollbacks += 1;
         self.flow
             .store
@@ -274,10 +328,11 @@ impl Trainer {
             loss,
             grad_norm: f32::NAN,
             lr,
-            rolled_back: Some(format!(
-                "training diverged at step {} ({why}); rolled back to the last good state and halved the learning rate to {lr:.2e}",
-                self.steps
-            )),
+            rolled_back: Some(Rollback {
+                step: self.steps,
+                reason,
+                new_lr: lr,
+            }),
         }
     }
 

@@ -3,8 +3,8 @@
 //! It changes nothing itself: it reads a [`ControlsView`] and returns [`ControlAction`]s that the
 //! app applies, so every change goes through one place (and one place updates the URL).
 
-use super::catalog;
 use super::scene::Scene;
+use crate::{flows::Family, targets as catalog};
 
 /// What the controls show.
 pub struct ControlsView<'a> {
@@ -54,21 +54,15 @@ impl ControlsPanel {
             ui,
             "Target",
             &view.scene.target,
-            catalog::target_names(),
+            catalog::NAMES,
             &mut |name| {
                 actions.push(ControlAction::SelectTarget(name));
             },
         );
         ui.label(egui::RichText::new(view.target_description).small().weak());
-        picker_ui(
-            ui,
-            "Flow",
-            &view.scene.flow,
-            catalog::FLOW_NAMES,
-            &mut |name| {
-                actions.push(ControlAction::SelectFlow(name));
-            },
-        );
+        picker_ui(ui, "Flow", &view.scene.flow, Family::NAMES, &mut |name| {
+            actions.push(ControlAction::SelectFlow(name));
+        });
         ui.separator();
 
         ui.horizontal(|ui| {

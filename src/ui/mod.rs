@@ -8,15 +8,11 @@
 //! - [`plot`]: the plot area (heat map, samples, axes)
 //! - [`status`]: the status line and the snapshot behind the browser test hook
 //! - [`scene`]: the scene and its URL-fragment form
-//! - [`catalog`]: which targets and flows exist
 //! - [`fonts`]: the app's typeface
-//! - [`heatmap`]: log-density grids and their colours (shared with `flowlab render`)
 //! - [`training`]: the seam to the trainer
 
-pub mod catalog;
 pub mod controls;
 pub mod fonts;
-pub mod heatmap;
 pub mod plot;
 pub mod scene;
 pub mod status;

@@ -5,8 +5,8 @@
 
 use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, TextureOptions, Vec2, pos2};
 
-use super::heatmap::DensityGrid;
 use crate::targets::ViewRect;
+use crate::viz::DensityGrid;
 
 /// Colour of the target's samples.
 pub const TARGET_SAMPLE_COLOR: Color32 = Color32::from_rgba_premultiplied(200, 230, 255, 170);
@@ -130,7 +130,7 @@ impl PlotPanel {
 
         let screen = response.rect;
         let screen_from_data = ScreenFromData::fit(data.view, screen.shrink(8.0));
-        painter.rect_filled(screen, 0.0, super::heatmap::colormap(0.0).map_color());
+        painter.rect_filled(screen, 0.0, crate::viz::colormap(0.0).map_color());
 
         if let Some(texture) = self.heat_texture(ui.ctx(), data) {
             let heat_rect =
@@ -282,10 +282,10 @@ fn legend_ui(painter: &egui::Painter, screen: Rect, data: &PlotData<'_>) {
     }
     if data.heat.is_some() {
         entry(
-            super::heatmap::colormap(0.8).map_color(),
+            crate::viz::colormap(0.8).map_color(),
             format!(
                 "heat map: log p(x), {} nats range",
-                super::heatmap::DYNAMIC_RANGE_NATS
+                crate::viz::DYNAMIC_RANGE_NATS
             ),
         );
     }

@@ -5,14 +5,14 @@
 //! tests. A bad fragment never panics: [`Scene::from_fragment_lenient`] keeps the defaults for
 //! whatever it cannot read and returns one clear [`SceneError`] per problem for the UI to show.
 
-use super::catalog;
+use crate::{flows::Family, targets as catalog};
 
 /// Everything that defines a scene. Later issues add keys (layers, objective, …).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Scene {
-    /// Target name, one of [`catalog::target_names`].
+    /// Target name, one of [`catalog::NAMES`].
     pub target: String,
-    /// Flow family, one of [`catalog::FLOW_NAMES`].
+    /// Flow family, one of [`Family::NAMES`].
     pub flow: String,
     /// Start training as soon as the scene is loaded.
     pub autoplay: bool,
@@ -24,7 +24,7 @@ impl Default for Scene {
     fn default() -> Self {
         Self {
             target: catalog::DEFAULT_TARGET.to_owned(),
-            flow: catalog::DEFAULT_FLOW.to_owned(),
+            flow: Family::DEFAULT.name().to_owned(),
             autoplay: true,
             seed: 0,
         }
@@ -122,19 +122,15 @@ impl Scene {
         match key.as_str() {
             "target" => {
                 let name = value.to_ascii_lowercase();
-                if !catalog::is_target_name(&name) {
-                    return Err(bad_value(
-                        "target",
-                        value,
-                        catalog::target_names().join(", "),
-                    ));
+                if catalog::info(&name).is_none() {
+                    return Err(bad_value("target", value, catalog::NAMES.join(", ")));
                 }
                 self.target = name;
             }
             "flow" => {
                 let name = value.to_ascii_lowercase();
-                if !catalog::is_flow_name(&name) {
-                    return Err(bad_value("flow", value, catalog::FLOW_NAMES.join(", ")));
+                if Family::from_name(&name).is_err() {
+                    return Err(bad_value("flow", value, Family::NAMES.join(", ")));
                 }
                 self.flow = name;
             }

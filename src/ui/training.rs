@@ -86,7 +86,7 @@ impl CpuSession {
             self.progress.loss = Some(outcome.loss as f64);
         }
         if let Some(why) = outcome.rolled_back {
-            self.notice = Some(why);
+            self.notice = Some(why.to_string());
         }
     }
 }

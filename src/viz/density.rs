@@ -1,7 +1,7 @@
 //! Heat maps of log-densities: a grid of `log p(x)` over a view rectangle and its colouring.
 //!
-//! Pure data (no egui state, no GPU), so the app's plot and `flowlab render` paint the very same
-//! pixels.
+//! Pure data (no egui, no GPU, no IO), so the app's plot, `flowlab render` and `flowlab train`
+//! paint the very same pixels. Must not depend on `ui`, `cli`, egui or eframe.
 
 use crate::targets::{Target, ViewRect};
 
@@ -48,6 +48,34 @@ impl DensityGrid {
             view,
             log_density: values,
         }
+    }
+
+    /// A grid of values computed elsewhere (a flow's `log q` at [`Self::cell_centres`]).
+    /// `log_density` holds `width * height` values, row-major from the top row.
+    pub fn from_values(view: ViewRect, width: usize, height: usize, log_density: Vec<f32>) -> Self {
+        debug_assert_eq!(log_density.len(), width * height, "one value per cell");
+        Self {
+            width,
+            height,
+            view,
+            log_density,
+        }
+    }
+
+    /// The centres of a `width × height` grid of cells over `view`, row-major from the top
+    /// row, as `[x, y]` pairs flattened (`2·width·height` values): the points to evaluate a
+    /// flow's density at for [`Self::from_values`].
+    pub fn cell_centres(view: ViewRect, width: usize, height: usize) -> Vec<f32> {
+        (0..width * height)
+            .flat_map(|k| {
+                let (col, row) = (k % width, k / width);
+                let x =
+                    view.min[0] + (col as f32 + 0.5) / width as f32 * (view.max[0] - view.min[0]);
+                let y =
+                    view.max[1] - (row as f32 + 0.5) / height as f32 * (view.max[1] - view.min[1]);
+                [x, y]
+            })
+            .collect()
     }
 
     /// The normalised log-density of `target` over `view`.

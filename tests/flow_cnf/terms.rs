@@ -189,7 +189,7 @@ fn flow_matching_needs_a_vector_field() {
     };
     let realnvp = build_flow(&FlowConfig::new(Family::RealNvp), 2, 0).expect("builds");
     let err = Trainer::new(realnvp, Arc::clone(&target), train.clone()).err();
-    assert!(matches!(err, Some(TrainError::Unsupported(_))), "{err:?}");
+    assert!(matches!(err, Some(TrainError::NotApplicable(_))), "{err:?}");
     let cnf = build_flow(&FlowConfig::new(Family::Cnf), 2, 0).expect("builds");
     let fm = objective::flow_matching(&cnf, 32).expect("a CNF has a field");
     let kinds: Vec<_> = fm.inputs.iter().map(|(_, k)| *k).collect();
