@@ -309,7 +309,6 @@ fn absurd_settings_get_one_clear_message() {
             &["train", "--objective", "reverse-kl", "--steps", "1"][..],
             "smooth log-density",
         ),
-        (&["bench", "--threads", "4"][..], "single-threaded"),
         (
             &["train", "--target", "/nonexistent/x.png", "--steps", "1"][..],
             "x.png",

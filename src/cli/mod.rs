@@ -141,7 +141,7 @@ pub struct TrainArgs {
     pub out: PathBuf,
 }
 
-/// `flowlab bench`.
+/// `flowlab bench`: always one thread, since the CPU executor is single-threaded.
 #[derive(Clone, Debug, Args)]
 pub struct BenchArgs {
     /// Flow family.
@@ -156,9 +156,6 @@ pub struct BenchArgs {
     /// Batch size.
     #[arg(long, default_value_t = 512)]
     pub batch: usize,
-    /// Worker threads.
-    #[arg(long, default_value_t = 1)]
-    pub threads: usize,
     /// Print one JSON line (`train_ms_per_step`, `sample_ms`, `density_ms`).
     #[arg(long)]
     pub json: bool,
@@ -296,15 +293,12 @@ mod tests {
 
     #[test]
     fn bench_arguments_parse() {
-        let cli = parse(&["bench", "--flow", "nsf", "--threads", "2", "--json"]).unwrap();
+        let cli = parse(&["bench", "--flow", "nsf", "--json"]).unwrap();
         let Some(Command::Bench(args)) = cli.command else {
             panic!("not bench: {cli:?}");
         };
         assert!(args.json);
-        assert_eq!(
-            (args.flow.as_str(), args.threads, args.batch),
-            ("nsf", 2, 512)
-        );
+        assert_eq!((args.flow.as_str(), args.batch), ("nsf", 512));
         let Some(Command::Bench(args)) = parse(&["bench"]).unwrap().command else {
             panic!("not bench");
         };

@@ -335,12 +335,6 @@ fn write_outputs(
 
 /// Runs `flowlab bench`; returns what to print.
 pub fn bench(args: &BenchArgs) -> anyhow::Result<String> {
-    if args.threads != 1 {
-        bail!(
-            "the CPU executor is single-threaded: use --threads 1 (got {})",
-            args.threads
-        );
-    }
     let config = flow_config(&args.flow, args.layers, args.hidden)?;
     if args.profile {
         let profile = crate::train::bench::profile_flow(&config, args.batch, 100)?;
