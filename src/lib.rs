@@ -1,7 +1,9 @@
 //! flowlab: normalizing flows, trained live in the browser.
 //!
 //! Layers, each depending only on those below it (see ARCHITECTURE.md):
-//! `ui`/`cli` → `train` → `flows` / `targets` → `engine` → `rng`.
+//! `ui` → `lab` → `train` → `flows` / `targets` → `engine` → `rng`, with `viz` (pictures of
+//! densities and samples) beside `lab` for the app and the CLI. Platform code (`web`,
+//! `native`) is chosen in one place, [`platform`]; nothing else needs a `cfg`.
 
 pub mod engine;
 pub mod flows;
@@ -11,10 +13,13 @@ pub mod train;
 pub mod viz;
 
 pub mod app;
+pub mod lab;
+pub mod platform;
 pub mod ui;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;
-
+#[cfg(not(target_arch = "wasm32"))]
+mod native;
 #[cfg(target_arch = "wasm32")]
 mod web;

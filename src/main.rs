@@ -10,13 +10,14 @@ fn main() -> std::process::ExitCode {
     let cli = flowlab::cli::Cli::parse();
     match cli.command {
         Some(command) => flowlab::cli::run(command),
-        None => open_window(cli.scene.unwrap_or_default()),
+        None => open_window(cli.scene),
     }
 }
 
-/// Opens the native window on the scene written in `fragment`.
+/// Opens the native window on the scene written in `fragment` (`--scene`), or else on the
+/// scene stored by the last session.
 #[cfg(not(target_arch = "wasm32"))]
-fn open_window(fragment: String) -> std::process::ExitCode {
+fn open_window(fragment: Option<String>) -> std::process::ExitCode {
     let mut viewport = egui::ViewportBuilder::default()
         .with_title("flowlab")
         .with_inner_size([1100.0, 720.0])
@@ -34,9 +35,10 @@ fn open_window(fragment: String) -> std::process::ExitCode {
         "flowlab",
         options,
         Box::new(move |cc| {
-            Ok(Box::new(flowlab::app::FlowlabApp::with_fragment(
-                cc, &fragment,
-            )))
+            Ok(Box::new(match &fragment {
+                Some(fragment) => flowlab::app::FlowlabApp::with_fragment(cc, fragment),
+                None => flowlab::app::FlowlabApp::new(cc),
+            }))
         }),
     );
     match result {

@@ -1,90 +1,120 @@
-//! The side panel: target and flow pickers, play / pause / step, seed.
+//! The side panel: target and flow pickers, play / pause / step / reset, seed.
 //!
-//! It changes nothing itself: it reads a [`ControlsView`] and returns [`ControlAction`]s that the
-//! app applies, so every change goes through one place (and one place updates the URL).
+//! The pickers list what the registries hold (`targets::CATALOG`, `flows::FAMILIES`), so a new
+//! target or family appears here by being registered.
 
-use super::scene::Scene;
-use crate::{flows::Family, targets as catalog};
+use super::{Panel, PanelContext};
+use crate::flows::Family;
+use crate::lab::Command;
 
-/// What the controls show.
-pub struct ControlsView<'a> {
-    /// The current scene.
-    pub scene: &'a Scene,
-    /// Whether training is playing.
-    pub playing: bool,
-    /// One line about the current target.
-    pub target_description: &'a str,
-}
-
-/// A change the user asked for.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ControlAction {
-    /// Show and train on another target.
-    SelectTarget(String),
-    /// Train another flow family.
-    SelectFlow(String),
-    /// Start (or resume) training.
-    Play,
-    /// Pause training.
-    Pause,
-    /// Take one training step.
-    Step,
-    /// Restart the scene from step 0 with the current settings.
-    Reset,
-    /// Use another seed (restarts the scene).
-    SetSeed(u64),
-}
-
-/// The controls panel. Holds the seed being edited, so typing does not restart the scene on
-/// every keystroke: the seed is applied when the user presses "Apply seed".
+/// The controls panel. Holds the seed being edited (and the seed it was edited from), so
+/// typing does not restart the scene on every keystroke and a seed changed elsewhere (the URL)
+/// shows up here.
 #[derive(Default)]
 pub struct ControlsPanel {
-    seed_text: Option<String>,
+    seed_edit: Option<(u64, String)>,
 }
 
-impl ControlsPanel {
-    /// Draws the controls; returns what the user asked for this frame.
-    pub fn ui(&mut self, ui: &mut egui::Ui, view: &ControlsView<'_>) -> Vec<ControlAction> {
-        let mut actions = Vec::new();
+impl Panel for ControlsPanel {
+    fn name(&self) -> &'static str {
+        "controls"
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, ctx: &mut PanelContext<'_>) {
+        let workspace = ctx.workspace;
+        let spec = workspace.spec();
         ui.heading("flowlab");
         ui.label("Normalizing flows, trained live.");
         ui.separator();
 
-        picker_ui(
-            ui,
-            "Target",
-            &view.scene.target,
-            catalog::NAMES,
-            &mut |name| {
-                actions.push(ControlAction::SelectTarget(name));
-            },
-        );
-        ui.label(egui::RichText::new(view.target_description).small().weak());
-        picker_ui(ui, "Flow", &view.scene.flow, Family::NAMES, &mut |name| {
-            actions.push(ControlAction::SelectFlow(name));
+        let current_target = spec.target.as_str();
+        ui.horizontal(|ui| {
+            let label = ui.label("Target");
+            egui::ComboBox::from_id_salt("Target")
+                .selected_text(current_target)
+                .width(140.0)
+                .show_ui(ui, |ui| {
+                    for info in crate::targets::CATALOG {
+                        let picked = ui
+                            .selectable_label(info.name == current_target, info.name)
+                            .on_hover_text(info.description);
+                        if picked.clicked() && info.name != current_target {
+                            ctx.commands
+                                .push(Command::SelectTarget(info.name.to_owned()));
+                        }
+                    }
+                })
+                .response
+                .labelled_by(label.id);
         });
+        if let Some(view) = workspace.target() {
+            ui.label(
+                egui::RichText::new(view.target.description())
+                    .small()
+                    .weak(),
+            );
+        }
+
+        ui.horizontal(|ui| {
+            let label = ui.label("Flow");
+            egui::ComboBox::from_id_salt("Flow")
+                .selected_text(spec.flow.info().title)
+                .width(140.0)
+                .show_ui(ui, |ui| {
+                    for family in Family::ALL {
+                        let info = family.info();
+                        let picked = ui
+                            .selectable_label(family == spec.flow, info.title)
+                            .on_hover_text(info.description);
+                        if picked.clicked() && family != spec.flow {
+                            ctx.commands.push(Command::SelectFlow(family));
+                        }
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+        });
+        ui.label(
+            egui::RichText::new(spec.flow.info().description)
+                .small()
+                .weak(),
+        );
         ui.separator();
 
         ui.horizontal(|ui| {
-            if view.playing {
+            if workspace.is_playing() {
                 if ui.button("Pause").clicked() {
-                    actions.push(ControlAction::Pause);
+                    ctx.commands.push(Command::Pause);
                 }
             } else if ui.button("Play").clicked() {
-                actions.push(ControlAction::Play);
+                ctx.commands.push(Command::Play);
             }
             if ui.button("Step").clicked() {
-                actions.push(ControlAction::Step);
+                ctx.commands.push(Command::Step);
             }
             if ui.button("Reset").clicked() {
-                actions.push(ControlAction::Reset);
+                ctx.commands.push(Command::Reset);
+                self.seed_edit = None;
             }
         });
         ui.separator();
 
-        let seed_text = self
-            .seed_text
-            .get_or_insert_with(|| view.scene.seed.to_string());
+        self.seed_ui(ui, ctx, spec.seed);
+    }
+}
+
+impl ControlsPanel {
+    fn seed_ui(&mut self, ui: &mut egui::Ui, ctx: &mut PanelContext<'_>, seed: u64) {
+        if self
+            .seed_edit
+            .as_ref()
+            .is_some_and(|(from, _)| *from != seed)
+        {
+            self.seed_edit = None;
+        }
+        let (_, seed_text) = self
+            .seed_edit
+            .get_or_insert_with(|| (seed, seed.to_string()));
         ui.horizontal(|ui| {
             let label = ui.label("Seed");
             ui.add(egui::TextEdit::singleline(seed_text).desired_width(90.0))
@@ -92,53 +122,17 @@ impl ControlsPanel {
         });
         let parsed = seed_text.trim().parse::<u64>();
         ui.horizontal(|ui| {
-            let changed = parsed.as_ref().is_ok_and(|seed| *seed != view.scene.seed);
+            let changed = parsed.as_ref().is_ok_and(|new| *new != seed);
             if ui
                 .add_enabled(changed, egui::Button::new("Apply seed"))
                 .clicked()
-                && let Ok(seed) = parsed
+                && let Ok(new) = parsed
             {
-                actions.push(ControlAction::SetSeed(seed));
+                ctx.commands.push(Command::SetSeed(new));
             }
             if parsed.is_err() {
                 ui.label(egui::RichText::new("not a whole number ≥ 0").small());
             }
         });
-        if actions
-            .iter()
-            .any(|action| matches!(action, ControlAction::Reset))
-        {
-            // Why: a reset (or a scene loaded from the URL) should show the scene's seed again.
-            self.seed_text = None;
-        }
-        actions
     }
-
-    /// Forgets the text being edited, e.g. after the scene changed from outside.
-    pub fn reset_edits(&mut self) {
-        self.seed_text = None;
-    }
-}
-
-fn picker_ui(
-    ui: &mut egui::Ui,
-    label: &str,
-    current: &str,
-    names: &[&str],
-    on_pick: &mut dyn FnMut(String),
-) {
-    ui.horizontal(|ui| {
-        let label_response = ui.label(label);
-        let combo = egui::ComboBox::from_id_salt(label)
-            .selected_text(current)
-            .width(120.0)
-            .show_ui(ui, |ui| {
-                for &name in names {
-                    if ui.selectable_label(name == current, name).clicked() && name != current {
-                        on_pick(name.to_owned());
-                    }
-                }
-            });
-        combo.response.labelled_by(label_response.id);
-    });
 }

@@ -1,19 +1,43 @@
-//! The user interface: one file per panel, plus the pure pieces they share.
+//! The user interface: one file per panel, each behind the one small [`Panel`] trait (egui's
+//! demo library is the model), wired by [`shell::Shell`].
 //!
-//! Panels follow one shape (`struct XPanel` + `Default` + `fn ui(&mut self, ui, view) -> …`):
-//! they read plain data and return what the user asked for; [`crate::app::FlowlabApp`] owns the
-//! state and wires them together. Nothing here touches wgpu buffers or the engine.
+//! A panel reads the workspace and the status of this frame and changes nothing itself: it
+//! pushes [`Command`]s, which the app applies once per frame, in one place. Nothing here
+//! touches the engine or a trainer.
 //!
-//! - [`controls`]: side panel (pickers, play/pause/step, seed)
-//! - [`plot`]: the plot area (heat map, samples, axes)
-//! - [`status`]: the status line and the snapshot behind the browser test hook
-//! - [`scene`]: the scene and its URL-fragment form
+//! - [`shell`]: the layout and the registry of panels (used by the app and the tests)
+//! - [`controls`]: pickers, play / pause / step / reset, seed
+//! - [`plot`]: the plot (heat map, samples, axes)
+//! - [`status`]: the status line
+//! - [`renderer`]: which graphics API draws the UI
 //! - [`fonts`]: the app's typeface
-//! - [`training`]: the seam to the trainer
 
 pub mod controls;
 pub mod fonts;
 pub mod plot;
-pub mod scene;
+pub mod renderer;
+pub mod shell;
 pub mod status;
-pub mod training;
+
+use crate::lab::{Command, StatusSnapshot, Workspace};
+use renderer::RendererInfo;
+
+/// What a panel may read this frame, and the one way it changes anything.
+pub struct PanelContext<'a> {
+    /// The workspace (read-only).
+    pub workspace: &'a Workspace,
+    /// Where the app stands this frame.
+    pub status: &'a StatusSnapshot,
+    /// What draws the UI.
+    pub renderer: &'a RendererInfo,
+    /// Where a panel puts what the user asked for; applied after the frame's panels ran.
+    pub commands: &'a mut Vec<Command>,
+}
+
+/// A panel of the app.
+pub trait Panel {
+    /// A stable name (keys the snapshot of the panel in the tests).
+    fn name(&self) -> &'static str;
+    /// Draws the panel into `ui`.
+    fn ui(&mut self, ui: &mut egui::Ui, ctx: &mut PanelContext<'_>);
+}

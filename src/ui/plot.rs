@@ -1,12 +1,13 @@
-//! The plot area: a heat map of `log p(x)` under the target's samples and the flow's samples,
-//! with axes in data coordinates.
+//! The plot area: a heat map of the target's `log p(x)` under the target's samples and the
+//! flow's samples, with axes in data coordinates.
 //!
-//! Reads plain data ([`PlotData`]); owns only its GPU texture cache.
+//! Reads the workspace; owns only its GPU texture cache.
 
 use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, TextureOptions, Vec2, pos2};
 
+use super::{Panel, PanelContext};
 use crate::targets::ViewRect;
-use crate::viz::DensityGrid;
+use crate::viz::density::{DYNAMIC_RANGE_NATS, DensityGrid, colormap};
 
 /// Colour of the target's samples.
 pub const TARGET_SAMPLE_COLOR: Color32 = Color32::from_rgba_premultiplied(200, 230, 255, 170);
@@ -17,19 +18,19 @@ pub const MODEL_SAMPLE_COLOR: Color32 = Color32::from_rgb(255, 150, 40);
 const DOT_RADIUS: f32 = 1.8;
 
 /// What the plot shows this frame.
-pub struct PlotData<'a> {
+struct PlotData<'a> {
     /// Shown in the accessibility tree and the legend, e.g. the target's name.
-    pub title: &'a str,
+    title: &'a str,
     /// The rectangle of the plane to show (kept square: extra space is added around it).
-    pub view: ViewRect,
+    view: ViewRect,
     /// The heat map, if one has been computed.
-    pub heat: Option<&'a DensityGrid>,
-    /// Changes whenever `heat` changes, so the texture is uploaded once per change, not per frame.
-    pub heat_generation: u64,
+    heat: Option<&'a DensityGrid>,
+    /// Changes whenever `heat` changes, so the texture is uploaded once per change.
+    heat_version: u64,
     /// Samples of the target.
-    pub target_samples: &'a [[f32; 2]],
-    /// Samples of the flow (empty until a trainer exists).
-    pub model_samples: &'a [[f32; 2]],
+    target_samples: &'a [[f32; 2]],
+    /// Samples of the flow (empty until the trainer reported).
+    model_samples: &'a [[f32; 2]],
 }
 
 /// Maps data coordinates (`y` up) to screen points (`y` down) with the same scale on both axes.
@@ -121,16 +122,39 @@ pub struct PlotPanel {
     heat_texture: Option<(u64, egui::TextureHandle)>,
 }
 
+impl Panel for PlotPanel {
+    fn name(&self) -> &'static str {
+        "plot"
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, ctx: &mut PanelContext<'_>) {
+        let workspace = ctx.workspace;
+        let target = workspace.target();
+        let data = PlotData {
+            title: &workspace.spec().target,
+            view: workspace.view(),
+            heat: target.and_then(|t| t.heat_map.as_ref()),
+            heat_version: target.map_or(0, |t| t.version),
+            target_samples: target.map_or(&[][..], |t| &t.samples),
+            model_samples: workspace
+                .runs()
+                .first()
+                .map_or(&[][..], |run| run.samples()),
+        };
+        self.plot_ui(ui, &data);
+    }
+}
+
 impl PlotPanel {
     /// Fills the available space with the plot.
-    pub fn ui(&mut self, ui: &mut egui::Ui, data: &PlotData<'_>) -> egui::Response {
+    fn plot_ui(&mut self, ui: &mut egui::Ui, data: &PlotData<'_>) -> egui::Response {
         let (response, painter) = ui.allocate_painter(ui.available_size(), Sense::hover());
         let label = format!("Plot of {}", data.title);
         response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, &label));
 
         let screen = response.rect;
         let screen_from_data = ScreenFromData::fit(data.view, screen.shrink(8.0));
-        painter.rect_filled(screen, 0.0, crate::viz::colormap(0.0).map_color());
+        painter.rect_filled(screen, 0.0, colormap(0.0).map_color());
 
         if let Some(texture) = self.heat_texture(ui.ctx(), data) {
             let heat_rect =
@@ -184,7 +208,7 @@ impl PlotPanel {
             self.heat_texture = None;
             return None;
         };
-        let stale = !matches!(&self.heat_texture, Some((generation, _)) if *generation == data.heat_generation);
+        let stale = !matches!(&self.heat_texture, Some((generation, _)) if *generation == data.heat_version);
         if stale {
             let pixels = heat
                 .colors()
@@ -193,7 +217,7 @@ impl PlotPanel {
                 .collect();
             let image = egui::ColorImage::new([heat.width, heat.height], pixels);
             let texture = ctx.load_texture("log-density heat map", image, TextureOptions::LINEAR);
-            self.heat_texture = Some((data.heat_generation, texture));
+            self.heat_texture = Some((data.heat_version, texture));
         }
         self.heat_texture.as_ref().map(|(_, texture)| texture)
     }
@@ -282,11 +306,8 @@ fn legend_ui(painter: &egui::Painter, screen: Rect, data: &PlotData<'_>) {
     }
     if data.heat.is_some() {
         entry(
-            crate::viz::colormap(0.8).map_color(),
-            format!(
-                "heat map: log p(x), {} nats range",
-                crate::viz::DYNAMIC_RANGE_NATS
-            ),
+            colormap(0.8).map_color(),
+            format!("heat map: log p(x), {} nats range", DYNAMIC_RANGE_NATS),
         );
     }
 }

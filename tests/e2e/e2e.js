@@ -258,6 +258,57 @@ test('Engine in wasm32: the reference RealNVP step is measured in the page (arti
     `wasm32 inputs fingerprint ${report.inputs_fingerprint}, native ${REFERENCE_INPUTS_FINGERPRINT}`);
 }));
 
+// Training in a Web Worker: the page's own bench (batch 512 on the page's thread) gives the step
+// rate a trainer can reach here; the worker, training the same model at the same batch, must
+// reach 80 % of it while the page keeps drawing, and the page's own frame work must stay light.
+async function workerTrains(flags, name) {
+  await withPage(flags, async (page) => {
+    await loadApp(page, `${BASE}#autoplay=0&batch=512`);
+    const bench = await page.evaluate(() => JSON.parse(window.flowlab.bench('realnvp')));
+    check(!bench.error, `bench failed: ${bench.error}`);
+    const benchRate = 1000 / bench.train_ms_per_step;
+    await page.evaluate(() => { window.location.hash = '#autoplay=1&batch=512'; });
+    await page.waitForFunction(() => JSON.parse(window.flowlab.status()).step >= 100, null, { timeout: 60_000 });
+    const samples = [];
+    const started = Date.now();
+    while (Date.now() - started < 8_000) {
+      await page.waitForTimeout(500);
+      samples.push({ t: Date.now(), ...(await status(page)) });
+    }
+    const first = samples[0], last = samples[samples.length - 1];
+    const measured = (last.step - first.step) * 1000 / (last.t - first.t);
+    const reported = samples.map((s) => s.models[0].steps_per_sec);
+    const meanReported = reported.reduce((a, b) => a + b, 0) / reported.length;
+    const frameMs = samples.map((s) => s.frame_ms).filter((v) => v !== null);
+    const meanFrameMs = frameMs.reduce((a, b) => a + b, 0) / Math.max(1, frameMs.length);
+    const figures = {
+      renderer: last.renderer, training_thread: last.training_thread,
+      bench_train_ms_per_step: bench.train_ms_per_step, bench_steps_per_sec: benchRate,
+      worker_steps_per_sec_measured: measured, worker_steps_per_sec_reported_mean: meanReported,
+      ratio: meanReported / benchRate, frame_ms_mean: meanFrameMs, frame_ms_max: Math.max(...frameMs),
+      fps_last: last.fps, frames: last.frames - first.frames, test_nll: last.models[0].test_nll,
+    };
+    console.log(`    ${JSON.stringify(figures)}`);
+    fs.writeFileSync(path.join(ARTIFACTS, `worker-${name}.json`), JSON.stringify(figures, null, 2));
+    check(last.training_thread === 'worker', `training_thread is ${last.training_thread}, trainer: ${last.trainer}`);
+    check(last.trainer === null, `trainer fallback: ${last.trainer}`);
+    check(last.error === null, `error: ${last.error}`);
+    check(last.models.length === 1 && last.models[0].flow === 'realnvp', `models: ${JSON.stringify(last.models)}`);
+    check(Number.isFinite(last.models[0].test_nll), `test_nll is ${last.models[0].test_nll}`);
+    check(last.models[0].n_params === 35344, `n_params is ${last.models[0].n_params}`);
+    check(meanReported >= 0.8 * benchRate,
+      `worker trains at ${meanReported.toFixed(0)} steps/s, < 80 % of the page's ${benchRate.toFixed(0)}`);
+    check(Math.abs(measured - meanReported) <= 0.25 * measured,
+      `reported ${meanReported.toFixed(0)} steps/s, measured ${measured.toFixed(0)}`);
+    check(frameMs.length > 0 && meanFrameMs <= 8, `frame_ms mean ${meanFrameMs.toFixed(2)} > 8`);
+    check(last.frames - first.frames >= 20, `only ${last.frames - first.frames} frames in 8 s while training`);
+  });
+}
+
+test('Worker (WebGPU renderer): the default model trains in a Web Worker at ≥ 80 % of the in-page bench rate, frames stay ≤ 8 ms',
+  () => workerTrains(WEBGPU_FLAGS, 'webgpu'));
+test('Worker (WebGL2 renderer): the same on the WebGL2 fallback', () => workerTrains(WEBGL2_FLAGS, 'webgl2'));
+
 (async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   console.log(`flowlab e2e: ${BASE} with ${CHROMIUM}`);

@@ -1,0 +1,26 @@
+//! The application model, without egui: what the app shows and trains, and how it changes.
+//!
+//! - [`spec`]: the scene's settings and their one key table (URL, storage, `--scene`);
+//! - [`workspace`]: the spec, its target and the runs; changes only through
+//!   [`workspace::Command`]s;
+//! - [`run`]: one model as the UI sees it (its trainer link, latest report, loss history);
+//! - [`protocol`]: the messages between the UI and a trainer;
+//! - [`session`]: the trainer's loop, the same in a Web Worker, a thread or the UI thread;
+//! - [`host`]: the trainer link trait and the UI-thread fallback;
+//! - [`status`]: the status snapshot behind the status line and the browser test hook.
+//!
+//! Depends on `train`, `flows`, `targets`, `viz`; never on `ui`, egui or a platform.
+
+pub mod host;
+pub mod protocol;
+pub mod run;
+pub mod session;
+pub mod spec;
+pub mod status;
+pub mod workspace;
+
+pub use host::{InlineLink, SpawnTrainer, TrainerLink, TrainingThread};
+pub use run::{Run, RunId};
+pub use spec::Spec;
+pub use status::StatusSnapshot;
+pub use workspace::{Command, Workspace};

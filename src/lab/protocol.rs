@@ -1,0 +1,237 @@
+//! Messages between the UI and a trainer, wherever the trainer runs: a Web Worker (wasm32),
+//! a thread (native) or the UI thread itself (the fallback).
+//!
+//! Both directions are small serde enums; on the web they travel as JSON strings (serde_json
+//! is already a dependency, and a string structured-clones cheaply). Bulk data never goes
+//! through serde: a report's sample points travel beside it, as a transferred `Float32Array`
+//! on the web and a `Vec<f32>` natively ([`Report::samples`]). No SharedArrayBuffer, so the
+//! page works from any static host without special headers.
+
+use serde::{Deserialize, Serialize};
+
+use crate::flows::FlowConfig;
+use crate::train::TrainConfig;
+
+/// What a trainer needs to build and train one model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSpec {
+    /// The built-in target, by name (the trainer builds its own copy).
+    pub target: String,
+    /// The architecture.
+    pub flow: FlowConfig,
+    /// Seed of the flow's initial parameters.
+    pub flow_seed: u64,
+    /// Batch, objective, optimiser and the data stream's seed.
+    pub train: TrainConfig,
+}
+
+/// UI → trainer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ToTrainer {
+    /// Build a fresh model and start it at step 0, replacing any current one. Reports about it
+    /// carry `generation`, so the UI can drop late reports about the model it replaced.
+    Start {
+        /// Increases with every `Start` the UI sends to this trainer.
+        generation: u64,
+        /// The model and how to train it (boxed: the other commands are a few bytes).
+        spec: Box<RunSpec>,
+        /// Train at once (else wait for `Play` or `Step`).
+        playing: bool,
+    },
+    /// Train continuously.
+    Play,
+    /// Stop training (the model is kept).
+    Pause,
+    /// Take exactly one step, then pause.
+    Step,
+}
+
+/// Trainer → UI.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum FromTrainer {
+    /// The trainer runs and takes commands (sent once, first).
+    Ready,
+    /// Where a model stands. Sent about [`REPORT_INTERVAL_MS`] apart while training, and at
+    /// once after every command.
+    Report(Report),
+    /// The model could not be built or trained any further.
+    Failed {
+        /// Which model.
+        generation: u64,
+        /// What went wrong.
+        error: RunError,
+    },
+}
+
+/// How often a training model reports.
+/// Why 40 ms: the samples move smoothly at 25 updates a second, while drawing them costs the
+/// trainer about 3 % of its time (1,500 points pushed through the flow per report).
+pub const REPORT_INTERVAL_MS: f64 = 40.0;
+
+/// Where a model stands.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Which model (see [`ToTrainer::Start`]).
+    pub generation: u64,
+    /// Optimisation steps taken.
+    pub step: u64,
+    /// Whether it is training.
+    pub playing: bool,
+    /// Mean training loss since the previous report (`None` before the first step).
+    pub loss: Option<f64>,
+    /// Steps per second over the last second of training.
+    pub steps_per_sec: f64,
+    /// Seconds spent training so far.
+    pub train_secs: f64,
+    /// Trainable scalars.
+    pub n_params: usize,
+    /// Divergences the guard rolled back so far.
+    pub rollbacks: u32,
+    /// Current learning rate (the guard halves it after a divergence).
+    pub lr: f32,
+    /// Held-out NLL (nats) on the trainer's fixed set of target samples, refreshed about once
+    /// a second; `None` until first measured.
+    pub test_nll: Option<f64>,
+    /// `KL(p*‖q)` on the same set where the target's normaliser is known, else `None`.
+    pub kl: Option<f64>,
+    /// Step at which `test_nll`/`kl` were measured.
+    pub scored_at_step: u64,
+    /// What happened since the previous report (rollbacks, …), oldest first.
+    pub events: Vec<TrainingEvent>,
+    /// The flow's samples, row-major `[x0, y0, x1, y1, …]`: base samples pushed through the
+    /// flow. Why skipped by serde: on the web they travel as a transferred `Float32Array`.
+    #[serde(skip)]
+    pub samples: Vec<f32>,
+}
+
+/// Something the user should know that did not stop training.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum TrainingEvent {
+    /// The divergence guard restored the last good state and lowered the learning rate.
+    RolledBack {
+        /// The step that diverged.
+        step: u64,
+        /// What the guard saw, in words.
+        reason: String,
+        /// The learning rate from now on.
+        lr: f32,
+    },
+}
+
+impl std::fmt::Display for TrainingEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrainingEvent::RolledBack { step, reason, lr } => write!(
+                f,
+                "step {step}: {reason}; rolled back to the last good state, learning rate now {lr:.2e}"
+            ),
+        }
+    }
+}
+
+/// Why a model could not be built or trained: which stage failed, and the typed error's
+/// message. Why not the typed errors themselves: this crosses into a Web Worker and back as
+/// data; each error is rendered once, where it happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{stage}: {message}")]
+pub struct RunError {
+    /// What was being done.
+    pub stage: Stage,
+    /// The error, in words.
+    pub message: String,
+}
+
+/// The stages of building and running a model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Stage {
+    /// Building the target.
+    Target,
+    /// Building the flow or compiling its training step.
+    Model,
+    /// Evaluating samples or held-out densities.
+    Evaluation,
+    /// The trainer itself (a worker that failed, a message it could not read).
+    Trainer,
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stage::Target => "target",
+            Stage::Model => "model",
+            Stage::Evaluation => "evaluation",
+            Stage::Trainer => "trainer",
+        })
+    }
+}
+
+impl RunError {
+    /// An error of `stage`, in the words of `error`.
+    pub fn new(stage: Stage, error: impl std::fmt::Display) -> Self {
+        Self {
+            stage,
+            message: error.to_string(),
+        }
+    }
+}
+
+/// Encodes a message as JSON (these types always serialise).
+pub fn encode<T: Serialize>(message: &T) -> String {
+    serde_json::to_string(message).unwrap_or_else(|error| format!("\"unencodable: {error}\""))
+}
+
+/// Decodes a JSON message.
+pub fn decode<'a, T: Deserialize<'a>>(json: &'a str) -> Result<T, RunError> {
+    serde_json::from_str(json).map_err(|error| {
+        RunError::new(
+            Stage::Trainer,
+            format!("unreadable message ({error}): {json:.80}"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flows::Family;
+
+    #[test]
+    fn messages_round_trip_as_json() {
+        let spec = RunSpec {
+            target: "moons".into(),
+            flow: FlowConfig::new(Family::RealNvp),
+            flow_seed: 4,
+            train: TrainConfig::default(),
+        };
+        for command in [
+            ToTrainer::Start {
+                generation: 3,
+                spec: Box::new(spec),
+                playing: true,
+            },
+            ToTrainer::Play,
+            ToTrainer::Pause,
+            ToTrainer::Step,
+        ] {
+            assert_eq!(decode::<ToTrainer>(&encode(&command)), Ok(command));
+        }
+        let report = FromTrainer::Report(Report {
+            step: 7,
+            loss: Some(1.5),
+            events: vec![TrainingEvent::RolledBack {
+                step: 6,
+                reason: "the loss became non-finite".into(),
+                lr: 5e-4,
+            }],
+            ..Report::default()
+        });
+        assert_eq!(decode::<FromTrainer>(&encode(&report)), Ok(report));
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let err = decode::<ToTrainer>("{\"Start\":1}").unwrap_err();
+        assert_eq!(err.stage, Stage::Trainer);
+        assert!(decode::<FromTrainer>("").is_err());
+    }
+}

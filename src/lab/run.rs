@@ -1,0 +1,225 @@
+//! One model in the workspace, as the UI sees it: its spec, the link to its trainer, and what
+//! the trainer last reported (progress, samples, loss history, events).
+
+use web_time::Duration;
+
+use super::host::{TrainerLink, TrainingThread};
+use super::protocol::{FromTrainer, Report, RunError, RunSpec, ToTrainer, TrainingEvent};
+
+/// Identifies a run in the workspace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RunId(pub u32);
+
+/// A point of the loss curve.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LossPoint {
+    /// Step at the end of the interval the loss was averaged over.
+    pub step: u64,
+    /// Mean training loss over the interval.
+    pub loss: f64,
+    /// Seconds of training so far.
+    pub train_secs: f64,
+}
+
+/// The loss curve, kept to at most [`LossHistory::CAPACITY`] points: when full, neighbours
+/// merge pairwise (an hour of training still draws as one curve and costs 64 kB).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LossHistory {
+    points: Vec<LossPoint>,
+}
+
+impl LossHistory {
+    /// Most points kept.
+    pub const CAPACITY: usize = 4096;
+
+    /// Appends a point, halving the resolution of the whole curve when it is full.
+    pub fn push(&mut self, point: LossPoint) {
+        if self.points.len() == Self::CAPACITY {
+            let merged: Vec<LossPoint> = self
+                .points
+                .chunks(2)
+                .map(|pair| {
+                    let last = pair[pair.len() - 1];
+                    let mean = pair.iter().map(|p| p.loss).sum::<f64>() / pair.len() as f64;
+                    LossPoint { loss: mean, ..last }
+                })
+                .collect();
+            self.points = merged;
+        }
+        self.points.push(point);
+    }
+
+    /// The points, oldest first.
+    pub fn points(&self) -> &[LossPoint] {
+        &self.points
+    }
+}
+
+/// One model: what it is, where it trains, and what it last reported.
+pub struct Run {
+    id: RunId,
+    spec: RunSpec,
+    link: Box<dyn TrainerLink>,
+    generation: u64,
+    latest: Option<Report>,
+    samples: Vec<[f32; 2]>,
+    history: LossHistory,
+    events: Vec<TrainingEvent>,
+    failure: Option<RunError>,
+}
+
+impl Run {
+    /// A run of `spec` on `link`, started at step 0.
+    pub fn new(id: RunId, spec: RunSpec, link: Box<dyn TrainerLink>, playing: bool) -> Self {
+        let mut run = Self {
+            id,
+            spec: spec.clone(),
+            link,
+            generation: 0,
+            latest: None,
+            samples: Vec::new(),
+            history: LossHistory::default(),
+            events: Vec::new(),
+            failure: None,
+        };
+        run.restart(spec, playing);
+        run
+    }
+
+    /// Rebuilds the model from `spec` in its trainer and starts again from step 0. What the
+    /// old model reported stays on screen until the new one reports.
+    pub fn restart(&mut self, spec: RunSpec, playing: bool) {
+        self.generation += 1;
+        self.spec = spec.clone();
+        self.history = LossHistory::default();
+        self.events.clear();
+        self.failure = None;
+        self.link.send(ToTrainer::Start {
+            generation: self.generation,
+            spec: Box::new(spec),
+            playing,
+        });
+    }
+
+    /// Sends a command to the trainer.
+    pub fn send(&mut self, command: ToTrainer) {
+        self.link.send(command);
+    }
+
+    /// Gives a trainer on the UI thread its frame's budget, then takes in every message that
+    /// arrived. Returns whether anything new was shown.
+    pub fn poll(&mut self, budget: Duration) -> bool {
+        self.link.on_frame(budget);
+        let mut changed = false;
+        while let Some(message) = self.link.poll() {
+            changed |= self.receive(message);
+        }
+        changed
+    }
+
+    fn receive(&mut self, message: FromTrainer) -> bool {
+        match message {
+            FromTrainer::Ready => false,
+            FromTrainer::Report(report) if report.generation == self.generation => {
+                if let Some(loss) = report.loss {
+                    self.history.push(LossPoint {
+                        step: report.step,
+                        loss,
+                        train_secs: report.train_secs,
+                    });
+                }
+                self.events.extend(report.events.iter().cloned());
+                if !report.samples.is_empty() {
+                    self.samples.clear();
+                    self.samples
+                        .extend(report.samples.chunks_exact(2).map(|p| [p[0], p[1]]));
+                }
+                self.latest = Some(Report {
+                    samples: Vec::new(),
+                    events: Vec::new(),
+                    ..report
+                });
+                true
+            }
+            FromTrainer::Failed { generation, error } if generation == self.generation => {
+                self.failure = Some(error);
+                true
+            }
+            // A late message about a model this run has replaced.
+            FromTrainer::Report(_) | FromTrainer::Failed { .. } => false,
+        }
+    }
+
+    /// Its id.
+    pub fn id(&self) -> RunId {
+        self.id
+    }
+
+    /// What it trains.
+    pub fn spec(&self) -> &RunSpec {
+        &self.spec
+    }
+
+    /// The latest report about the current model (its `samples` moved to [`Run::samples`]).
+    pub fn latest(&self) -> Option<&Report> {
+        self.latest
+            .as_ref()
+            .filter(|report| report.generation == self.generation)
+    }
+
+    /// The flow's latest samples (the previous model's until the new one reports).
+    pub fn samples(&self) -> &[[f32; 2]] {
+        &self.samples
+    }
+
+    /// The loss curve of the current model.
+    pub fn history(&self) -> &LossHistory {
+        &self.history
+    }
+
+    /// Everything that happened to the current model, oldest first.
+    pub fn events(&self) -> &[TrainingEvent] {
+        &self.events
+    }
+
+    /// Why the current model stopped, if it failed.
+    pub fn failure(&self) -> Option<&RunError> {
+        self.failure.as_ref()
+    }
+
+    /// Where it trains.
+    pub fn thread(&self) -> TrainingThread {
+        self.link.thread()
+    }
+
+    /// Whether the UI must keep running frames for it to progress.
+    pub fn needs_frames(&self) -> bool {
+        self.link.needs_frames()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_history_halves_its_resolution_and_keeps_the_latest_point() {
+        let mut history = LossHistory::default();
+        for step in 0..(LossHistory::CAPACITY as u64 + 10) {
+            history.push(LossPoint {
+                step,
+                loss: step as f64,
+                train_secs: 0.0,
+            });
+        }
+        let points = history.points();
+        assert!(points.len() <= LossHistory::CAPACITY);
+        assert_eq!(
+            points.last().unwrap().step,
+            LossHistory::CAPACITY as u64 + 9
+        );
+        assert!(points.windows(2).all(|w| w[0].step < w[1].step));
+        // A merged point is the mean of its pair, stamped with the later step.
+        assert_eq!((points[0].step, points[0].loss), (1, 0.5));
+    }
+}

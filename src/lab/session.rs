@@ -1,0 +1,400 @@
+//! The trainer's side of the protocol: one model, trained a step at a time, reporting what the
+//! UI shows. The same [`TrainLoop`] runs in a Web Worker, on a native thread and, as the
+//! fallback, on the UI thread; its hosts only move messages and decide when to call
+//! [`TrainLoop::tick`].
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use super::protocol::{FromTrainer, Report, RunError, RunSpec, Stage, ToTrainer, TrainingEvent};
+use crate::flows::{FlowEvaluator, build_flow};
+use crate::rng::Rng;
+use crate::targets::Target;
+use crate::train::Trainer;
+use crate::train::metrics::{HeldOut, HeldOutScore};
+
+/// Base samples pushed through the flow for the plot.
+pub const MODEL_SAMPLES: usize = 1500;
+/// Points of the fixed held-out set the trainer scores (the hook's `test_nll` and `kl`).
+pub const HELD_OUT_POINTS: usize = 10_000;
+/// Random stream (see [`Rng::fork`]) of the base samples shown, so they stay the same while
+/// the model trains and the eye can follow them.
+const DISPLAY_NOISE_STREAM: u64 = 0xE5;
+/// Random stream of the held-out set, apart from the training data's.
+const HELD_OUT_STREAM: u64 = 0x7E57;
+/// Scoring the held-out set may take at most this share of the trainer's time (a CNF's or a
+/// planar flow's density is costly: they are scored less often than once a second).
+const SCORING_SHARE: f64 = 0.1;
+/// Score about this often when scoring is cheap.
+const SCORE_INTERVAL_MS: f64 = 1000.0;
+
+/// Milliseconds since the first call in this process (or wasm instance).
+pub fn now_ms() -> f64 {
+    static START: std::sync::OnceLock<web_time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(web_time::Instant::now)
+        .elapsed()
+        .as_secs_f64()
+        * 1e3
+}
+
+/// One model being trained, with what it needs to report.
+struct ActiveRun {
+    generation: u64,
+    trainer: Trainer,
+    sampler: FlowEvaluator,
+    noise: Vec<f32>,
+    held_out: HeldOut,
+    scorer: FlowEvaluator,
+    score: Option<HeldOutScore>,
+    scored_at_step: Option<u64>,
+    next_score_ms: f64,
+    sampled_at_step: Option<u64>,
+    n_params: usize,
+}
+
+impl ActiveRun {
+    fn build(generation: u64, spec: &RunSpec) -> Result<Self, RunError> {
+        let target: Arc<dyn Target> = crate::targets::by_name(&spec.target)
+            .map(Arc::from)
+            .map_err(|e| RunError::new(Stage::Target, e))?;
+        let model = |e: &dyn std::fmt::Display| RunError::new(Stage::Model, e);
+        let flow = build_flow(&spec.flow, 2, spec.flow_seed).map_err(|e| model(&e))?;
+        let n_params = flow.n_params();
+        let trainer =
+            Trainer::new(flow, target.clone(), spec.train.clone()).map_err(|e| model(&e))?;
+        let sampler = FlowEvaluator::new(&trainer.flow, MODEL_SAMPLES).map_err(|e| model(&e))?;
+        let scorer = FlowEvaluator::new(&trainer.flow, 1024).map_err(|e| model(&e))?;
+        let mut noise = vec![0.0; MODEL_SAMPLES * 2];
+        Rng::seed_from_u64(spec.flow_seed)
+            .fork(DISPLAY_NOISE_STREAM)
+            .fill_normal(&mut noise);
+        let held_out = HeldOut::sample(
+            target.as_ref(),
+            HELD_OUT_POINTS,
+            spec.train.seed ^ HELD_OUT_STREAM,
+        );
+        Ok(Self {
+            generation,
+            trainer,
+            sampler,
+            noise,
+            held_out,
+            scorer,
+            score: None,
+            scored_at_step: None,
+            next_score_ms: 0.0,
+            sampled_at_step: None,
+            n_params,
+        })
+    }
+
+    /// Scores the held-out set when due: about once a second, less often when scoring is
+    /// costly, and once whenever training stops on a step not yet scored.
+    fn score_if_due(&mut self, now: f64, playing: bool) -> Result<(), RunError> {
+        let step = self.trainer.steps();
+        if self.scored_at_step == Some(step) || (playing && now < self.next_score_ms) {
+            return Ok(());
+        }
+        let started = now_ms();
+        let score = self
+            .held_out
+            .score(&self.trainer.flow, &mut self.scorer)
+            .map_err(|e| RunError::new(Stage::Evaluation, e))?;
+        let cost = now_ms() - started;
+        self.score = Some(score);
+        self.scored_at_step = Some(step);
+        self.next_score_ms = now + SCORE_INTERVAL_MS.max(cost / SCORING_SHARE);
+        Ok(())
+    }
+
+    /// The flow's samples, if the model changed since they were last drawn; else empty.
+    fn fresh_samples(&mut self) -> Result<Vec<f32>, RunError> {
+        let step = self.trainer.steps();
+        if self.sampled_at_step == Some(step) {
+            return Ok(Vec::new());
+        }
+        let samples = self
+            .sampler
+            .sample(&self.trainer.flow, &self.noise)
+            .map_err(|e| RunError::new(Stage::Evaluation, e))?;
+        self.sampled_at_step = Some(step);
+        Ok(samples.x)
+    }
+}
+
+/// The trainer's loop state: feed it commands with [`TrainLoop::handle`], call
+/// [`TrainLoop::tick`] as often as [`TrainLoop::is_training`] says, and send what
+/// [`TrainLoop::drain`] returns.
+#[derive(Default)]
+pub struct TrainLoop {
+    run: Option<ActiveRun>,
+    playing: bool,
+    outbox: Vec<FromTrainer>,
+    report_now: bool,
+    last_report_ms: f64,
+    loss_sum: f64,
+    loss_count: u32,
+    events: Vec<TrainingEvent>,
+    /// `(ms, step)` at recent reports, for a one-second steps/s window.
+    rate_window: VecDeque<(f64, u64)>,
+    steps_per_sec: f64,
+    train_secs: f64,
+}
+
+impl TrainLoop {
+    /// An idle loop with no model.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether the host should keep calling [`TrainLoop::tick`].
+    pub fn is_training(&self) -> bool {
+        self.playing && self.run.is_some()
+    }
+
+    /// Applies a command from the UI.
+    pub fn handle(&mut self, command: ToTrainer) {
+        match command {
+            ToTrainer::Start {
+                generation,
+                spec,
+                playing,
+            } => {
+                self.run = None;
+                self.playing = playing;
+                self.loss_sum = 0.0;
+                self.loss_count = 0;
+                self.events.clear();
+                self.rate_window.clear();
+                self.steps_per_sec = 0.0;
+                self.train_secs = 0.0;
+                match ActiveRun::build(generation, &spec) {
+                    Ok(run) => self.run = Some(run),
+                    Err(error) => {
+                        self.outbox.push(FromTrainer::Failed { generation, error });
+                        return;
+                    }
+                }
+            }
+            ToTrainer::Play => self.playing = true,
+            ToTrainer::Pause => self.playing = false,
+            ToTrainer::Step => {
+                self.playing = false;
+                self.step_once();
+            }
+        }
+        self.report_now = true;
+        self.report_if_due();
+    }
+
+    /// One training step while training, then a report if one is due.
+    pub fn tick(&mut self) {
+        if self.is_training() {
+            self.step_once();
+        }
+        self.report_if_due();
+    }
+
+    /// The messages to send, oldest first.
+    pub fn drain(&mut self) -> std::vec::Drain<'_, FromTrainer> {
+        self.outbox.drain(..)
+    }
+
+    fn step_once(&mut self) {
+        let Some(run) = &mut self.run else {
+            return;
+        };
+        let started = now_ms();
+        let outcome = run.trainer.step();
+        self.train_secs += (now_ms() - started) / 1e3;
+        if outcome.loss.is_finite() {
+            self.loss_sum += f64::from(outcome.loss);
+            self.loss_count += 1;
+        }
+        if let Some(rollback) = outcome.rolled_back {
+            self.events.push(TrainingEvent::RolledBack {
+                step: run.trainer.steps(),
+                reason: rollback.to_string(),
+                lr: outcome.lr,
+            });
+        }
+    }
+
+    fn report_if_due(&mut self) {
+        let now = now_ms();
+        if !self.report_now && now - self.last_report_ms < super::protocol::REPORT_INTERVAL_MS {
+            return;
+        }
+        self.report_now = false;
+        self.last_report_ms = now;
+        let Some(run) = &mut self.run else {
+            return;
+        };
+        let generation = run.generation;
+        let evaluated = run
+            .score_if_due(now, self.playing)
+            .and_then(|()| run.fresh_samples());
+        let samples = match evaluated {
+            Ok(samples) => samples,
+            Err(error) => {
+                self.run = None;
+                self.outbox.push(FromTrainer::Failed { generation, error });
+                return;
+            }
+        };
+        let step = run.trainer.steps();
+        self.steps_per_sec = rate_over_last_second(
+            &mut self.rate_window,
+            self.playing,
+            now,
+            step,
+            self.steps_per_sec,
+        );
+        let loss = (self.loss_count > 0).then(|| self.loss_sum / f64::from(self.loss_count));
+        self.loss_sum = 0.0;
+        self.loss_count = 0;
+        self.outbox.push(FromTrainer::Report(Report {
+            generation,
+            step,
+            playing: self.playing,
+            loss,
+            steps_per_sec: if self.playing {
+                self.steps_per_sec
+            } else {
+                0.0
+            },
+            train_secs: self.train_secs,
+            n_params: run.n_params,
+            rollbacks: run.trainer.rollbacks(),
+            lr: run.trainer.learning_rate(),
+            test_nll: run.score.map(|s| s.nll),
+            kl: run.score.and_then(|s| s.kl),
+            scored_at_step: run.scored_at_step.unwrap_or(0),
+            events: std::mem::take(&mut self.events),
+            samples,
+        }));
+    }
+}
+
+/// Steps per second over about the last second of training, from the `(ms, step)` of recent
+/// reports in `window`; `current` while there is not yet a second window.
+fn rate_over_last_second(
+    window: &mut VecDeque<(f64, u64)>,
+    playing: bool,
+    now: f64,
+    step: u64,
+    current: f64,
+) -> f64 {
+    if !playing {
+        window.clear();
+        return current;
+    }
+    window.push_back((now, step));
+    while window
+        .front()
+        .is_some_and(|&(then, _)| now - then > 1000.0 && window.len() > 2)
+    {
+        window.pop_front();
+    }
+    match (window.front(), window.back()) {
+        (Some(&(t0, s0)), Some(&(t1, s1))) if t1 > t0 => (s1 - s0) as f64 * 1e3 / (t1 - t0),
+        _ => current,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lab::spec::Spec;
+
+    fn start(spec: &Spec, playing: bool) -> ToTrainer {
+        let target = crate::targets::by_name(&spec.target).unwrap();
+        ToTrainer::Start {
+            generation: 1,
+            spec: Box::new(spec.run_spec(target.as_ref())),
+            playing,
+        }
+    }
+
+    fn reports(train: &mut TrainLoop) -> Vec<Report> {
+        train
+            .drain()
+            .map(|message| match message {
+                FromTrainer::Report(report) => report,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_paused_start_reports_the_untrained_model_with_its_score() {
+        let mut train = TrainLoop::new();
+        train.handle(start(&Spec::default(), false));
+        assert!(!train.is_training());
+        let reports = reports(&mut train);
+        let [report] = &reports[..] else {
+            panic!("{reports:?}")
+        };
+        assert_eq!((report.step, report.loss, report.playing), (0, None, false));
+        assert_eq!(report.samples.len(), MODEL_SAMPLES * 2);
+        assert!(report.samples.iter().all(|v| v.is_finite()));
+        let nll = report.test_nll.unwrap();
+        assert!(nll.is_finite() && nll > 0.0, "{nll}");
+        assert_eq!(report.n_params, 35_344, "the reference RealNVP");
+    }
+
+    #[test]
+    fn steps_train_the_model_and_pause() {
+        let mut train = TrainLoop::new();
+        train.handle(start(&Spec::default(), false));
+        let first = reports(&mut train).remove(0);
+        for _ in 0..30 {
+            train.handle(ToTrainer::Step);
+        }
+        let last = reports(&mut train).pop().unwrap();
+        assert_eq!((last.step, last.playing), (30, false));
+        assert!(last.loss.is_some_and(f64::is_finite));
+        assert_eq!(last.scored_at_step, 30, "a paused model is scored at once");
+        assert!(last.test_nll.unwrap() < first.test_nll.unwrap());
+    }
+
+    #[test]
+    fn playing_trains_until_paused() {
+        let mut train = TrainLoop::new();
+        train.handle(start(&Spec::default(), true));
+        let started = now_ms();
+        while now_ms() - started < 300.0 {
+            train.tick();
+        }
+        train.handle(ToTrainer::Pause);
+        let all = reports(&mut train);
+        let last = all.last().unwrap();
+        assert!(!last.playing && last.step > 10, "{last:?}");
+        assert!(all.len() >= 3, "reports while training: {}", all.len());
+        let before = last.step;
+        train.tick();
+        train.tick();
+        assert!(!train.is_training());
+        assert!(reports(&mut train).iter().all(|r| r.step == before));
+    }
+
+    #[test]
+    fn a_model_that_cannot_be_built_fails_with_its_stage() {
+        let mut train = TrainLoop::new();
+        let mut spec = Spec::default().run_spec(crate::targets::by_name("moons").unwrap().as_ref());
+        spec.flow.layers = 0;
+        train.handle(ToTrainer::Start {
+            generation: 9,
+            spec: Box::new(spec),
+            playing: true,
+        });
+        let messages: Vec<_> = train.drain().collect();
+        let [FromTrainer::Failed { generation, error }] = &messages[..] else {
+            panic!("{messages:?}")
+        };
+        assert_eq!((*generation, error.stage), (9, Stage::Model));
+        assert!(error.message.contains("layers"), "{error}");
+        assert!(!train.is_training());
+    }
+}

@@ -1,0 +1,138 @@
+//! Where the app stands, as one plain value: the status line draws it and, on the web,
+//! `window.flowlab.status()` returns it as JSON, so tests see what users see.
+//!
+//! The hook is a public contract: fields are added, never renamed or dropped.
+
+use super::workspace::Workspace;
+
+/// Everything the status line shows; serialised as the browser test hook's JSON.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct StatusSnapshot {
+    /// The compute backend training runs on: `"cpu"` (`"webgpu"` once the GPU executor
+    /// trains).
+    pub backend: String,
+    /// Whether a WebGPU adapter (which always has compute) is available to this page; `null`
+    /// while the browser is still being asked. Natively: whether the render device can run
+    /// compute shaders.
+    pub webgpu_available: Option<bool>,
+    /// What draws the UI: `"webgpu"`, `"webgl2"`, `"vulkan"`, `"metal"`, `"dx12"`, `"gl"`.
+    pub renderer: &'static str,
+    /// The renderer's adapter name (often empty in browsers).
+    pub adapter: String,
+    /// Optimisation steps the first model took.
+    pub step: u64,
+    /// The first model's latest training loss, or `null`.
+    pub loss: Option<f64>,
+    /// What went wrong (bad URL fragment, unknown target, a failed run), or `null`.
+    pub error: Option<String>,
+    /// The scene's target.
+    pub target: String,
+    /// The scene's flow.
+    pub flow: String,
+    /// The scene's seed.
+    pub seed: u64,
+    /// Whether training is playing (vs paused).
+    pub playing: bool,
+    /// Why training runs on the UI thread although a worker or thread was asked for, or
+    /// `null`.
+    pub trainer: Option<String>,
+    /// Frames drawn so far.
+    pub frames: u64,
+    /// Recent frames per second, while the app is animating.
+    pub fps: Option<f32>,
+    /// Number of target samples drawn.
+    pub samples: usize,
+    /// The app's own CPU time per frame in milliseconds (update and tessellation, as eframe
+    /// measures it), smoothed; `null` before it is known.
+    pub frame_ms: Option<f32>,
+    /// Where the first model trains: `"worker"`, `"thread"` or `"main"`.
+    pub training_thread: &'static str,
+    /// One entry per model.
+    pub models: Vec<ModelStatus>,
+}
+
+/// One model, in the test hook.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ModelStatus {
+    /// Flow family.
+    pub flow: String,
+    /// Optimisation steps taken.
+    pub step: u64,
+    /// Latest training loss (mean over the last report's steps; kept while paused), or
+    /// `null` before the first step.
+    pub loss: Option<f64>,
+    /// Held-out NLL (nats) on a fixed sample of 10,000 target points, refreshed about once a
+    /// second; `null` until measured.
+    pub test_nll: Option<f64>,
+    /// `KL(p*‖q)` on the same points where the target's normaliser is known, else `null`.
+    pub kl: Option<f64>,
+    /// Steps per second over the last second (0 while paused).
+    pub steps_per_sec: f64,
+    /// Trainable scalars (0 until the model reported).
+    pub n_params: usize,
+    /// Divergences the guard rolled back.
+    pub rollbacks: u32,
+}
+
+/// What the app knows about itself that the workspace does not.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FrameFacts {
+    /// The renderer's id.
+    pub renderer: &'static str,
+    /// The renderer's adapter name.
+    pub adapter: String,
+    /// Whether WebGPU compute is available (see [`StatusSnapshot::webgpu_available`]).
+    pub webgpu_available: Option<bool>,
+    /// Frames drawn.
+    pub frames: u64,
+    /// Smoothed frames per second while animating.
+    pub fps: Option<f32>,
+    /// Smoothed CPU milliseconds per frame.
+    pub frame_ms: Option<f32>,
+}
+
+impl StatusSnapshot {
+    /// The status of `workspace`, as the app with `facts` shows it.
+    pub fn of(workspace: &Workspace, facts: FrameFacts) -> Self {
+        let models: Vec<ModelStatus> = workspace
+            .runs()
+            .iter()
+            .map(|run| {
+                let report = run.latest();
+                ModelStatus {
+                    flow: run.spec().flow.family.name().to_owned(),
+                    step: report.map_or(0, |r| r.step),
+                    loss: run.history().points().last().map(|p| p.loss),
+                    test_nll: report.and_then(|r| r.test_nll),
+                    kl: report.and_then(|r| r.kl),
+                    steps_per_sec: report.map_or(0.0, |r| r.steps_per_sec),
+                    n_params: report.map_or(0, |r| r.n_params),
+                    rollbacks: report.map_or(0, |r| r.rollbacks),
+                }
+            })
+            .collect();
+        let first = models.first();
+        let problems = workspace.problems();
+        let spec = workspace.spec();
+        Self {
+            backend: "cpu".to_owned(),
+            webgpu_available: facts.webgpu_available,
+            renderer: facts.renderer,
+            adapter: facts.adapter,
+            step: first.map_or(0, |m| m.step),
+            loss: first.and_then(|m| m.loss),
+            error: (!problems.is_empty()).then(|| problems.join("; ")),
+            target: spec.target.clone(),
+            flow: spec.flow.name().to_owned(),
+            seed: spec.seed,
+            playing: workspace.is_playing(),
+            trainer: workspace.trainer_fallback().map(str::to_owned),
+            frames: facts.frames,
+            fps: facts.fps,
+            samples: workspace.target().map_or(0, |t| t.samples.len()),
+            frame_ms: facts.frame_ms,
+            training_thread: workspace.training_thread().name(),
+            models,
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The native side of the platform seam (see `crate::platform`): trainers on `std::thread`s.
+//! The URL, the status hook and WebGPU detection are the web's business; natively they are
+//! no-ops here and the window takes its scene from `--scene`.
+
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
+
+use crate::lab::protocol::{FromTrainer, RunError, Stage, ToTrainer};
+use crate::lab::session::TrainLoop;
+use crate::lab::{StatusSnapshot, TrainerLink, TrainingThread};
+
+/// Whether this is the browser build.
+pub const IS_WEB: bool = false;
+
+/// The scene in the page's URL: natively there is none (the window gets `--scene`).
+pub fn initial_fragment() -> Option<String> {
+    None
+}
+
+/// A scene the user typed into the URL since the last call: never, natively.
+pub fn take_fragment_change() -> Option<String> {
+    None
+}
+
+/// Writes the scene into the URL: natively there is no URL.
+pub fn write_fragment(_fragment: &str) {}
+
+/// Publishes the status for the browser test hook: natively there is none (tests read
+/// `FlowlabApp::status` directly).
+pub fn publish_status(_status: &StatusSnapshot) {}
+
+/// Whether the browser offers WebGPU: natively unknown here (the app asks its renderer).
+pub fn webgpu_available() -> Option<bool> {
+    None
+}
+
+/// Lets platform events wake the app: natively the trainer threads hold the context.
+pub fn register_context(_ctx: &egui::Context) {}
+
+/// How many trainers may run at once: one per core, less one for the UI (at least one).
+pub fn max_parallel_trainers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+}
+
+/// Starts a trainer on its own thread; it wakes the UI (`ctx`) whenever it has news and
+/// ends when the link is dropped.
+pub fn spawn_trainer(ctx: &egui::Context) -> Result<Box<dyn TrainerLink>, String> {
+    ThreadLink::spawn(ctx.clone())
+        .map(|link| Box::new(link) as Box<dyn TrainerLink>)
+        .map_err(|error| format!("no thread: {error}"))
+}
+
+/// A trainer on a `std::thread`, talking through channels.
+pub struct ThreadLink {
+    commands: Sender<ToTrainer>,
+    messages: Receiver<FromTrainer>,
+    /// The model last started, to name it if the thread dies.
+    generation: u64,
+    stopped: bool,
+}
+
+impl ThreadLink {
+    /// Starts the trainer thread.
+    pub fn spawn(ctx: egui::Context) -> std::io::Result<Self> {
+        let (command_tx, command_rx) = channel::<ToTrainer>();
+        let (message_tx, message_rx) = channel();
+        std::thread::Builder::new()
+            .name("flowlab-trainer".into())
+            .spawn(move || run_trainer(&command_rx, &message_tx, &ctx))?;
+        Ok(Self {
+            commands: command_tx,
+            messages: message_rx,
+            generation: 0,
+            stopped: false,
+        })
+    }
+}
+
+/// The trainer thread: takes commands between steps, blocks while idle, and stops when
+/// either channel is closed.
+fn run_trainer(
+    commands: &Receiver<ToTrainer>,
+    messages: &Sender<FromTrainer>,
+    ctx: &egui::Context,
+) {
+    let mut train = TrainLoop::new();
+    if messages.send(FromTrainer::Ready).is_err() {
+        return;
+    }
+    loop {
+        let command = if train.is_training() {
+            commands.try_recv()
+        } else {
+            commands.recv().map_err(|_| TryRecvError::Disconnected)
+        };
+        match command {
+            Ok(command) => train.handle(command),
+            Err(TryRecvError::Empty) => train.tick(),
+            Err(TryRecvError::Disconnected) => return,
+        }
+        let mut sent = false;
+        for message in train.drain() {
+            if messages.send(message).is_err() {
+                return;
+            }
+            sent = true;
+        }
+        if sent {
+            ctx.request_repaint();
+        }
+    }
+}
+
+impl TrainerLink for ThreadLink {
+    fn send(&mut self, command: ToTrainer) {
+        if let ToTrainer::Start { generation, .. } = &command {
+            self.generation = *generation;
+        }
+        // Why ignore: a send fails only if the thread has stopped, which `poll` reports.
+        let _ = self.commands.send(command);
+    }
+
+    fn poll(&mut self) -> Option<FromTrainer> {
+        match self.messages.try_recv() {
+            Ok(message) => Some(message),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) if !self.stopped => {
+                self.stopped = true;
+                Some(FromTrainer::Failed {
+                    generation: self.generation,
+                    error: RunError::new(Stage::Trainer, "the trainer thread stopped"),
+                })
+            }
+            Err(TryRecvError::Disconnected) => None,
+        }
+    }
+
+    fn thread(&self) -> TrainingThread {
+        TrainingThread::Thread
+    }
+}

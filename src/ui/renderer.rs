@@ -1,0 +1,61 @@
+//! Which graphics API draws the UI, and whether its device could run compute shaders.
+
+/// Which graphics API draws the UI, and what the adapter can do.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RendererInfo {
+    /// Stable identifier: `"webgpu"`, `"webgl2"`, `"vulkan"`, `"metal"`, `"dx12"`, `"gl"`,
+    /// `"noop"` or `"none"` (no wgpu render state).
+    pub id: &'static str,
+    /// Human-readable name, e.g. `"WebGPU"`, `"native Vulkan"`.
+    pub label: &'static str,
+    /// The adapter's name as the driver reports it (may be empty in browsers).
+    pub adapter: String,
+    /// Whether the render device can run compute shaders (WebGPU, Vulkan, Metal, DX12 — not
+    /// WebGL2, and not a device created with WebGL2-level limits).
+    pub gpu_compute: bool,
+}
+
+impl RendererInfo {
+    /// No wgpu render state (e.g. a test harness without a renderer).
+    pub fn none() -> Self {
+        Self {
+            id: "none",
+            label: "no renderer",
+            adapter: String::new(),
+            gpu_compute: false,
+        }
+    }
+
+    /// Describes eframe's wgpu render state.
+    pub fn from_render_state(state: Option<&eframe::egui_wgpu::RenderState>) -> Self {
+        use eframe::egui_wgpu::wgpu;
+        let Some(state) = state else {
+            return Self::none();
+        };
+        let info = state.adapter.get_info();
+        let (id, label) = match info.backend {
+            wgpu::Backend::BrowserWebGpu => ("webgpu", "WebGPU"),
+            // Why: in a browser wgpu's GL backend *is* WebGL2.
+            wgpu::Backend::Gl if crate::platform::IS_WEB => ("webgl2", "WebGL2"),
+            wgpu::Backend::Gl => ("gl", "native OpenGL"),
+            wgpu::Backend::Vulkan => ("vulkan", "native Vulkan"),
+            wgpu::Backend::Metal => ("metal", "native Metal"),
+            wgpu::Backend::Dx12 => ("dx12", "native DirectX 12"),
+            wgpu::Backend::Noop => ("noop", "no-op"),
+        };
+        // Why both checks: egui-wgpu may create a device with WebGL2-level limits on a GL adapter
+        // that itself claims compute support (see TOOLCHAIN.md §5).
+        let gpu_compute = state
+            .adapter
+            .get_downlevel_capabilities()
+            .flags
+            .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
+            && state.device.limits().max_compute_invocations_per_workgroup >= 64;
+        Self {
+            id,
+            label,
+            adapter: info.name,
+            gpu_compute,
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! The layout: controls on the left, the status line at the bottom, the plot in the middle —
+//! and the registry of panels, which the layout and the tests both read.
+
+use super::controls::ControlsPanel;
+use super::plot::PlotPanel;
+use super::status::StatusPanel;
+use super::{Panel, PanelContext};
+
+/// Where a panel sits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dock {
+    /// The side panel on the left.
+    Left,
+    /// The line at the bottom.
+    Bottom,
+    /// The rest of the window.
+    Central,
+}
+
+/// Every panel of the app.
+#[derive(Default)]
+pub struct Shell {
+    controls: ControlsPanel,
+    status: StatusPanel,
+    plot: PlotPanel,
+}
+
+impl Shell {
+    /// The registered panels with their docks, in the order they are laid out (egui lays out
+    /// side panels before the central one).
+    pub fn panels_mut(&mut self) -> [(Dock, &mut dyn Panel); 3] {
+        [
+            (Dock::Left, &mut self.controls),
+            (Dock::Bottom, &mut self.status),
+            (Dock::Central, &mut self.plot),
+        ]
+    }
+
+    /// Lays out and draws every panel.
+    pub fn ui(&mut self, ui: &mut egui::Ui, ctx: &mut PanelContext<'_>) {
+        for (dock, panel) in self.panels_mut() {
+            match dock {
+                Dock::Left => {
+                    egui::Panel::left(panel.name())
+                        .resizable(false)
+                        .default_size(250.0)
+                        .show(ui, |ui| panel.ui(ui, ctx));
+                }
+                Dock::Bottom => {
+                    egui::Panel::bottom(panel.name()).show(ui, |ui| panel.ui(ui, ctx));
+                }
+                Dock::Central => {
+                    egui::CentralPanel::default().show(ui, |ui| panel.ui(ui, ctx));
+                }
+            }
+        }
+    }
+}

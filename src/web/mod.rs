@@ -1,0 +1,157 @@
+//! The browser (wasm32 only): the entry point, the test hook and the web side of the platform
+//! seam.
+//!
+//! The same module runs twice: in the page, where [`start`] starts eframe on
+//! `#the_canvas_id`, and in each training Web Worker, where [`start`] finds no `window` and
+//! runs the trainer loop ([`worker`]). The page hands the worker its own compiled
+//! `WebAssembly.Module` ([`link`]), so a worker downloads and compiles nothing.
+//!
+//! # Test hook
+//! `window.flowlab.status()` returns a JSON **string**: the app's [`StatusSnapshot`] of the
+//! latest frame (`backend`, `webgpu_available`, `renderer`, `step`, `loss`, `error`, `target`,
+//! `flow`, `frame_ms`, `training_thread`, `models`, …). Before the first frame it is
+//! `{"loading":true,…}`; if eframe fails to start or the app panics, `error` says so. The hook
+//! is installed before the app starts, so a test can always poll it.
+//! `window.flowlab.bench(flow)` times a training step in the page (see [`bench_json`]).
+//!
+//! [`StatusSnapshot`]: crate::lab::StatusSnapshot
+
+use std::cell::RefCell;
+
+use wasm_bindgen::{JsCast as _, JsValue, prelude::*};
+
+use crate::app::FlowlabApp;
+
+mod link;
+pub mod platform;
+mod worker;
+
+thread_local! {
+    /// The JSON `window.flowlab.status()` returns.
+    static STATUS_JSON: RefCell<String> = RefCell::new(loading_json(None));
+}
+
+const CANVAS_ID: &str = "the_canvas_id";
+const LOADING_TEXT_ID: &str = "loading_text";
+
+fn loading_json(error: Option<&str>) -> String {
+    serde_json::json!({ "loading": true, "frames": 0, "error": error }).to_string()
+}
+
+/// Runs when the module is instantiated: in the page, starts the app; in a Web Worker the
+/// page spawned, starts the trainer.
+#[wasm_bindgen(start)]
+pub fn start() {
+    match web_sys::window() {
+        Some(_) => start_page(),
+        None => worker::run(),
+    }
+}
+
+fn start_page() {
+    // Why `.ok()`: a second init (e.g. hot reload) fails harmlessly.
+    eframe::WebLogger::init(log::LevelFilter::Info).ok();
+    let runner = eframe::WebRunner::new();
+    if let Err(error) = install_status_hook(&runner) {
+        log::error!("could not install window.flowlab: {error:?}");
+    }
+    wasm_bindgen_futures::spawn_local(async move {
+        match start_app(&runner).await {
+            Ok(()) => {
+                if let Some(loading) = element_by_id(LOADING_TEXT_ID) {
+                    loading.remove();
+                }
+                if let Err(error) = platform::install_hashchange_listener() {
+                    log::warn!("no hashchange listener: {error:?}");
+                }
+            }
+            Err(message) => show_failure(&message),
+        }
+        platform::probe_webgpu().await;
+    });
+}
+
+async fn start_app(runner: &eframe::WebRunner) -> Result<(), String> {
+    let canvas = element_by_id(CANVAS_ID)
+        .ok_or_else(|| format!("the page has no element #{CANVAS_ID}"))?
+        .dyn_into::<web_sys::HtmlCanvasElement>()
+        .map_err(|_| format!("#{CANVAS_ID} is not a <canvas>"))?;
+    runner
+        .start(
+            canvas,
+            eframe::WebOptions::default(),
+            Box::new(|cc| Ok(Box::new(FlowlabApp::new(cc)))),
+        )
+        .await
+        .map_err(|error| format!("flowlab could not start: {}", js_error_text(&error)))
+}
+
+/// Shows `message` in the page (in place of the loading text) and in the status hook.
+fn show_failure(message: &str) {
+    log::error!("{message}");
+    STATUS_JSON.with(|cell| *cell.borrow_mut() = loading_json(Some(message)));
+    if let Some(loading) = element_by_id(LOADING_TEXT_ID) {
+        loading.set_class_name("centered error");
+        loading.set_text_content(Some(message));
+    }
+}
+
+fn install_status_hook(runner: &eframe::WebRunner) -> Result<(), JsValue> {
+    let window = web_sys::window().ok_or_else(|| JsValue::from_str("no window"))?;
+    let runner = runner.clone();
+    let status = Closure::<dyn Fn() -> String>::new(move || {
+        if let Some(panic) = runner.panic_summary() {
+            let message = format!("flowlab crashed: {}", panic.message());
+            show_failure(&message);
+        }
+        STATUS_JSON.with(|cell| cell.borrow().clone())
+    });
+    let hook = js_sys::Object::new();
+    js_sys::Reflect::set(&hook, &JsValue::from_str("status"), status.as_ref())?;
+    let bench = Closure::<dyn Fn(String) -> String>::new(bench_json);
+    js_sys::Reflect::set(&hook, &JsValue::from_str("bench"), bench.as_ref())?;
+    js_sys::Reflect::set(&window, &JsValue::from_str("flowlab"), &hook)?;
+    // Why: the hooks live as long as the page.
+    status.forget();
+    bench.forget();
+    Ok(())
+}
+
+/// `window.flowlab.bench(flow)`: the same measurement as `flowlab bench --flow <flow> --json`
+/// (batch 512, single thread), run on the page's thread so wasm32 and native compare like for
+/// like. Blocks the page for a second or two; meant for tests and the curious.
+fn bench_json(flow: String) -> String {
+    use crate::flows::{Family, FlowConfig};
+    use crate::train::bench::{bench_flow, bench_objective};
+    let report = Family::from_name(&flow)
+        .map_err(|e| e.to_string())
+        .and_then(|family| {
+            bench_flow(
+                &FlowConfig::new(family),
+                bench_objective(family),
+                512,
+                20,
+                200,
+            )
+            .map_err(|e| e.to_string())
+        });
+    match report {
+        Ok(r) => serde_json::to_string(&r).unwrap_or_default(),
+        Err(error) => serde_json::json!({ "error": error }).to_string(),
+    }
+}
+
+fn element_by_id(id: &str) -> Option<web_sys::Element> {
+    web_sys::window()?.document()?.get_element_by_id(id)
+}
+
+fn js_error_text(value: &JsValue) -> String {
+    value
+        .as_string()
+        .or_else(|| {
+            value
+                .dyn_ref::<js_sys::Error>()
+                .map(|error| String::from(error.message()))
+        })
+        .unwrap_or_else(|| format!("{value:?}"))
+}
