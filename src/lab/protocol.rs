@@ -51,8 +51,9 @@ pub enum ToTrainer {
 pub enum FromTrainer {
     /// The trainer runs and takes commands (sent once, first).
     Ready,
-    /// Where a model stands. Sent about [`REPORT_INTERVAL_MS`] apart while training, and at
-    /// once after every command.
+    /// Where a model stands. Sent at least [`REPORT_INTERVAL_MS`] apart while training (more
+    /// where drawing the samples is costly, see `lab::session`), and at once after every
+    /// command.
     Report(Report),
     /// The model could not be built or trained any further.
     Failed {
@@ -63,9 +64,8 @@ pub enum FromTrainer {
     },
 }
 
-/// How often a training model reports.
-/// Why 40 ms: the samples move smoothly at 25 updates a second, while drawing them costs the
-/// trainer about 3 % of its time (1,500 points pushed through the flow per report).
+/// The shortest time between two reports of a training model. Why 40 ms: at 25 updates a
+/// second the samples move smoothly, and the UI has no reason to draw more often than that.
 pub const REPORT_INTERVAL_MS: f64 = 40.0;
 
 /// Where a model stands.

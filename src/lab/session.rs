@@ -24,7 +24,11 @@ const DISPLAY_NOISE_STREAM: u64 = 0xE5;
 const HELD_OUT_STREAM: u64 = 0x7E57;
 /// Scoring the held-out set may take at most this share of the trainer's time (a CNF's or a
 /// planar flow's density is costly: they are scored less often than once a second).
-const SCORING_SHARE: f64 = 0.1;
+const SCORING_SHARE: f64 = 0.05;
+/// Pushing the displayed samples through the flow for a report may take at most this share of
+/// the trainer's time: where it is costly (a CNF; wasm on a slow machine), reports come less
+/// often than every [`REPORT_INTERVAL_MS`](super::protocol::REPORT_INTERVAL_MS).
+const SAMPLING_SHARE: f64 = 0.05;
 /// Score about this often when scoring is cheap.
 const SCORE_INTERVAL_MS: f64 = 1000.0;
 
@@ -132,7 +136,7 @@ pub struct TrainLoop {
     playing: bool,
     outbox: Vec<FromTrainer>,
     report_now: bool,
-    last_report_ms: f64,
+    next_report_ms: f64,
     loss_sum: f64,
     loss_count: u32,
     events: Vec<TrainingEvent>,
@@ -223,18 +227,21 @@ impl TrainLoop {
 
     fn report_if_due(&mut self) {
         let now = now_ms();
-        if !self.report_now && now - self.last_report_ms < super::protocol::REPORT_INTERVAL_MS {
+        if !self.report_now && now < self.next_report_ms {
             return;
         }
         self.report_now = false;
-        self.last_report_ms = now;
         let Some(run) = &mut self.run else {
             return;
         };
         let generation = run.generation;
-        let evaluated = run
-            .score_if_due(now, self.playing)
-            .and_then(|()| run.fresh_samples());
+        let mut sampling_ms = 0.0;
+        let evaluated = run.score_if_due(now, self.playing).and_then(|()| {
+            let started = now_ms();
+            let samples = run.fresh_samples();
+            sampling_ms = now_ms() - started;
+            samples
+        });
         let samples = match evaluated {
             Ok(samples) => samples,
             Err(error) => {
@@ -243,6 +250,8 @@ impl TrainLoop {
                 return;
             }
         };
+        self.next_report_ms =
+            now + super::protocol::REPORT_INTERVAL_MS.max(sampling_ms / SAMPLING_SHARE);
         let step = run.trainer.steps();
         self.steps_per_sec = rate_over_last_second(
             &mut self.rate_window,
