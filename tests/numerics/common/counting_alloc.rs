@@ -1,6 +1,6 @@
-//! A global allocator that counts allocations per thread, for tests that prove a hot path
-//! allocates nothing. Include it with `#[path]` in a test crate that wants it (it installs
-//! itself as that crate's `#[global_allocator]`).
+//! The test binary's global allocator: it counts allocations per thread, for tests that prove
+//! a hot path allocates nothing. The count is the calling thread's own, so tests running on
+//! other threads of this binary at the same time do not disturb it.
 //!
 //! Not counted: allocations aligned to 16 bytes or more. Those are `matrixmultiply`'s packing
 //! buffers (one per packed product, freed before it returns; the crate has no way to pass one
