@@ -16,7 +16,7 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ARTIFACTS = path.join(__dirname, 'artifacts');
 const VIEWPORT = { width: 1100, height: 700 };
 const LOAD_TIMEOUT_MS = 120_000; // wasm compile can be slow on 2 busy cores
-// = REFERENCE_INPUTS_FINGERPRINT in tests/engine_train.rs (the native build's value).
+// = REFERENCE_INPUTS_FINGERPRINT in tests/numerics/engine_train.rs (the native build's value).
 const REFERENCE_INPUTS_FINGERPRINT = '15f1df04fc8c33fd';
 
 // Flags from TOOLCHAIN.md. WebGPU with a screenshot that is not blank needs SwiftShader Vulkan
@@ -253,7 +253,7 @@ test('Engine in wasm32: the reference RealNVP step is measured in the page (arti
   }
   check(report.n_params === 35344, `reference model has ${report.n_params} parameters, expected 35344`);
   // One seed, the same numbers natively and in wasm32: the seeded initial parameters and data
-  // hash to the value tests/engine_train.rs pins for the native build.
+  // hash to the value tests/numerics/engine_train.rs pins for the native build.
   check(report.inputs_fingerprint === REFERENCE_INPUTS_FINGERPRINT,
     `wasm32 inputs fingerprint ${report.inputs_fingerprint}, native ${REFERENCE_INPUTS_FINGERPRINT}`);
 }));

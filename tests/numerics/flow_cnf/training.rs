@@ -1,7 +1,7 @@
 //! Held-out NLL after training, by maximum likelihood (through the RK4 solver, exact trace)
 //! and by flow matching, on the three targets. Thresholds are the measured figures
-//! (in the comments: `cargo test --test flow_cnf training` on the 2-core dev machine) plus a
-//! margin for platform differences in floating-point summation order.
+//! (in the comments: `cargo test --test numerics flow_cnf::training` on the 2-core dev
+//! machine) plus a margin for platform differences in floating-point summation order.
 //!
 //! The MLE tests use a smaller model than the benchmark's so that each stays within seconds:
 //! field `(x, t) → 32 → 32 → 2`, 10 RK4 steps over `T = 1`, batch 256, Adam at 3e-3,

@@ -1,4 +1,7 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the numerics tests.
+
+pub mod counting_alloc;
+pub mod flow_dims;
 
 /// The larger of two errors, NaN if either is NaN.
 ///

@@ -3,10 +3,9 @@
 //! receiving a gradient, and a briefly trained model's density integrating to 1.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Why: test helpers; a failure should panic with its message.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common;
 use flowlab::engine::{CpuProgram, Graph, ParamStore, Var};
 use flowlab::flows::{Family, Flow, FlowConfig, FlowEvaluator, Layer, build_flow};
 use flowlab::rng::Rng;

@@ -1,7 +1,7 @@
 //! Costs the trainer and the heat map pay, and a check that `sample_into` allocates nothing.
 
 use super::*;
-use crate::counting_alloc::allocations;
+use crate::common::counting_alloc::allocations;
 use web_time::Instant;
 
 fn all_targets() -> Vec<Box<dyn Target>> {
@@ -37,7 +37,7 @@ fn sampling_and_scoring_allocate_nothing() {
 }
 
 /// Prints ns per sampled point (batch 512), ns per `log_density` on a 128² heat map, and the
-/// one-off cost of the lazily built grids. Run: `cargo test --test targets -- --ignored --nocapture`.
+/// one-off cost of the lazily built grids. Run: `cargo test --test numerics -- --ignored --nocapture targets::perf`.
 #[test]
 #[ignore = "timings, not a check"]
 fn report_timings() {

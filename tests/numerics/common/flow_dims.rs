@@ -1,7 +1,7 @@
-//! Helpers for checking flows in any dimension `D` (the shared loop in `tests/flows.rs` is
+//! Helpers for checking flows in any dimension `D` (the shared loop in `flows.rs` is
 //! 2-D): a perturbed flow, one layer run in f64, and its log-det against a finite-difference
 //! Jacobian's.
-#![allow(dead_code)] // each test file uses a subset
+#![allow(clippy::expect_used)] // Why: helpers shared by tests; a failure should panic with its message.
 
 use flowlab::engine::{CpuProgram, Graph, ParamStore, Var};
 use flowlab::flows::{Family, Flow, FlowConfig, Layer, build_flow};

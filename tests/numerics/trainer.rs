@@ -3,11 +3,9 @@
 //! nothing once warm, for every flow and objective.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Why: test helpers; a failure should panic with its message.
 
-#[path = "common/counting_alloc.rs"]
-mod counting_alloc;
-
 use std::sync::Arc;
 
+use crate::common::counting_alloc;
 use flowlab::flows::{Family, FlowConfig, build_flow};
 use flowlab::rng::Rng;
 use flowlab::targets::{DensityKind, Target, ViewRect};

@@ -74,7 +74,7 @@ fn mlp_learns_a_smooth_function() {
         mse = program.run(store.values());
         adam.step(store.values_mut(), program.grads_mut());
     }
-    // Measured: 1.6e-5 after 3000 steps (`cargo test --test engine_train -- --nocapture`); the bound leaves a wide margin yet fails for any
+    // Measured: 1.6e-5 after 3000 steps (`cargo test --test numerics engine_train:: -- --nocapture`); the bound leaves a wide margin yet fails for any
     // broken gradient (the initial MSE is ≈ 0.17).
     eprintln!("MSE after training: {mse}");
     assert!(mse < 1e-3, "MSE after training: {mse}");

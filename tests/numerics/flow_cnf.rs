@@ -5,8 +5,6 @@
 // Helpers outside `#[test]` functions unwrap too: in a test, a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use flowlab::engine::{CpuProgram, Graph, ParamStore};
 use flowlab::flows::cnf::field::{Time, VectorField};
 use flowlab::flows::cnf::trace::{TraceMode, TracePlan};
@@ -14,12 +12,8 @@ use flowlab::flows::mlp::Activation;
 use flowlab::flows::{Family, Flow, FlowConfig, build_flow};
 use flowlab::rng::Rng;
 
-// The crate root is this file, so its modules are found by path, in `tests/flow_cnf/`.
-#[path = "flow_cnf/solver.rs"]
 mod solver;
-#[path = "flow_cnf/terms.rs"]
 mod terms;
-#[path = "flow_cnf/training.rs"]
 mod training;
 
 /// A 2-D field `2+1 → 16 → 16 → 2` with every parameter perturbed (the output layer too).

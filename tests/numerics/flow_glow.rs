@@ -1,15 +1,12 @@
-//! Glow beyond the shared loop in `tests/flows.rs`: actnorm's data-dependent initialisation,
+//! Glow beyond the shared loop in `flows.rs`: actnorm's data-dependent initialisation,
 //! the invertible linear map starting orthogonal, exactness in `D > 2` (where `W⁻¹` needs
 //! more than one Neumann factor), and training to a stated held-out NLL.
 #![allow(clippy::expect_used)] // Why: helpers shared by tests; a failure should panic with its message.
 
-mod common;
-
-mod flow_dims;
-
 use std::sync::Arc;
 
-use flow_dims::{perturbed_flow, worst_log_det_error};
+use crate::common;
+use crate::common::flow_dims::{perturbed_flow, worst_log_det_error};
 use flowlab::engine::{CpuProgram, Graph, ParamStore};
 use flowlab::flows::Layer;
 use flowlab::flows::glow::{InvertibleLinear, LinearStart};

@@ -11,16 +11,9 @@ use flowlab::rng::Rng;
 use flowlab::targets::painted::{Brush, GridTarget, PaintedGrid, Symmetry};
 use flowlab::targets::{self, Target, TargetError};
 
-// The crate root is this file, so its modules are found by path, in `tests/targets/`.
-#[path = "targets/bad_input.rs"]
 mod bad_input;
-#[path = "common/counting_alloc.rs"]
-mod counting_alloc;
-#[path = "targets/grids.rs"]
 mod grids;
-#[path = "targets/perf.rs"]
 mod perf;
-#[path = "targets/stats.rs"]
 mod stats;
 
 /// Sample mean and mean radius.

@@ -3,10 +3,9 @@
 
 #![allow(clippy::expect_used)] // Why: helpers shared by tests; a failure should panic with its message.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common;
 use flowlab::engine::{CpuProgram, GradientProgram, Graph, LrSchedule, ParamStore};
 use flowlab::flows::planar::{FOLD_MARGIN, Planar};
 use flowlab::flows::{Family, Flow, FlowConfig, FlowEvaluator, build_flow};
@@ -307,7 +306,7 @@ fn radial_reverse_kl_on_u1_reaches_a_stated_kl() {
 }
 
 /// Prints KL figures for the settings in `FLOWLAB_MEASURE` (`family:steps:batch:lr:seed,…`):
-/// `cargo test --test flow_planar -- --ignored --nocapture measure`.
+/// `cargo test --test numerics -- --ignored --nocapture flow_planar::measure`.
 #[test]
 #[ignore]
 fn measure_reverse_kl_on_u1() {

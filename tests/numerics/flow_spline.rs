@@ -4,10 +4,9 @@
 //! training quality on three toy sets.
 #![allow(clippy::expect_used)] // Why: helpers shared by tests; a failure should panic with its message.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common;
 use flowlab::engine::{Axis, CpuProgram, Graph, ParamStore};
 use flowlab::flows::spline::{Spline, SplineShape};
 use flowlab::flows::{Family, FlowConfig, FlowEvaluator, build_flow};
@@ -275,7 +274,7 @@ fn trained_fit(target_name: &str, steps: usize) -> Fit {
     }
 }
 
-// Measured (seed 0, 1000 steps, `cargo test --test flow_spline`), NLL / entropy of the
+// Measured (seed 0, 1000 steps, `cargo test --test numerics flow_spline::`), NLL / entropy of the
 // held-out points / KL estimate, in nats:
 //   two moons    1.704 / 1.671 / 0.033  (zuko's NSF, 5 spline MAF steps: 1.707 on its test set,
 //                                        whose data entropy is ≈ 1.673, so KL ≈ 0.034)

@@ -1,15 +1,12 @@
-//! MAF and IAF beyond the shared loop in `tests/flows.rs`: the autoregressive structure of
+//! MAF and IAF beyond the shared loop in `flows.rs`: the autoregressive structure of
 //! every layer in both directions and in several dimensions, exactness of the sequential
 //! direction in `D > 2`, and training quality (MAF by maximum likelihood, IAF both ways).
 #![allow(clippy::expect_used)] // Why: helpers shared by tests; a failure should panic with its message.
 
-mod common;
-
-mod flow_dims;
-
 use std::sync::Arc;
 
-use flow_dims::{perturbed_flow, run_layer_f64, worst_log_det_error};
+use crate::common;
+use crate::common::flow_dims::{perturbed_flow, run_layer_f64, worst_log_det_error};
 use flowlab::engine::Graph;
 use flowlab::flows::{Family, FlowConfig, FlowEvaluator, Layer, build_flow};
 use flowlab::rng::Rng;

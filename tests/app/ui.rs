@@ -1,0 +1,272 @@
+//! UI tests with egui_kittest, rendered by wgpu on the software Vulkan adapter (lavapipe).
+//! Widgets are found by their visible labels, as a user would.
+//!
+//! - Each panel alone, on a fixture workspace (a paused model after a few exact steps), and
+//!   one snapshot per registered panel (`tests/snapshots/panels/<name>.png`): a new panel is
+//!   tested by being registered in `ui::shell::Shell`.
+//! - The whole app, as a user drives it, with the trainer on the UI thread (deterministic),
+//!   and once with the trainer on its own thread (as the native window runs it).
+
+use egui_kittest::{Harness, kittest::Queryable as _};
+use flowlab::app::{FlowlabApp, Trainers};
+use flowlab::lab::status::FrameFacts;
+use flowlab::lab::{Command, Spec, StatusSnapshot, Workspace};
+use flowlab::ui::PanelContext;
+use flowlab::ui::renderer::RendererInfo;
+use flowlab::ui::shell::{Dock, Shell};
+use web_time::{Duration, Instant};
+
+const SIZE: egui::Vec2 = egui::vec2(1000.0, 640.0);
+
+// ---------------------------------------------------------------------------------------------
+// Panels on a fixture workspace.
+
+/// A paused RealNVP on moons after `steps` exact steps, and what a panel needs beside it.
+struct Fixture {
+    workspace: Workspace,
+    renderer: RendererInfo,
+    commands: Vec<Command>,
+}
+
+impl Fixture {
+    fn new(steps: usize) -> Self {
+        let mut workspace = Workspace::inline(Spec::from_fragment_lenient("autoplay=0&seed=0"));
+        for _ in 0..steps {
+            let _ = workspace.apply(Command::Step);
+        }
+        workspace.tick(Duration::ZERO);
+        Self {
+            workspace,
+            renderer: RendererInfo {
+                id: "vulkan",
+                label: "native Vulkan",
+                adapter: String::new(),
+                gpu_compute: true,
+            },
+            commands: Vec::new(),
+        }
+    }
+
+    fn status(&self) -> StatusSnapshot {
+        StatusSnapshot::of(
+            &self.workspace,
+            FrameFacts {
+                renderer: self.renderer.id,
+                frames: 1,
+                ..FrameFacts::default()
+            },
+        )
+    }
+}
+
+/// A harness drawing only the shell's `index`-th panel, in the dock it has in the app.
+fn panel_harness(index: usize, size: egui::Vec2) -> Harness<'static, (Fixture, Shell)> {
+    Harness::builder()
+        .with_size(size)
+        .wgpu()
+        .build_ui_state(
+            move |ui, (fixture, shell): &mut (Fixture, Shell)| {
+                let status = fixture.status();
+                let mut ctx = PanelContext {
+                    workspace: &fixture.workspace,
+                    status: &status,
+                    renderer: &fixture.renderer,
+                    commands: &mut fixture.commands,
+                };
+                let Some((_, panel)) = shell.panels_mut().into_iter().nth(index) else {
+                    return;
+                };
+                panel.ui(ui, &mut ctx);
+            },
+            (Fixture::new(25), Shell::default()),
+        )
+}
+
+fn panel_index(name: &str) -> usize {
+    Shell::default()
+        .panels_mut()
+        .iter()
+        .position(|(_, panel)| panel.name() == name)
+        .unwrap_or_else(|| panic!("no panel {name}"))
+}
+
+#[test]
+fn every_registered_panel_has_a_snapshot() {
+    let names: Vec<(&'static str, Dock)> = Shell::default()
+        .panels_mut()
+        .iter()
+        .map(|(dock, panel)| (panel.name(), *dock))
+        .collect();
+    assert!(names.len() >= 3, "{names:?}");
+    let mut results = egui_kittest::SnapshotResults::new();
+    for (index, (name, dock)) in names.into_iter().enumerate() {
+        let size = match dock {
+            Dock::Left => egui::vec2(260.0, 420.0),
+            Dock::Bottom => egui::vec2(1000.0, 70.0),
+            Dock::Central => egui::vec2(600.0, 600.0),
+        };
+        let mut harness = panel_harness(index, size);
+        harness.run_steps(3);
+        results.add(harness.try_snapshot(format!("panels/{name}")));
+    }
+}
+
+#[test]
+fn controls_turn_clicks_into_commands() {
+    let mut harness = panel_harness(panel_index("controls"), egui::vec2(260.0, 420.0));
+    harness.run_steps(2);
+    harness.get_by_label("Play").click();
+    harness.run_steps(2);
+    harness.get_by_label("Step").click();
+    harness.run_steps(2);
+    let flow_picker = harness.get_by_label("Flow");
+    assert_eq!(flow_picker.value().as_deref(), Some("RealNVP"));
+    flow_picker.click();
+    harness.run_steps(2);
+    harness.get_by_label("MAF").click();
+    harness.run_steps(2);
+    let (fixture, _) = harness.state();
+    assert_eq!(
+        fixture.commands,
+        vec![
+            Command::Play,
+            Command::Step,
+            Command::SelectFlow(flowlab::flows::Family::Maf)
+        ]
+    );
+}
+
+#[test]
+fn the_seed_is_applied_only_when_asked_and_only_when_valid() {
+    let mut harness = panel_harness(panel_index("controls"), egui::vec2(260.0, 420.0));
+    harness.run_steps(2);
+    harness.get_by_label("Seed").set_text_value_accesskit("x1");
+    harness.run_steps(2);
+    harness.get_by_label_contains("not a whole number");
+    harness.get_by_label("Seed").set_text_value_accesskit("42");
+    harness.run_steps(2);
+    assert!(harness.state().0.commands.is_empty(), "typing applies nothing");
+    harness.get_by_label("Apply seed").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().0.commands, vec![Command::SetSeed(42)]);
+}
+
+#[test]
+fn the_status_line_shows_progress_and_where_training_runs() {
+    let mut harness = panel_harness(panel_index("status"), egui::vec2(1000.0, 70.0));
+    harness.run_steps(2);
+    harness.get_by_label("Step 25");
+    harness.get_by_label_contains("Renderer: native Vulkan");
+    harness.get_by_label_contains("Compute: CPU");
+    harness.get_by_label("Training on the UI thread");
+    harness.get_by_label_contains("Held-out NLL");
+}
+
+#[test]
+fn the_plot_shows_the_target_and_the_flow() {
+    let mut harness = panel_harness(panel_index("plot"), egui::vec2(600.0, 600.0));
+    harness.run_steps(2);
+    harness.get_by_label("Plot of moons");
+    let (fixture, _) = harness.state();
+    assert_eq!(fixture.workspace.runs()[0].samples().len(), 1500);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The whole app.
+
+fn app(fragment: &'static str) -> Harness<'static, FlowlabApp> {
+    Harness::builder()
+        .with_size(SIZE)
+        .wgpu()
+        .build_eframe(move |cc| FlowlabApp::with_trainers(cc, fragment, Trainers::UiThread))
+}
+
+#[test]
+fn opens_on_the_default_scene_and_trains() {
+    let mut harness = app("");
+    harness.run_steps(4);
+    let status = harness.state().status();
+    assert_eq!((status.target.as_str(), status.flow.as_str()), ("moons", "realnvp"));
+    assert_eq!(status.renderer, "vulkan");
+    assert_eq!(status.error, None);
+    assert_eq!(status.training_thread, "main");
+    assert!(status.step > 0, "no training step after 4 frames");
+    let loss = status.loss.expect("a loss after training steps");
+    assert!(loss.is_finite() && loss < 10.0, "loss {loss}");
+    let model = &status.models[0];
+    assert_eq!((model.flow.as_str(), model.n_params), ("realnvp", 35_344));
+    assert!(model.test_nll.is_some_and(f64::is_finite));
+    harness.get_by_label("Plot of moons");
+    harness.get_by_label_contains(&format!("Step {}", status.step));
+}
+
+#[test]
+fn play_pause_and_step_toggle_the_state() {
+    let mut harness = app("autoplay=1");
+    harness.run_steps(4);
+    assert!(harness.state().workspace().is_playing());
+    harness.get_by_label("Pause").click();
+    harness.run_steps(4);
+    assert!(!harness.state().workspace().is_playing());
+    assert!(harness.query_by_label("Pause").is_none());
+    let paused_at = harness.state().status().step;
+    harness.run_steps(4);
+    assert_eq!(harness.state().status().step, paused_at, "trained while paused");
+    harness.get_by_label("Step").click();
+    harness.run_steps(4);
+    assert_eq!(harness.state().status().step, paused_at + 1);
+    harness.get_by_label("Play").click();
+    harness.run_steps(4);
+    assert!(harness.state().workspace().is_playing());
+}
+
+#[test]
+fn picking_a_flow_restarts_training_with_it() {
+    let mut harness = app("autoplay=0");
+    harness.run_steps(4);
+    harness.get_by_label("Flow").click();
+    harness.run_steps(4);
+    harness.get_by_label("MAF").click();
+    harness.run_steps(4);
+    let status = harness.state().status();
+    assert_eq!((status.flow.as_str(), status.models[0].flow.as_str()), ("maf", "maf"));
+    assert_eq!(harness.get_by_label("Flow").value().as_deref(), Some("MAF"));
+}
+
+#[test]
+fn a_malformed_fragment_is_shown_and_defaults_are_kept() {
+    let mut harness = app("#target=nope&bogus=1&seed=3");
+    harness.run_steps(4);
+    let status = harness.state().status();
+    assert_eq!((status.target.as_str(), status.seed), ("moons", 3));
+    let error = status.error.unwrap_or_default();
+    assert!(error.contains("'nope'") && error.contains("unknown key 'bogus'"), "{error}");
+    harness.get_by_label_contains("Error: URL fragment: bad value 'nope'");
+    harness.get_by_label("Plot of moons");
+}
+
+#[test]
+fn natively_training_runs_on_its_own_thread() {
+    let mut harness = Harness::builder()
+        .with_size(SIZE)
+        .wgpu()
+        .build_eframe(|cc| FlowlabApp::with_fragment(cc, "seed=2"));
+    let started = Instant::now();
+    let mut status = harness.state().status();
+    while status.step < 20 && started.elapsed() < Duration::from_secs(60) {
+        harness.run_steps(1);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        status = harness.state().status();
+    }
+    assert_eq!(status.training_thread, "thread");
+    assert!(status.step >= 20, "the thread trained only {} steps", status.step);
+    assert_eq!(status.trainer, None);
+    assert!(status.models[0].steps_per_sec > 0.0);
+}
+
+#[test]
+fn snapshot_of_the_default_scene() {
+    let mut harness = app("target=moons&flow=realnvp&autoplay=0&seed=0");
+    harness.run_steps(4);
+    harness.snapshot("app");
+}

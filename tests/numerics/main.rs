@@ -1,0 +1,17 @@
+//! The numerics: engine, flows, targets and trainer, in one test binary (one link of the crate
+//! and its dependencies instead of one per file). Filter by module, e.g.
+//! `cargo test --test numerics flow_cnf::`.
+
+mod common;
+
+mod engine_grad;
+mod engine_train;
+mod flow_autoregressive;
+mod flow_cnf;
+mod flow_glow;
+mod flow_planar;
+mod flow_realnvp;
+mod flow_spline;
+mod flows;
+mod targets;
+mod trainer;
