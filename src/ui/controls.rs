@@ -48,11 +48,7 @@ impl Panel for ControlsPanel {
                 .labelled_by(label.id);
         });
         if let Some(view) = workspace.target() {
-            ui.label(
-                egui::RichText::new(view.target.description())
-                    .small()
-                    .weak(),
-            );
+            ui.label(egui::RichText::new(view.target.description()).weak());
         }
 
         ui.horizontal(|ui| {
@@ -74,11 +70,7 @@ impl Panel for ControlsPanel {
                 .response
                 .labelled_by(label.id);
         });
-        ui.label(
-            egui::RichText::new(spec.flow.info().description)
-                .small()
-                .weak(),
-        );
+        ui.label(egui::RichText::new(spec.flow.info().description).weak());
         ui.separator();
 
         ui.horizontal(|ui| {

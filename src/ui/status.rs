@@ -41,12 +41,12 @@ impl Panel for StatusPanel {
             ))
             .on_hover_text("Training runs on the CPU engine; the WebGPU executor is to come.");
             ui.separator();
-            let thread = match status.training_thread {
-                "worker" => "Training in a Web Worker",
-                "thread" => "Training in a background thread",
-                _ => "Training on the UI thread",
+            let (thread, why) = match status.training_thread {
+                "worker" => ("Trainer: Web Worker", "Training runs in a Web Worker, beside the page."),
+                "thread" => ("Trainer: thread", "Training runs on its own thread, beside the window."),
+                _ => ("Trainer: UI thread", "Training shares the UI's thread, a slice of each frame."),
             };
-            ui.label(thread);
+            ui.label(thread).on_hover_text(why);
             ui.separator();
             ui.label(format!("Step {}", status.step));
             ui.separator();

@@ -63,6 +63,7 @@ impl Fixture {
 fn panel_harness(index: usize, size: egui::Vec2) -> Harness<'static, (Fixture, Shell)> {
     Harness::builder()
         .with_size(size)
+        .with_context_setup(flowlab::ui::fonts::install)
         .wgpu()
         .build_ui_state(
             move |ui, (fixture, shell): &mut (Fixture, Shell)| {
@@ -145,7 +146,10 @@ fn the_seed_is_applied_only_when_asked_and_only_when_valid() {
     harness.get_by_label_contains("not a whole number");
     harness.get_by_label("Seed").set_text_value_accesskit("42");
     harness.run_steps(2);
-    assert!(harness.state().0.commands.is_empty(), "typing applies nothing");
+    assert!(
+        harness.state().0.commands.is_empty(),
+        "typing applies nothing"
+    );
     harness.get_by_label("Apply seed").click();
     harness.run_steps(2);
     assert_eq!(harness.state().0.commands, vec![Command::SetSeed(42)]);
@@ -158,7 +162,7 @@ fn the_status_line_shows_progress_and_where_training_runs() {
     harness.get_by_label("Step 25");
     harness.get_by_label_contains("Renderer: native Vulkan");
     harness.get_by_label_contains("Compute: CPU");
-    harness.get_by_label("Training on the UI thread");
+    harness.get_by_label("Trainer: UI thread");
     harness.get_by_label_contains("Held-out NLL");
 }
 
@@ -186,7 +190,10 @@ fn opens_on_the_default_scene_and_trains() {
     let mut harness = app("");
     harness.run_steps(4);
     let status = harness.state().status();
-    assert_eq!((status.target.as_str(), status.flow.as_str()), ("moons", "realnvp"));
+    assert_eq!(
+        (status.target.as_str(), status.flow.as_str()),
+        ("moons", "realnvp")
+    );
     assert_eq!(status.renderer, "vulkan");
     assert_eq!(status.error, None);
     assert_eq!(status.training_thread, "main");
@@ -211,7 +218,11 @@ fn play_pause_and_step_toggle_the_state() {
     assert!(harness.query_by_label("Pause").is_none());
     let paused_at = harness.state().status().step;
     harness.run_steps(4);
-    assert_eq!(harness.state().status().step, paused_at, "trained while paused");
+    assert_eq!(
+        harness.state().status().step,
+        paused_at,
+        "trained while paused"
+    );
     harness.get_by_label("Step").click();
     harness.run_steps(4);
     assert_eq!(harness.state().status().step, paused_at + 1);
@@ -229,7 +240,10 @@ fn picking_a_flow_restarts_training_with_it() {
     harness.get_by_label("MAF").click();
     harness.run_steps(4);
     let status = harness.state().status();
-    assert_eq!((status.flow.as_str(), status.models[0].flow.as_str()), ("maf", "maf"));
+    assert_eq!(
+        (status.flow.as_str(), status.models[0].flow.as_str()),
+        ("maf", "maf")
+    );
     assert_eq!(harness.get_by_label("Flow").value().as_deref(), Some("MAF"));
 }
 
@@ -240,7 +254,10 @@ fn a_malformed_fragment_is_shown_and_defaults_are_kept() {
     let status = harness.state().status();
     assert_eq!((status.target.as_str(), status.seed), ("moons", 3));
     let error = status.error.unwrap_or_default();
-    assert!(error.contains("'nope'") && error.contains("unknown key 'bogus'"), "{error}");
+    assert!(
+        error.contains("'nope'") && error.contains("unknown key 'bogus'"),
+        "{error}"
+    );
     harness.get_by_label_contains("Error: URL fragment: bad value 'nope'");
     harness.get_by_label("Plot of moons");
 }
@@ -259,7 +276,11 @@ fn natively_training_runs_on_its_own_thread() {
         status = harness.state().status();
     }
     assert_eq!(status.training_thread, "thread");
-    assert!(status.step >= 20, "the thread trained only {} steps", status.step);
+    assert!(
+        status.step >= 20,
+        "the thread trained only {} steps",
+        status.step
+    );
     assert_eq!(status.trainer, None);
     assert!(status.models[0].steps_per_sec > 0.0);
 }
