@@ -41,10 +41,13 @@ pub fn max_parallel_trainers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }
 
-/// Starts a trainer on its own thread; it wakes the UI (`ctx`) whenever it has news and
-/// ends when the link is dropped.
-pub fn spawn_trainer(ctx: &egui::Context) -> Result<Box<dyn TrainerLink>, String> {
-    ThreadLink::spawn(ctx.clone())
+/// Starts a trainer on its own thread; it wakes the UI (`ctx`) at most every `wake_every`
+/// with its reports, and ends when the link is dropped.
+pub fn spawn_trainer(
+    ctx: &egui::Context,
+    wake_every: std::time::Duration,
+) -> Result<Box<dyn TrainerLink>, String> {
+    ThreadLink::spawn(ctx.clone(), wake_every)
         .map(|link| Box::new(link) as Box<dyn TrainerLink>)
         .map_err(|error| format!("no thread: {error}"))
 }
@@ -60,12 +63,16 @@ pub struct ThreadLink {
 
 impl ThreadLink {
     /// Starts the trainer thread.
-    pub fn spawn(ctx: egui::Context) -> std::io::Result<Self> {
+    pub fn spawn(ctx: egui::Context, wake_every: std::time::Duration) -> std::io::Result<Self> {
         let (command_tx, command_rx) = channel::<ToTrainer>();
         let (message_tx, message_rx) = channel();
         std::thread::Builder::new()
             .name("flowlab-trainer".into())
-            .spawn(move || run_trainer(&command_rx, &message_tx, &ctx))?;
+            .spawn(move || run_trainer(&command_rx, &message_tx, &ctx, wake_every))?;
+        // Report no more often than the app will draw.
+        let _ = command_tx.send(ToTrainer::Pace {
+            report_every_ms: wake_every.as_secs_f64() * 1e3,
+        });
         Ok(Self {
             commands: command_tx,
             messages: message_rx,
@@ -81,6 +88,7 @@ fn run_trainer(
     commands: &Receiver<ToTrainer>,
     messages: &Sender<FromTrainer>,
     ctx: &egui::Context,
+    wake_every: std::time::Duration,
 ) {
     let mut train = TrainLoop::new();
     if messages.send(FromTrainer::Ready).is_err() {
@@ -97,15 +105,18 @@ fn run_trainer(
             Err(TryRecvError::Empty) => train.tick(),
             Err(TryRecvError::Disconnected) => return,
         }
-        let mut sent = false;
         for message in train.drain() {
+            let urgent = !matches!(message, FromTrainer::Report(_));
             if messages.send(message).is_err() {
                 return;
             }
-            sent = true;
-        }
-        if sent {
-            ctx.request_repaint();
+            // Why not at once: egui keeps the earliest deadline, so reports wake the UI at
+            // most every `wake_every` (see `app::WAKE_INTERVAL_SOFTWARE`); a failure wakes it now.
+            ctx.request_repaint_after(if urgent {
+                std::time::Duration::ZERO
+            } else {
+                wake_every
+            });
         }
     }
 }

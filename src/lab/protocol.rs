@@ -44,6 +44,12 @@ pub enum ToTrainer {
     Pause,
     /// Take exactly one step, then pause.
     Step,
+    /// Report at most this often while training (the UI draws no more often than this: a
+    /// software-rendered page redraws slowly, and samples nobody sees are wasted work).
+    Pace {
+        /// Shortest time between two reports, in milliseconds (clamped to 10 ms … 5 s).
+        report_every_ms: f64,
+    },
 }
 
 /// Trainer → UI.
@@ -212,6 +218,9 @@ mod tests {
             ToTrainer::Play,
             ToTrainer::Pause,
             ToTrainer::Step,
+            ToTrainer::Pace {
+                report_every_ms: 400.0,
+            },
         ] {
             assert_eq!(decode::<ToTrainer>(&encode(&command)), Ok(command));
         }

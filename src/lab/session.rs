@@ -32,6 +32,9 @@ const SAMPLING_SHARE: f64 = 0.05;
 /// Score about this often when scoring is cheap.
 const SCORE_INTERVAL_MS: f64 = 1000.0;
 
+/// How long one [`TrainLoop::tick`] trains before it returns to its host.
+pub const TICK_MS: f64 = 8.0;
+
 /// Milliseconds since the first call in this process (or wasm instance).
 pub fn now_ms() -> f64 {
     static START: std::sync::OnceLock<web_time::Instant> = std::sync::OnceLock::new();
@@ -130,13 +133,14 @@ impl ActiveRun {
 /// The trainer's loop state: feed it commands with [`TrainLoop::handle`], call
 /// [`TrainLoop::tick`] as often as [`TrainLoop::is_training`] says, and send what
 /// [`TrainLoop::drain`] returns.
-#[derive(Default)]
 pub struct TrainLoop {
     run: Option<ActiveRun>,
     playing: bool,
     outbox: Vec<FromTrainer>,
     report_now: bool,
     next_report_ms: f64,
+    /// Shortest time between reports ([`ToTrainer::Pace`]).
+    report_every_ms: f64,
     loss_sum: f64,
     loss_count: u32,
     events: Vec<TrainingEvent>,
@@ -144,6 +148,25 @@ pub struct TrainLoop {
     rate_window: VecDeque<(f64, u64)>,
     steps_per_sec: f64,
     train_secs: f64,
+}
+
+impl Default for TrainLoop {
+    fn default() -> Self {
+        Self {
+            run: None,
+            playing: false,
+            outbox: Vec::new(),
+            report_now: false,
+            next_report_ms: 0.0,
+            report_every_ms: super::protocol::REPORT_INTERVAL_MS,
+            loss_sum: 0.0,
+            loss_count: 0,
+            events: Vec::new(),
+            rate_window: VecDeque::new(),
+            steps_per_sec: 0.0,
+            train_secs: 0.0,
+        }
+    }
 }
 
 impl TrainLoop {
@@ -187,15 +210,29 @@ impl TrainLoop {
                 self.playing = false;
                 self.step_once();
             }
+            ToTrainer::Pace { report_every_ms } => {
+                self.report_every_ms = if report_every_ms.is_finite() {
+                    report_every_ms.clamp(10.0, 5000.0)
+                } else {
+                    super::protocol::REPORT_INTERVAL_MS
+                };
+                return;
+            }
         }
         self.report_now = true;
         self.report_if_due();
     }
 
-    /// One training step while training, then a report if one is due.
+    /// Training steps for about [`TICK_MS`] (at least one) while training, then a report if
+    /// one is due. Why several steps: a host yields to its event loop between ticks (so
+    /// commands get in), and each yield costs a little; 8 ms keeps a command's wait short.
     pub fn tick(&mut self) {
-        if self.is_training() {
+        let started = now_ms();
+        while self.is_training() {
             self.step_once();
+            if now_ms() - started >= TICK_MS || self.report_now {
+                break;
+            }
         }
         self.report_if_due();
     }
@@ -250,8 +287,7 @@ impl TrainLoop {
                 return;
             }
         };
-        self.next_report_ms =
-            now + super::protocol::REPORT_INTERVAL_MS.max(sampling_ms / SAMPLING_SHARE);
+        self.next_report_ms = now + self.report_every_ms.max(sampling_ms / SAMPLING_SHARE);
         let step = run.trainer.steps();
         self.steps_per_sec = rate_over_last_second(
             &mut self.rate_window,

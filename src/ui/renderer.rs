@@ -13,6 +13,9 @@ pub struct RendererInfo {
     /// Whether the render device can run compute shaders (WebGPU, Vulkan, Metal, DX12 — not
     /// WebGL2, and not a device created with WebGL2-level limits).
     pub gpu_compute: bool,
+    /// Whether the adapter is a software rasterizer (SwiftShader, llvmpipe): drawing then
+    /// costs CPU time that training would otherwise have.
+    pub software: bool,
 }
 
 impl RendererInfo {
@@ -23,6 +26,7 @@ impl RendererInfo {
             label: "no renderer",
             adapter: String::new(),
             gpu_compute: false,
+            software: false,
         }
     }
 
@@ -54,6 +58,7 @@ impl RendererInfo {
         Self {
             id,
             label,
+            software: info.device_type == wgpu::DeviceType::Cpu,
             adapter: info.name,
             gpu_compute,
         }

@@ -50,7 +50,11 @@ impl Shell {
                     egui::Panel::bottom(panel.name()).show(ui, |ui| panel.ui(ui, ctx));
                 }
                 Dock::Central => {
-                    egui::CentralPanel::default().show(ui, |ui| panel.ui(ui, ctx));
+                    // Why no frame: the plot paints its whole area itself; a panel fill underneath
+                    // would be one more full-area pass for a software rasterizer.
+                    egui::CentralPanel::default()
+                        .frame(egui::Frame::NONE)
+                        .show(ui, |ui| panel.ui(ui, ctx));
                 }
             }
         }

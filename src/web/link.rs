@@ -67,8 +67,9 @@ impl Shared {
         });
     }
 
-    /// A message from the worker: `[json]`, or `[json, Float32Array]` for a report.
-    fn receive(&self, data: &JsValue) -> Result<(), RunError> {
+    /// A message from the worker: `[json]`, or `[json, Float32Array]` for a report. Returns
+    /// whether it was a report (which may wait for the next paced frame).
+    fn receive(&self, data: &JsValue) -> Result<bool, RunError> {
         let bad = |what: &str| RunError::new(Stage::Trainer, format!("worker message {what}"));
         let array: &js_sys::Array = data.dyn_ref().ok_or_else(|| bad("is not an array"))?;
         let json = array
@@ -90,8 +91,9 @@ impl Shared {
             }
             FromTrainer::Failed { .. } => {}
         }
+        let is_report = matches!(message, FromTrainer::Report(_));
         self.inbox.borrow_mut().push_back(message);
-        Ok(())
+        Ok(is_report)
     }
 }
 
@@ -101,9 +103,10 @@ pub struct WorkerLink {
 }
 
 impl WorkerLink {
-    /// Starts a module worker running this page's wasm.
-    pub fn spawn() -> Result<Self, String> {
-        Self::try_spawn().map_err(|error| {
+    /// Starts a module worker running this page's wasm; its reports wake the app at most
+    /// every `wake_every`.
+    pub fn spawn(wake_every: std::time::Duration) -> Result<Self, String> {
+        Self::try_spawn(wake_every).map_err(|error| {
             error
                 .as_string()
                 .or_else(|| {
@@ -115,7 +118,7 @@ impl WorkerLink {
         })
     }
 
-    fn try_spawn() -> Result<Self, JsValue> {
+    fn try_spawn(wake_every: std::time::Duration) -> Result<Self, JsValue> {
         let script = js_sys::Array::of1(&JsValue::from_str(&worker_script()));
         let blob_options = web_sys::BlobPropertyBag::new();
         blob_options.set_type("text/javascript");
@@ -133,13 +136,24 @@ impl WorkerLink {
             inbox: RefCell::new(VecDeque::new()),
             generation: Cell::new(0),
         });
+        // Sent once the worker is ready (the link queues it): report no more often than the
+        // app will draw.
+        shared.post(&ToTrainer::Pace {
+            report_every_ms: wake_every.as_secs_f64() * 1e3,
+        });
         let receiver = shared.clone();
         let on_message =
             Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
-                if let Err(error) = receiver.receive(&event.data()) {
-                    receiver.fail(error.message);
+                match receiver.receive(&event.data()) {
+                    // Why paced: egui keeps the earliest deadline, so reports wake the app at most
+                    // every `wake_every` (see `app::WAKE_INTERVAL_SOFTWARE`).
+                    Ok(true) => super::platform::request_repaint_after(wake_every),
+                    Ok(false) => super::platform::request_repaint(),
+                    Err(error) => {
+                        receiver.fail(error.message);
+                        super::platform::request_repaint();
+                    }
                 }
-                super::platform::request_repaint();
             });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         let failer = shared.clone();

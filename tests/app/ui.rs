@@ -42,6 +42,7 @@ impl Fixture {
                 label: "native Vulkan",
                 adapter: String::new(),
                 gpu_compute: true,
+                software: false,
             },
             commands: Vec::new(),
         }

@@ -301,7 +301,8 @@ async function workerTrains(flags, name) {
     check(Math.abs(measured - meanReported) <= 0.25 * measured,
       `reported ${meanReported.toFixed(0)} steps/s, measured ${measured.toFixed(0)}`);
     check(frameMs.length > 0 && meanFrameMs <= 8, `frame_ms mean ${meanFrameMs.toFixed(2)} > 8`);
-    check(last.frames - first.frames >= 20, `only ${last.frames - first.frames} frames in 8 s while training`);
+    // A software rasterizer redraws training progress twice a second (app.rs: WAKE_INTERVAL_SOFTWARE).
+    check(last.frames - first.frames >= 8, `only ${last.frames - first.frames} frames in 8 s while training`);
   });
 }
 
