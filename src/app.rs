@@ -96,7 +96,19 @@ impl FlowlabApp {
         let spawn: SpawnTrainer = match trainers {
             Trainers::Background => {
                 let ctx = cc.egui_ctx.clone();
-                Box::new(move || platform::spawn_trainer(&ctx, wake_every))
+                let mut spawned = 0;
+                Box::new(move || {
+                    // One trainer per core, less the page's: more would only take turns.
+                    let cores = platform::max_parallel_trainers();
+                    if spawned >= cores {
+                        return Err(format!(
+                            "{spawned} trainers already use every core this machine offers but one"
+                        ));
+                    }
+                    let link = platform::spawn_trainer(&ctx, wake_every)?;
+                    spawned += 1;
+                    Ok(link)
+                })
             }
             Trainers::UiThread => {
                 Box::new(|| Ok(Box::new(crate::lab::InlineLink::new()) as Box<dyn TrainerLink>))

@@ -241,9 +241,7 @@ impl Workspace {
     }
 
     fn load(&mut self, LenientSpec { spec, errors }: LenientSpec) {
-        for error in &errors {
-            log::warn!("{error}");
-        }
+        // Shown in the status line (see `problems`), so not logged too.
         self.spec_errors = errors;
         self.playing = spec.autoplay;
         self.spec = spec;
@@ -310,7 +308,6 @@ impl Workspace {
             let link = match (self.spawn)() {
                 Ok(link) => link,
                 Err(reason) => {
-                    log::warn!("no background trainer: {reason}");
                     self.trainer_fallback = Some(format!(
                         "training on the UI thread: the background trainer could not start ({reason})"
                     ));

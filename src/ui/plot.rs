@@ -15,7 +15,7 @@ pub const TARGET_SAMPLE_COLOR: Color32 = Color32::from_rgba_premultiplied(200, 2
 pub const MODEL_SAMPLE_COLOR: Color32 = Color32::from_rgb(255, 150, 40);
 
 /// Radius of a sample dot, in points.
-const DOT_RADIUS: f32 = 1.8;
+const DOT_RADIUS: f32 = 2.2;
 
 /// What the plot shows this frame.
 struct PlotData<'a> {
