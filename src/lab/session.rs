@@ -386,6 +386,10 @@ mod tests {
         assert!(report.samples.iter().all(|v| v.is_finite()));
         let nll = report.test_nll.unwrap();
         assert!(nll.is_finite() && nll > 0.0, "{nll}");
+        // Two moons' density is known exactly, so the KL is reported too, and it is the NLL
+        // less the target's entropy: smaller, and positive.
+        let kl = report.kl.unwrap();
+        assert!(kl > 0.0 && kl < nll, "KL {kl}, NLL {nll}");
         assert_eq!(report.n_params, 35_344, "the reference RealNVP");
     }
 

@@ -297,6 +297,9 @@ async function workerTrains(flags, name) {
     check(last.error === null, `error: ${last.error}`);
     check(last.models.length === 1 && last.models[0].flow === 'realnvp', `models: ${JSON.stringify(last.models)}`);
     check(Number.isFinite(last.models[0].test_nll), `test_nll is ${last.models[0].test_nll}`);
+    // Two moons' normaliser is known, so the KL is reported too (the NLL less the entropy).
+    check(Number.isFinite(last.models[0].kl) && last.models[0].kl < last.models[0].test_nll,
+      `kl is ${last.models[0].kl}`);
     check(last.models[0].n_params === 35344, `n_params is ${last.models[0].n_params}`);
     check(meanReported >= 0.8 * benchRate,
       `worker trains at ${meanReported.toFixed(0)} steps/s, < 80 % of the page's ${benchRate.toFixed(0)}`);
