@@ -22,8 +22,6 @@ const WAKE_INTERVAL_GPU: Duration = Duration::from_millis(40);
 const WAKE_INTERVAL_SOFTWARE: Duration = Duration::from_millis(500);
 /// Frames over which `frame_ms` is smoothed.
 pub const FRAME_MS_WINDOW: usize = 31;
-/// The key of the spec in eframe's storage.
-const SPEC_STORAGE_KEY: &str = "flowlab.spec";
 
 /// Where the app's trainers run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,23 +44,29 @@ pub struct FlowlabApp {
     frame_started: Option<Instant>,
     /// The app's own time of recent frames, in milliseconds (see [`FlowlabApp::frame_ms`]).
     recent_frame_ms: std::collections::VecDeque<f32>,
+    /// Keep the spec for the next session when it changes (the app the user opened, not one
+    /// a test or `--scene` made).
+    keep_spec: bool,
 }
 
 impl FlowlabApp {
     /// The app as eframe starts it: the scene comes from the URL fragment (web), else from the
-    /// settings stored by the last visit, else the default scene.
+    /// settings kept by the last visit, else the default scene; changes are kept for the next.
     pub fn new(cc: &eframe::CreationContext<'_>) -> Self {
-        let stored = cc
-            .storage
-            .and_then(|storage| storage.get_string(SPEC_STORAGE_KEY));
         let from_url = platform::initial_fragment();
-        let fragment = from_url.clone().or(stored).unwrap_or_default();
-        let app = Self::with_trainers(cc, &fragment, Trainers::Background);
+        let fragment = from_url
+            .clone()
+            .or_else(platform::stored_spec)
+            .unwrap_or_default();
+        let mut app = Self::with_trainers(cc, &fragment, Trainers::Background);
+        app.keep_spec = true;
+        let fragment = app.workspace.spec().to_fragment();
         if from_url.is_none() {
             // The URL shares the scene from the start (a scene with errors in its URL keeps
             // the user's text, so nothing they typed is lost).
-            platform::write_fragment(&app.workspace.spec().to_fragment());
+            platform::write_fragment(&fragment);
         }
+        platform::store_spec(&fragment);
         app
     }
 
@@ -123,6 +127,7 @@ impl FlowlabApp {
             frame_clock: FrameClock::default(),
             frame_started: None,
             recent_frame_ms: std::collections::VecDeque::new(),
+            keep_spec: false,
         }
     }
 
@@ -167,7 +172,11 @@ impl FlowlabApp {
     /// Applies `command` (the one way the workspace changes) and keeps the URL in step.
     pub fn apply(&mut self, command: Command) {
         if self.workspace.apply(command).spec_changed {
-            platform::write_fragment(&self.workspace.spec().to_fragment());
+            let fragment = self.workspace.spec().to_fragment();
+            platform::write_fragment(&fragment);
+            if self.keep_spec {
+                platform::store_spec(&fragment);
+            }
         }
     }
 }
@@ -222,15 +231,6 @@ impl eframe::App for FlowlabApp {
                 .push_back(started.elapsed().as_secs_f32() * 1e3);
         }
         platform::publish_status(&self.status());
-    }
-
-    fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        storage.set_string(SPEC_STORAGE_KEY, self.workspace.spec().to_fragment());
-    }
-
-    fn persist_egui_memory(&self) -> bool {
-        // Why: the layout is fixed; only the spec is worth keeping between visits.
-        false
     }
 }
 

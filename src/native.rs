@@ -24,6 +24,40 @@ pub fn take_fragment_change() -> Option<String> {
 /// Writes the scene into the URL: natively there is no URL.
 pub fn write_fragment(_fragment: &str) {}
 
+/// The file the spec is kept in between sessions: `$XDG_CONFIG_HOME/flowlab/spec` (or
+/// `~/.config/flowlab/spec`, `%APPDATA%\flowlab\spec`).
+fn spec_file() -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("APPDATA").map(std::path::PathBuf::from))
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".config"))
+        })?;
+    Some(base.join("flowlab").join("spec"))
+}
+
+/// The spec stored by the last session (its fragment form), if any. Why not eframe's
+/// storage: its `persistence` feature adds 145 KB (gzip) to the web build to keep one line.
+pub fn stored_spec() -> Option<String> {
+    let text = std::fs::read_to_string(spec_file()?).ok()?;
+    // Why bounded: a hand-edited or damaged file should not be parsed at any length.
+    (text.len() <= 4096).then(|| text.trim().to_owned())
+}
+
+/// Keeps `fragment` for the next session (a failure only costs the next session's start).
+pub fn store_spec(fragment: &str) {
+    let Some(path) = spec_file() else {
+        return;
+    };
+    let written = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(&path, fragment));
+    if let Err(error) = written {
+        log::warn!("could not keep the settings in {}: {error}", path.display());
+    }
+}
+
 /// Publishes the status for the browser test hook: natively there is none (tests read
 /// `FlowlabApp::status` directly).
 pub fn publish_status(_status: &StatusSnapshot) {}

@@ -43,6 +43,27 @@ pub fn write_fragment(fragment: &str) {
     }
 }
 
+/// Where the spec is kept between visits (`localStorage`).
+const SPEC_STORAGE_KEY: &str = "flowlab.spec";
+
+/// The spec stored by the last visit (its fragment form), if any.
+pub fn stored_spec() -> Option<String> {
+    let storage = web_sys::window()?.local_storage().ok()??;
+    storage.get_item(SPEC_STORAGE_KEY).ok()?
+}
+
+/// Keeps `fragment` for the next visit. Why not eframe's storage: its `persistence` feature
+/// adds 145 KB (gzip) of serialisation code to the page to keep this one line.
+pub fn store_spec(fragment: &str) {
+    let storage = web_sys::window().and_then(|window| window.local_storage().ok().flatten());
+    if let Some(storage) = storage
+        && let Err(error) = storage.set_item(SPEC_STORAGE_KEY, fragment)
+    {
+        // Private browsing or a full quota: the scene is still in the URL.
+        log::warn!("could not keep the settings: {error:?}");
+    }
+}
+
 /// Stores the latest status for `window.flowlab.status()`.
 pub fn publish_status(status: &StatusSnapshot) {
     match serde_json::to_string(status) {

@@ -228,6 +228,17 @@ test('URL fragment: a malformed scene is reported in status().error, defaults ke
   expectRendered(await screenshot(page, 'malformed'), 'malformed.png');
 }));
 
+test('Settings persist: a visit without a fragment restores the last scene (localStorage)', () => withPage(WEBGL2_FLAGS, async (page) => {
+  await loadApp(page, `${BASE}#target=8gaussians&flow=maf&autoplay=0&seed=7&layers=3`);
+  await page.goto('about:blank');
+  const s = await loadApp(page, BASE);
+  check(s.target === '8gaussians' && s.flow === 'maf' && s.seed === 7 && s.playing === false,
+    `not restored: ${JSON.stringify(s)}`);
+  check(s.models[0].flow === 'maf', `model: ${JSON.stringify(s.models)}`);
+  const hash = await page.evaluate(() => window.location.hash);
+  check(hash.includes('layers=3') && hash.includes('target=8gaussians'), `URL not rewritten: ${hash}`);
+}));
+
 test('Training: the default scene trains in the browser (steps advance, loss falls)', () => withPage(WEBGL2_FLAGS, async (page) => {
   const s = await loadApp(page, BASE);
   check(s.playing === true, 'the default scene does not autoplay');
