@@ -13,13 +13,13 @@ use crate::ui::shell::Shell;
 
 /// Time a trainer on the UI thread (the fallback) may take per frame.
 pub const TRAIN_BUDGET_PER_FRAME: Duration = Duration::from_millis(10);
-/// How often a training report may wake the UI when a GPU draws it: as often as reports come.
+/// How often a trainer reports, and so wakes the UI, when a GPU draws it.
 const WAKE_INTERVAL_GPU: Duration = Duration::from_millis(40);
-/// How often a training report may wake the UI when a software rasterizer draws it. Why: there
+/// How often a trainer reports, and so wakes the UI, when a software rasterizer draws it. Why: there
 /// a frame costs the CPU as much as ~20 training steps (SwiftShader at 1100×700 in headless
-/// Chromium), so redrawing at 25 Hz cost the trainer 30–40 % of its speed, and at 2 Hz about
-/// 10–15 %. Input (hover, clicks) still redraws at once.
-const WAKE_INTERVAL_SOFTWARE: Duration = Duration::from_millis(500);
+/// Chromium on 2 cores), so redrawing at 25 Hz cost the trainer 30–40 % of its speed, at 2 Hz
+/// 10–15 %, at 1.3 Hz under 10 %. Input (hover, clicks) still redraws at once.
+const WAKE_INTERVAL_SOFTWARE: Duration = Duration::from_millis(750);
 /// Frames over which `frame_ms` is smoothed.
 pub const FRAME_MS_WINDOW: usize = 31;
 

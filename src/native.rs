@@ -75,8 +75,8 @@ pub fn max_parallel_trainers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }
 
-/// Starts a trainer on its own thread; it wakes the UI (`ctx`) at most every `wake_every`
-/// with its reports, and ends when the link is dropped.
+/// Starts a trainer on its own thread; it reports (and so wakes the UI, `ctx`) at most every
+/// `wake_every`, and ends when the link is dropped.
 pub fn spawn_trainer(
     ctx: &egui::Context,
     wake_every: std::time::Duration,
@@ -102,7 +102,7 @@ impl ThreadLink {
         let (message_tx, message_rx) = channel();
         std::thread::Builder::new()
             .name("flowlab-trainer".into())
-            .spawn(move || run_trainer(&command_rx, &message_tx, &ctx, wake_every))?;
+            .spawn(move || run_trainer(&command_rx, &message_tx, &ctx))?;
         // Report no more often than the app will draw.
         let _ = command_tx.send(ToTrainer::Pace {
             report_every_ms: wake_every.as_secs_f64() * 1e3,
@@ -122,7 +122,6 @@ fn run_trainer(
     commands: &Receiver<ToTrainer>,
     messages: &Sender<FromTrainer>,
     ctx: &egui::Context,
-    wake_every: std::time::Duration,
 ) {
     let mut train = TrainLoop::new();
     if messages.send(FromTrainer::Ready).is_err() {
@@ -139,18 +138,17 @@ fn run_trainer(
             Err(TryRecvError::Empty) => train.tick(),
             Err(TryRecvError::Disconnected) => return,
         }
+        let mut sent = false;
         for message in train.drain() {
-            let urgent = !matches!(message, FromTrainer::Report(_));
             if messages.send(message).is_err() {
                 return;
             }
-            // Why not at once: egui keeps the earliest deadline, so reports wake the UI at
-            // most every `wake_every` (see `app::WAKE_INTERVAL_SOFTWARE`); a failure wakes it now.
-            ctx.request_repaint_after(if urgent {
-                std::time::Duration::ZERO
-            } else {
-                wake_every
-            });
+            sent = true;
+        }
+        // Why a frame for every batch of messages: the trainer reports no more often than
+        // the app should draw (`ToTrainer::Pace`), so its reports pace the frames.
+        if sent {
+            ctx.request_repaint_after(crate::lab::host::WAKE_DELAY);
         }
     }
 }

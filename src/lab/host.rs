@@ -10,6 +10,11 @@ use web_time::{Duration, Instant};
 use super::protocol::{FromTrainer, ToTrainer};
 use super::session::TrainLoop;
 
+/// How a trainer's message wakes the UI: a frame after this delay. Why not
+/// `request_repaint()`: egui then draws two frames (one more for layouts to settle), and on a
+/// software rasterizer every frame costs the trainer ~20 steps; a deadline draws one.
+pub const WAKE_DELAY: Duration = Duration::from_millis(1);
+
 /// Where training runs, as the test hook's `training_thread` names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -67,9 +67,8 @@ impl Shared {
         });
     }
 
-    /// A message from the worker: `[json]`, or `[json, Float32Array]` for a report. Returns
-    /// whether it was a report (which may wait for the next paced frame).
-    fn receive(&self, data: &JsValue) -> Result<bool, RunError> {
+    /// A message from the worker: `[json]`, or `[json, Float32Array]` for a report.
+    fn receive(&self, data: &JsValue) -> Result<(), RunError> {
         let bad = |what: &str| RunError::new(Stage::Trainer, format!("worker message {what}"));
         let array: &js_sys::Array = data.dyn_ref().ok_or_else(|| bad("is not an array"))?;
         let json = array
@@ -91,9 +90,8 @@ impl Shared {
             }
             FromTrainer::Failed { .. } => {}
         }
-        let is_report = matches!(message, FromTrainer::Report(_));
         self.inbox.borrow_mut().push_back(message);
-        Ok(is_report)
+        Ok(())
     }
 }
 
@@ -103,8 +101,8 @@ pub struct WorkerLink {
 }
 
 impl WorkerLink {
-    /// Starts a module worker running this page's wasm; its reports wake the app at most
-    /// every `wake_every`.
+    /// Starts a module worker running this page's wasm; it reports (and so wakes the app) at
+    /// most every `wake_every`.
     pub fn spawn(wake_every: std::time::Duration) -> Result<Self, String> {
         Self::try_spawn(wake_every).map_err(|error| {
             error
@@ -142,18 +140,14 @@ impl WorkerLink {
             report_every_ms: wake_every.as_secs_f64() * 1e3,
         });
         let receiver = shared.clone();
+        // Why a frame for every message: the worker reports no more often than the app should
+        // draw (`ToTrainer::Pace` above), so its reports pace the frames.
         let on_message =
             Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
-                match receiver.receive(&event.data()) {
-                    // Why paced: egui keeps the earliest deadline, so reports wake the app at most
-                    // every `wake_every` (see `app::WAKE_INTERVAL_SOFTWARE`).
-                    Ok(true) => super::platform::request_repaint_after(wake_every),
-                    Ok(false) => super::platform::request_repaint(),
-                    Err(error) => {
-                        receiver.fail(error.message);
-                        super::platform::request_repaint();
-                    }
+                if let Err(error) = receiver.receive(&event.data()) {
+                    receiver.fail(error.message);
                 }
+                super::platform::request_repaint();
             });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         let failer = shared.clone();

@@ -89,8 +89,8 @@ pub fn max_parallel_trainers() -> usize {
     (cores as usize).saturating_sub(1).max(1)
 }
 
-/// Starts a trainer in a new Web Worker running this page's wasm module; its reports wake
-/// the app at most every `wake_every`.
+/// Starts a trainer in a new Web Worker running this page's wasm module; it reports (and so
+/// wakes the app) at most every `wake_every`.
 pub fn spawn_trainer(
     _ctx: &egui::Context,
     wake_every: std::time::Duration,
@@ -98,16 +98,11 @@ pub fn spawn_trainer(
     super::link::WorkerLink::spawn(wake_every).map(|link| Box::new(link) as Box<dyn TrainerLink>)
 }
 
-/// Asks the app for a frame now (a browser event, a worker that failed).
+/// Asks the app for a frame (a browser event, a worker's message).
 pub(super) fn request_repaint() {
-    request_repaint_after(std::time::Duration::ZERO);
-}
-
-/// Asks the app for a frame within `delay` (egui keeps the earliest deadline it was given).
-pub(super) fn request_repaint_after(delay: std::time::Duration) {
     EGUI_CTX.with(|cell| {
         if let Some(ctx) = cell.borrow().as_ref() {
-            ctx.request_repaint_after(delay);
+            ctx.request_repaint_after(crate::lab::host::WAKE_DELAY);
         }
     });
 }

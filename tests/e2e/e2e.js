@@ -282,7 +282,7 @@ async function workerTrains(flags, name) {
     await page.waitForFunction(() => JSON.parse(window.flowlab.status()).step >= 100, null, { timeout: 60_000 });
     const samples = [];
     const started = Date.now();
-    while (Date.now() - started < 8_000) {
+    while (Date.now() - started < 12_000) {
       await page.waitForTimeout(500);
       samples.push({ t: Date.now(), ...(await status(page)) });
     }
@@ -317,8 +317,9 @@ async function workerTrains(flags, name) {
     check(Math.abs(measured - meanReported) <= 0.25 * measured,
       `reported ${meanReported.toFixed(0)} steps/s, measured ${measured.toFixed(0)}`);
     check(frameMs.length > 0 && meanFrameMs <= 8, `frame_ms mean ${meanFrameMs.toFixed(2)} > 8`);
-    // A software rasterizer redraws training progress twice a second (app.rs: WAKE_INTERVAL_SOFTWARE).
-    check(last.frames - first.frames >= 8, `only ${last.frames - first.frames} frames in 8 s while training`);
+    // A software rasterizer redraws training progress about once a second (app.rs:
+    // WAKE_INTERVAL_SOFTWARE); a GPU would 25 times.
+    check(last.frames - first.frames >= 8, `only ${last.frames - first.frames} frames in 12 s while training`);
   });
 }
 
@@ -330,7 +331,9 @@ test('Worker (WebGL2 renderer): the same on the WebGL2 fallback', () => workerTr
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   console.log(`flowlab e2e: ${BASE} with ${CHROMIUM}`);
   let passed = 0, failed = 0;
-  for (const { name, fn } of tests) {
+  // E2E_ONLY=<text> runs only the tests whose name contains it (for development).
+  const only = process.env.E2E_ONLY;
+  for (const { name, fn } of tests.filter((t) => !only || t.name.includes(only))) {
     const started = Date.now();
     try {
       await fn();
