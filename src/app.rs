@@ -17,9 +17,9 @@ pub const TRAIN_BUDGET_PER_FRAME: Duration = Duration::from_millis(10);
 const WAKE_INTERVAL_GPU: Duration = Duration::from_millis(40);
 /// How often a trainer reports, and so wakes the UI, when a software rasterizer draws it. Why: there
 /// a frame costs the CPU as much as ~20 training steps (SwiftShader at 1100×700 in headless
-/// Chromium on 2 cores), so redrawing at 25 Hz cost the trainer 30–40 % of its speed, at 2 Hz
-/// 10–15 %, at 1.3 Hz under 10 %. Input (hover, clicks) still redraws at once.
-const WAKE_INTERVAL_SOFTWARE: Duration = Duration::from_millis(750);
+/// Chromium on 2 cores): redrawing at 25 Hz cost the trainer 30–40 % of its speed, at 1 Hz
+/// about 5 %. Input (hover, clicks) still redraws at once.
+const WAKE_INTERVAL_SOFTWARE: Duration = Duration::from_millis(1000);
 /// Frames over which `frame_ms` is smoothed.
 pub const FRAME_MS_WINDOW: usize = 31;
 

@@ -85,7 +85,7 @@ pub struct Report {
     pub playing: bool,
     /// Mean training loss since the previous report (`None` before the first step).
     pub loss: Option<f64>,
-    /// Steps per second over the last second of training.
+    /// Steps per second over the last two seconds of training.
     pub steps_per_sec: f64,
     /// Seconds spent training so far.
     pub train_secs: f64,

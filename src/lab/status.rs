@@ -61,12 +61,12 @@ pub struct ModelStatus {
     /// Latest training loss (mean over the last report's steps; kept while paused), or
     /// `null` before the first step.
     pub loss: Option<f64>,
-    /// Held-out NLL (nats) on a fixed sample of 10,000 target points, refreshed about once a
-    /// second; `null` until measured.
+    /// Held-out NLL (nats) on a fixed sample of 10,000 target points, refreshed every second
+    /// or two (scoring takes at most 2.5 % of the trainer's time); `null` until measured.
     pub test_nll: Option<f64>,
     /// `KL(p*‖q)` on the same points where the target's normaliser is known, else `null`.
     pub kl: Option<f64>,
-    /// Steps per second over the last second (0 while paused).
+    /// Steps per second over the last two seconds (0 while paused).
     pub steps_per_sec: f64,
     /// Trainable scalars (0 until the model reported).
     pub n_params: usize,
