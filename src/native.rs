@@ -2,7 +2,8 @@
 //! The URL, the status hook and WebGPU detection are the web's business; natively they are
 //! no-ops here and the window takes its scene from `--scene`.
 
-use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError, channel};
+use std::time::Duration;
 
 use crate::lab::protocol::{FromTrainer, RunError, Stage, ToTrainer};
 use crate::lab::session::TrainLoop;
@@ -129,7 +130,16 @@ fn run_trainer(
     }
     loop {
         let command = if train.is_training() {
-            commands.try_recv()
+            // A capped speed waits for the next step here rather than spinning.
+            let idle = Duration::from_secs_f64(train.idle_ms() / 1e3);
+            if idle.is_zero() {
+                commands.try_recv()
+            } else {
+                commands.recv_timeout(idle).map_err(|error| match error {
+                    RecvTimeoutError::Timeout => TryRecvError::Empty,
+                    RecvTimeoutError::Disconnected => TryRecvError::Disconnected,
+                })
+            }
         } else {
             commands.recv().map_err(|_| TryRecvError::Disconnected)
         };

@@ -36,15 +36,27 @@ impl Activation {
         }
     }
 
+    /// Every activation, in menu order.
+    pub const ALL: [Activation; 4] = [
+        Activation::Tanh,
+        Activation::Relu,
+        Activation::Silu,
+        Activation::Elu,
+    ];
+
+    /// Its CLI/URL name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Tanh => "tanh",
+            Activation::Relu => "relu",
+            Activation::Silu => "silu",
+            Activation::Elu => "elu",
+        }
+    }
+
     /// Parses a CLI/URL name.
     pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "tanh" => Some(Activation::Tanh),
-            "relu" => Some(Activation::Relu),
-            "silu" => Some(Activation::Silu),
-            "elu" => Some(Activation::Elu),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|a| a.name() == name)
     }
 }
 

@@ -91,7 +91,7 @@ impl TrainerLink for InlineLink {
         let started = Instant::now();
         while self.train.is_training() {
             self.train.tick();
-            if started.elapsed() >= budget {
+            if started.elapsed() >= budget || self.train.idle_ms() > 0.0 {
                 break;
             }
         }

@@ -12,11 +12,13 @@
 //! Depends on `train`, `flows`, `targets`, `viz`; never on `ui`, egui or a platform.
 
 pub mod host;
+mod inspect_shim;
 pub mod protocol;
 pub mod run;
 pub mod session;
 pub mod spec;
 pub mod status;
+pub mod views;
 pub mod workspace;
 
 pub use host::{InlineLink, SpawnTrainer, TrainerLink, TrainingThread};

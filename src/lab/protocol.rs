@@ -44,6 +44,13 @@ pub enum ToTrainer {
     Pause,
     /// Take exactly one step, then pause.
     Step,
+    /// What the views show, so the trainer computes their pictures (none until sent).
+    Views(super::views::ViewRequest),
+    /// Train at most this many steps per second (`None`: as fast as it goes).
+    Speed {
+        /// The cap.
+        steps_per_sec: Option<f64>,
+    },
     /// Report at most this often while training (the UI draws no more often than this: a
     /// software-rendered page redraws slowly, and samples nobody sees are wasted work).
     Pace {
@@ -104,10 +111,70 @@ pub struct Report {
     pub scored_at_step: u64,
     /// What happened since the previous report (rollbacks, …), oldest first.
     pub events: Vec<TrainingEvent>,
+    /// Milliseconds to evaluate the density of 1,000 points (measured while scoring).
+    pub density_ms_per_1k: Option<f64>,
+    /// Milliseconds to sample 1,000 points (measured while drawing the samples).
+    pub sample_ms_per_1k: Option<f64>,
+    /// The views' pictures, when new ones were computed (about twice a second).
+    pub pictures: Option<super::views::Pictures>,
+    /// Lengths of the bulk arrays (see [`Report::take_bulk`]) where they travel as one buffer.
+    #[serde(default)]
+    pub bulk_lengths: Vec<usize>,
     /// The flow's samples, row-major `[x0, y0, x1, y1, …]`: base samples pushed through the
     /// flow. Why skipped by serde: on the web they travel as a transferred `Float32Array`.
     #[serde(skip)]
     pub samples: Vec<f32>,
+    /// Where each sample started: its standard-normal draw, `[x0, y0, …]` (for the colour
+    /// wheel); sent with the first samples of a model only, as it never changes.
+    #[serde(skip)]
+    pub origins: Vec<f32>,
+}
+
+impl Report {
+    /// Moves every bulk array (samples, origins, the pictures' arrays) into one buffer and
+    /// records their lengths in [`Report::bulk_lengths`]: what travels beside the JSON.
+    pub fn take_bulk(&mut self) -> Vec<f32> {
+        let mut arrays = vec![
+            std::mem::take(&mut self.samples),
+            std::mem::take(&mut self.origins),
+        ];
+        if let Some(pictures) = &mut self.pictures {
+            arrays.extend(pictures.arrays_mut().into_iter().map(std::mem::take));
+        }
+        self.bulk_lengths = arrays.iter().map(Vec::len).collect();
+        arrays.concat()
+    }
+
+    /// Puts back what [`Report::take_bulk`] took, from `data`. A buffer that does not match
+    /// the lengths is an error (the report is then dropped, not misread).
+    pub fn put_bulk(&mut self, data: &[f32]) -> Result<(), RunError> {
+        let total: usize = self.bulk_lengths.iter().sum();
+        if total != data.len() || self.bulk_lengths.len() < 2 {
+            return Err(RunError::new(
+                Stage::Trainer,
+                format!(
+                    "a report's arrays do not match their lengths ({} values for {:?})",
+                    data.len(),
+                    self.bulk_lengths
+                ),
+            ));
+        }
+        let mut rest = data;
+        let mut next = |len: usize| {
+            let (head, tail) = rest.split_at(len);
+            rest = tail;
+            head.to_vec()
+        };
+        let lengths = std::mem::take(&mut self.bulk_lengths);
+        self.samples = next(lengths[0]);
+        self.origins = next(lengths[1]);
+        if let Some(pictures) = &mut self.pictures {
+            for (array, &len) in pictures.arrays_mut().into_iter().zip(&lengths[2..]) {
+                *array = next(len);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Something the user should know that did not stop training.

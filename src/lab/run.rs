@@ -5,6 +5,7 @@ use web_time::Duration;
 
 use super::host::{TrainerLink, TrainingThread};
 use super::protocol::{FromTrainer, Report, RunError, RunSpec, ToTrainer, TrainingEvent};
+use super::views::{Pictures, ViewRequest};
 
 /// Identifies a run in the workspace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -19,6 +20,19 @@ pub struct LossPoint {
     pub loss: f64,
     /// Seconds of training so far.
     pub train_secs: f64,
+}
+
+/// A held-out score of the model, for the loss curves.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScorePoint {
+    /// Step scored at.
+    pub step: u64,
+    /// Seconds of training so far.
+    pub train_secs: f64,
+    /// Held-out NLL, nats.
+    pub nll: f64,
+    /// `KL(p*‖q)` where the target's normaliser is known.
+    pub kl: Option<f64>,
 }
 
 /// The loss curve, kept to at most [`LossHistory::CAPACITY`] points: when full, neighbours
@@ -63,10 +77,19 @@ pub struct Run {
     generation: u64,
     latest: Option<Report>,
     samples: Vec<[f32; 2]>,
+    origins: Vec<[f32; 2]>,
+    pictures: Option<Pictures>,
+    pictures_version: u64,
     history: LossHistory,
+    scores: Vec<ScorePoint>,
     events: Vec<TrainingEvent>,
     failure: Option<RunError>,
+    sent_request: Option<ViewRequest>,
+    sent_speed: Option<Option<f64>>,
 }
+
+/// Most held-out scores kept (one every second or two: over an hour of training).
+const SCORES_CAPACITY: usize = 4096;
 
 impl Run {
     /// A run of `spec` on `link`, started at step 0.
@@ -78,9 +101,15 @@ impl Run {
             generation: 0,
             latest: None,
             samples: Vec::new(),
+            origins: Vec::new(),
+            pictures: None,
+            pictures_version: 0,
             history: LossHistory::default(),
+            scores: Vec::new(),
             events: Vec::new(),
             failure: None,
+            sent_request: None,
+            sent_speed: None,
         };
         run.restart(spec, playing);
         run
@@ -92,13 +121,30 @@ impl Run {
         self.generation += 1;
         self.spec = spec.clone();
         self.history = LossHistory::default();
+        self.scores.clear();
         self.events.clear();
         self.failure = None;
+        self.origins.clear();
         self.link.send(ToTrainer::Start {
             generation: self.generation,
             spec: Box::new(spec),
             playing,
         });
+    }
+
+    /// Tells the trainer what the views show and the speed cap, where they changed since it
+    /// last heard.
+    pub fn sync(&mut self, request: &ViewRequest, speed: Option<f64>) {
+        if self.sent_request.as_ref() != Some(request) {
+            self.sent_request = Some(request.clone());
+            self.link.send(ToTrainer::Views(request.clone()));
+        }
+        if self.sent_speed != Some(speed) {
+            self.sent_speed = Some(speed);
+            self.link.send(ToTrainer::Speed {
+                steps_per_sec: speed,
+            });
+        }
     }
 
     /// Sends a command to the trainer.
@@ -128,14 +174,36 @@ impl Run {
                         train_secs: report.train_secs,
                     });
                 }
+                if let Some(nll) = report.test_nll
+                    && self.scores.last().is_none_or(|s| s.step != report.scored_at_step)
+                {
+                    if self.scores.len() == SCORES_CAPACITY {
+                        // Every other point: the curve keeps its shape, at half the detail.
+                        self.scores = self.scores.iter().copied().step_by(2).collect();
+                    }
+                    self.scores.push(ScorePoint {
+                        step: report.scored_at_step,
+                        train_secs: report.train_secs,
+                        nll,
+                        kl: report.kl,
+                    });
+                }
                 self.events.extend(report.events.iter().cloned());
+                let pairs = |flat: &[f32]| flat.chunks_exact(2).map(|p| [p[0], p[1]]).collect();
                 if !report.samples.is_empty() {
-                    self.samples.clear();
-                    self.samples
-                        .extend(report.samples.chunks_exact(2).map(|p| [p[0], p[1]]));
+                    self.samples = pairs(&report.samples);
+                }
+                if !report.origins.is_empty() {
+                    self.origins = pairs(&report.origins);
+                }
+                let mut report = report;
+                if let Some(pictures) = report.pictures.take() {
+                    self.pictures = Some(pictures);
+                    self.pictures_version += 1;
                 }
                 self.latest = Some(Report {
                     samples: Vec::new(),
+                    origins: Vec::new(),
                     events: Vec::new(),
                     ..report
                 });
@@ -170,6 +238,26 @@ impl Run {
     /// The flow's latest samples (the previous model's until the new one reports).
     pub fn samples(&self) -> &[[f32; 2]] {
         &self.samples
+    }
+
+    /// Where each of [`Run::samples`] started (its standard-normal draw); empty until known.
+    pub fn origins(&self) -> &[[f32; 2]] {
+        &self.origins
+    }
+
+    /// The views' latest pictures (the previous model's until the new one's arrive).
+    pub fn pictures(&self) -> Option<&Pictures> {
+        self.pictures.as_ref()
+    }
+
+    /// Increases with every new [`Run::pictures`] (keys the textures made from them).
+    pub fn pictures_version(&self) -> u64 {
+        self.pictures_version
+    }
+
+    /// Held-out scores of the current model, oldest first.
+    pub fn scores(&self) -> &[ScorePoint] {
+        &self.scores
     }
 
     /// The loss curve of the current model.

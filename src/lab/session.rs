@@ -6,8 +6,11 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use super::inspect_shim as inspect;
 use super::protocol::{FromTrainer, Report, RunError, RunSpec, Stage, ToTrainer, TrainingEvent};
+use super::views::{FIELD_ARROWS, Pictures, ViewRequest, base_grid};
 use crate::flows::{FlowEvaluator, build_flow};
+use crate::viz::density::DensityGrid;
 use crate::rng::Rng;
 use crate::targets::Target;
 use crate::train::Trainer;
@@ -32,6 +35,22 @@ const SCORING_SHARE: f64 = 0.025;
 const SAMPLING_SHARE: f64 = 0.05;
 /// Score about this often when scoring is cheap.
 const SCORE_INTERVAL_MS: f64 = 1000.0;
+/// Computing the views' pictures may take at most this share of the trainer's time. Why this
+/// much: the pictures are what the student watches; at 128² the reference RealNVP's come
+/// about twice a second in the browser.
+const PICTURES_SHARE: f64 = 0.3;
+/// Pictures about this often when they are cheap.
+const PICTURES_INTERVAL_MS: f64 = 250.0;
+/// Most particles traced through the layers.
+pub const MAX_PARTICLES: usize = 20_000;
+/// Most cells per side of a density picture.
+pub const MAX_RESOLUTION: usize = 256;
+/// Half-width of the base-space square the warped grid covers (±3 standard deviations).
+const BASE_GRID_HALF: f32 = 3.0;
+/// Random stream of the traced particles.
+const PARTICLE_STREAM: u64 = 0x9A27;
+/// Points a CNF's function-evaluation count is measured on.
+const SOLVER_PROBE_POINTS: usize = 64;
 
 /// The window of the reported steps per second. Why 2 s: a report can come 750 ms apart (a
 /// software-rendered page), and a window of one or two reports jitters with every held-out
@@ -54,6 +73,8 @@ pub fn now_ms() -> f64 {
 /// One model being trained, with what it needs to report.
 struct ActiveRun {
     generation: u64,
+    /// The flow's seed (display noise and particles derive from it).
+    seed: u64,
     trainer: Trainer,
     sampler: FlowEvaluator,
     noise: Vec<f32>,
@@ -64,6 +85,52 @@ struct ActiveRun {
     next_score_ms: f64,
     sampled_at_step: Option<u64>,
     n_params: usize,
+    origins_sent: bool,
+    density_ms_per_1k: Option<f64>,
+    sample_ms_per_1k: Option<f64>,
+    inspector: inspect::FlowInspector,
+    /// The trace's evaluator and its inputs (particles' draws, then the base grid), for the
+    /// particle count they were made for.
+    tracer: Option<Tracer>,
+    /// The step and request of the last pictures.
+    pictured: Option<(u64, ViewRequest)>,
+    next_pictures_ms: f64,
+}
+
+struct Tracer {
+    particles: usize,
+    grid_lines: usize,
+    evaluator: FlowEvaluator,
+    inputs: Vec<f32>,
+}
+
+impl Tracer {
+    /// The tracer in `slot`, (re)made if it was for another particle or line count.
+    fn ensure<'a>(
+        slot: &'a mut Option<Tracer>,
+        flow: &crate::flows::Flow,
+        seed: u64,
+        particles: usize,
+        grid_lines: usize,
+    ) -> Result<&'a mut Tracer, String> {
+        let fits = slot
+            .as_ref()
+            .is_some_and(|t| t.particles == particles && t.grid_lines == grid_lines);
+        if !fits {
+            let mut inputs = vec![0.0; 2 * particles];
+            Rng::seed_from_u64(seed)
+                .fork(PARTICLE_STREAM)
+                .fill_normal(&mut inputs);
+            inputs.extend(base_grid(grid_lines, BASE_GRID_HALF));
+            *slot = Some(Tracer {
+                particles,
+                grid_lines,
+                evaluator: FlowEvaluator::new(flow, 1024).map_err(|e| e.to_string())?,
+                inputs,
+            });
+        }
+        slot.as_mut().ok_or_else(|| "no tracer".to_owned())
+    }
 }
 
 impl ActiveRun {
@@ -77,6 +144,7 @@ impl ActiveRun {
         let trainer =
             Trainer::new(flow, target.clone(), spec.train.clone()).map_err(|e| model(&e))?;
         let sampler = FlowEvaluator::new(&trainer.flow, MODEL_SAMPLES).map_err(|e| model(&e))?;
+        let inspector = inspect::FlowInspector::new(&trainer.flow, 1024);
         let scorer = FlowEvaluator::new(&trainer.flow, 1024).map_err(|e| model(&e))?;
         let mut noise = vec![0.0; MODEL_SAMPLES * 2];
         Rng::seed_from_u64(spec.flow_seed)
@@ -89,6 +157,7 @@ impl ActiveRun {
         );
         Ok(Self {
             generation,
+            seed: spec.flow_seed,
             trainer,
             sampler,
             noise,
@@ -99,6 +168,13 @@ impl ActiveRun {
             next_score_ms: 0.0,
             sampled_at_step: None,
             n_params,
+            origins_sent: false,
+            density_ms_per_1k: None,
+            sample_ms_per_1k: None,
+            inspector,
+            tracer: None,
+            pictured: None,
+            next_pictures_ms: 0.0,
         })
     }
 
@@ -115,6 +191,7 @@ impl ActiveRun {
             .score(&self.trainer.flow, &mut self.scorer)
             .map_err(|e| RunError::new(Stage::Evaluation, e))?;
         let cost = now_ms() - started;
+        self.density_ms_per_1k = Some(cost * 1e3 / HELD_OUT_POINTS as f64);
         self.score = Some(score);
         self.scored_at_step = Some(step);
         self.next_score_ms = now + SCORE_INTERVAL_MS.max(cost / SCORING_SHARE);
@@ -127,12 +204,127 @@ impl ActiveRun {
         if self.sampled_at_step == Some(step) {
             return Ok(Vec::new());
         }
+        let started = now_ms();
         let samples = self
             .sampler
             .sample(&self.trainer.flow, &self.noise)
             .map_err(|e| RunError::new(Stage::Evaluation, e))?;
+        self.sample_ms_per_1k = Some((now_ms() - started) * 1e3 / MODEL_SAMPLES as f64);
         self.sampled_at_step = Some(step);
         Ok(samples.x)
+    }
+
+    /// The samples' standard-normal draws, once per model.
+    fn origins_once(&mut self) -> Vec<f32> {
+        if std::mem::replace(&mut self.origins_sent, true) {
+            Vec::new()
+        } else {
+            self.noise.clone()
+        }
+    }
+
+    /// New pictures for `request`, if the model or the request changed since the last ones
+    /// and they are due: at once when paused or asked for something new, else no more often
+    /// than their cost allows.
+    fn pictures_if_due(
+        &mut self,
+        request: &ViewRequest,
+        now: f64,
+        playing: bool,
+    ) -> Result<Option<Pictures>, RunError> {
+        let step = self.trainer.steps();
+        let wants_any = request.particles > 0
+            || (request.resolution > 0 && (request.density || request.depth.is_some()))
+            || request.field;
+        let same_request = self.pictured.as_ref().is_some_and(|(_, r)| r == request);
+        let same_step = self.pictured.as_ref().is_some_and(|(s, _)| *s == step);
+        if !wants_any || (same_request && (same_step || (playing && now < self.next_pictures_ms)))
+        {
+            return Ok(None);
+        }
+        let started = now_ms();
+        let pictures = self
+            .draw_pictures(request)
+            .map_err(|message| RunError::new(Stage::Evaluation, message))?;
+        let cost = now_ms() - started;
+        self.pictured = Some((step, request.clone()));
+        self.next_pictures_ms = now + PICTURES_INTERVAL_MS.max(cost / PICTURES_SHARE);
+        Ok(Some(Pictures {
+            cost_ms: cost,
+            ..pictures
+        }))
+    }
+
+    fn draw_pictures(&mut self, request: &ViewRequest) -> Result<Pictures, String> {
+        let flow = &self.trainer.flow;
+        let layers = flow.layers.len();
+        let resolution = request.resolution.min(MAX_RESOLUTION);
+        let depth = request.depth.map(|d| d.min(layers));
+        let mut pictures = Pictures {
+            step: self.trainer.steps(),
+            layers,
+            labels: inspect::layer_labels(flow),
+            times: (0..=layers)
+                .map_while(|d| inspect::depth_time(flow, d))
+                .collect(),
+            view: request.view,
+            resolution,
+            depth,
+            ..Pictures::default()
+        };
+        let particles = request.particles.min(MAX_PARTICLES);
+        if particles > 0 || request.grid_lines > 0 {
+            let tracer = Tracer::ensure(
+                &mut self.tracer,
+                flow,
+                self.seed,
+                particles,
+                request.grid_lines.min(64),
+            )?;
+            let trace = tracer
+                .evaluator
+                .trace(flow, &tracer.inputs)
+                .map_err(|e| e.to_string())?;
+            pictures.particles = tracer.particles;
+            pictures.grid_lines = tracer.grid_lines;
+            pictures.trace = trace.points.concat();
+        }
+        if resolution > 0 {
+            let cells = DensityGrid::cell_centres(request.view, resolution, resolution);
+            if let Some(depth) = depth {
+                let at_depth = self
+                    .inspector
+                    .depth_density(flow, depth, &cells)
+                    .map_err(|e| e.to_string())?;
+                if depth == layers && request.density {
+                    pictures.density = at_depth.log_prob.clone();
+                }
+                pictures.depth_density = at_depth.log_prob;
+                pictures.log_det = at_depth.layer_log_det;
+            }
+            if request.density && pictures.density.is_empty() {
+                pictures.density = self
+                    .inspector
+                    .depth_density(flow, layers, &cells)
+                    .map_err(|e| e.to_string())?
+                    .log_prob;
+            }
+        }
+        if request.field {
+            let time = depth.and_then(|d| inspect::depth_time(flow, d)).unwrap_or(0.0);
+            let arrows = DensityGrid::cell_centres(request.view, FIELD_ARROWS, FIELD_ARROWS);
+            if let Some(field) = self
+                .inspector
+                .field(flow, time, &arrows)
+                .map_err(|e| e.to_string())?
+            {
+                pictures.field = field;
+                pictures.field_time = Some(time);
+                let probe = &self.noise[..(2 * SOLVER_PROBE_POINTS).min(self.noise.len())];
+                pictures.solver_evaluations = inspect::solver_evaluations(flow, probe);
+            }
+        }
+        Ok(pictures)
     }
 }
 
@@ -154,6 +346,11 @@ pub struct TrainLoop {
     rate_window: VecDeque<(f64, u64)>,
     steps_per_sec: f64,
     train_secs: f64,
+    /// What the views show ([`ToTrainer::Views`]).
+    request: ViewRequest,
+    /// Most steps per second ([`ToTrainer::Speed`]), and the `(ms, step)` the cap counts from.
+    speed: Option<f64>,
+    speed_anchor: Option<(f64, u64)>,
 }
 
 impl Default for TrainLoop {
@@ -171,6 +368,9 @@ impl Default for TrainLoop {
             rate_window: VecDeque::new(),
             steps_per_sec: 0.0,
             train_secs: 0.0,
+            request: ViewRequest::default(),
+            speed: None,
+            speed_anchor: None,
         }
     }
 }
@@ -184,6 +384,33 @@ impl TrainLoop {
     /// Whether the host should keep calling [`TrainLoop::tick`].
     pub fn is_training(&self) -> bool {
         self.playing && self.run.is_some()
+    }
+
+    /// Milliseconds until the speed cap allows the next step (0 when uncapped or due): a host
+    /// may sleep that long instead of calling [`TrainLoop::tick`] in a busy loop.
+    pub fn idle_ms(&self) -> f64 {
+        let (Some(cap), Some((since, from)), Some(run)) =
+            (self.speed, self.speed_anchor, &self.run)
+        else {
+            return 0.0;
+        };
+        let next = (run.trainer.steps() - from + 1) as f64;
+        let due = since + next * 1e3 / cap;
+        // Why also the next report: a capped trainer still reports (and draws pictures).
+        (due - now_ms()).min(self.next_report_ms - now_ms()).max(0.0)
+    }
+
+    /// Whether the speed cap allows a step now.
+    fn may_step(&mut self) -> bool {
+        let (Some(cap), Some(run)) = (self.speed, &self.run) else {
+            return true;
+        };
+        let now = now_ms();
+        let step = run.trainer.steps();
+        let (since, from) = *self.speed_anchor.get_or_insert((now, step));
+        // The first step at once, then one every 1/cap seconds.
+        let allowed = ((now - since) * cap / 1e3).floor() as u64 + 1;
+        step - from < allowed
     }
 
     /// Applies a command from the UI.
@@ -202,6 +429,7 @@ impl TrainLoop {
                 self.rate_window.clear();
                 self.steps_per_sec = 0.0;
                 self.train_secs = 0.0;
+                self.speed_anchor = None;
                 match ActiveRun::build(generation, &spec) {
                     Ok(run) => self.run = Some(run),
                     Err(error) => {
@@ -210,8 +438,19 @@ impl TrainLoop {
                     }
                 }
             }
-            ToTrainer::Play => self.playing = true,
+            ToTrainer::Play => {
+                self.playing = true;
+                self.speed_anchor = None;
+            }
             ToTrainer::Pause => self.playing = false,
+            ToTrainer::Views(request) => {
+                self.request = request;
+            }
+            ToTrainer::Speed { steps_per_sec } => {
+                self.speed = steps_per_sec.filter(|s| s.is_finite() && *s > 0.0);
+                self.speed_anchor = None;
+                return;
+            }
             ToTrainer::Step => {
                 self.playing = false;
                 self.step_once();
@@ -234,7 +473,7 @@ impl TrainLoop {
     /// commands get in), and each yield costs a little; 8 ms keeps a command's wait short.
     pub fn tick(&mut self) {
         let started = now_ms();
-        while self.is_training() {
+        while self.is_training() && self.may_step() {
             self.step_once();
             if now_ms() - started >= TICK_MS || self.report_now {
                 break;
@@ -279,14 +518,17 @@ impl TrainLoop {
         };
         let generation = run.generation;
         let mut sampling_ms = 0.0;
-        let evaluated = run.score_if_due(now, self.playing).and_then(|()| {
+        let request = &self.request;
+        let playing = self.playing;
+        let evaluated = run.score_if_due(now, playing).and_then(|()| {
             let started = now_ms();
-            let samples = run.fresh_samples();
+            let samples = run.fresh_samples()?;
             sampling_ms = now_ms() - started;
-            samples
+            let pictures = run.pictures_if_due(request, now, playing)?;
+            Ok((samples, pictures))
         });
-        let samples = match evaluated {
-            Ok(samples) => samples,
+        let (samples, pictures) = match evaluated {
+            Ok(evaluated) => evaluated,
             Err(error) => {
                 self.run = None;
                 self.outbox.push(FromTrainer::Failed { generation, error });
@@ -323,6 +565,15 @@ impl TrainLoop {
             kl: run.score.and_then(|s| s.kl),
             scored_at_step: run.scored_at_step.unwrap_or(0),
             events: std::mem::take(&mut self.events),
+            density_ms_per_1k: run.density_ms_per_1k,
+            sample_ms_per_1k: run.sample_ms_per_1k,
+            pictures,
+            bulk_lengths: Vec::new(),
+            origins: if samples.is_empty() {
+                Vec::new()
+            } else {
+                run.origins_once()
+            },
             samples,
         }));
     }

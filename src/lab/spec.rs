@@ -7,11 +7,14 @@
 //! [`Spec::from_fragment_lenient`] keeps the default for whatever it cannot read and returns
 //! one [`SpecError`] per problem for the UI to show.
 
+use crate::flows::cnf::{CnfOptions, ProbeKind, Solver, TraceEstimator};
+use crate::flows::mlp::Activation;
 use crate::flows::{Family, FlowConfig};
 use crate::targets::{self, Target};
 use crate::train::{ObjectiveKind, TrainConfig};
 
 use super::protocol::RunSpec;
+use super::views::ViewSet;
 
 /// Everything that defines a scene. Model settings left at `None` take the family's default
 /// from the flow registry, so switching the family gives it its own sensible size.
@@ -35,6 +38,18 @@ pub struct Spec {
     pub batch: usize,
     /// Training objective (`None`: the registry's choice for the family and target).
     pub objective: Option<ObjectiveKind>,
+    /// Hidden nonlinearity of the networks inside the layers.
+    pub activation: Activation,
+    /// Train the base Gaussian's mean and scale too (a learnable diagonal Gaussian).
+    pub learnable_base: bool,
+    /// A CNF's solver, trace estimator, regularisers and augmentation.
+    pub cnf: CnfOptions,
+    /// Most training steps per second (`None`: as fast as it goes).
+    pub speed: Option<f64>,
+    /// The layer view's depth, `0…K`, fractional between layers (`None`: the last layer).
+    pub depth: Option<f32>,
+    /// The views shown.
+    pub views: ViewSet,
 }
 
 /// Samples per training step in the app. Why 256 and not the CLI's 512: the app shows a fit
@@ -53,6 +68,12 @@ impl Default for Spec {
             lr: None,
             batch: DEFAULT_BATCH,
             objective: None,
+            activation: Activation::default(),
+            learnable_base: false,
+            cnf: CnfOptions::default(),
+            speed: None,
+            depth: None,
+            views: ViewSet::default(),
         }
     }
 }
@@ -183,6 +204,157 @@ pub const KEYS: &[Key] = &[
         },
         write: |spec| spec.objective.map(|o| o.name().to_owned()),
     },
+    Key {
+        name: "activation",
+        help: "the networks' nonlinearity: tanh, relu, silu or elu",
+        parse: |spec, value| {
+            spec.activation = choice(value, &Activation::ALL, |a| a.name())?;
+            Ok(())
+        },
+        write: |spec| (spec.activation != Activation::default()).then(|| spec.activation.name().to_owned()),
+    },
+    Key {
+        name: "base",
+        help: "the base distribution: normal (standard) or diagonal (a learnable diagonal Gaussian)",
+        parse: |spec, value| {
+            spec.learnable_base = match value.to_ascii_lowercase().as_str() {
+                "normal" => false,
+                "diagonal" => true,
+                _ => return Err("normal or diagonal".to_owned()),
+            };
+            Ok(())
+        },
+        write: |spec| spec.learnable_base.then(|| "diagonal".to_owned()),
+    },
+    Key {
+        name: "solver",
+        help: "CNF: the integrator evaluating the trained model, rk4 or dopri (adaptive)",
+        parse: |spec, value| {
+            spec.cnf.solver = choice(value, Solver::ALL, |s| s.name())?;
+            Ok(())
+        },
+        write: |spec| cnf_differs(spec, |c| c.solver).then(|| spec.cnf.solver.name().to_owned()),
+    },
+    Key {
+        name: "steps",
+        help: "CNF: RK4 steps over [0, T]",
+        parse: |spec, value| {
+            spec.cnf.steps = parse_in(value, CNF_STEPS, "an integer from 1 to 1000")?;
+            Ok(())
+        },
+        write: |spec| cnf_differs(spec, |c| c.steps).then(|| spec.cnf.steps.to_string()),
+    },
+    Key {
+        name: "rtol",
+        help: "CNF: dopri's relative tolerance",
+        parse: |spec, value| {
+            spec.cnf.rtol = parse_f32_in(value, TOLERANCE, "a number in [1e-10, 1]")?;
+            Ok(())
+        },
+        write: |spec| cnf_differs(spec, |c| c.rtol).then(|| spec.cnf.rtol.to_string()),
+    },
+    Key {
+        name: "atol",
+        help: "CNF: dopri's absolute tolerance",
+        parse: |spec, value| {
+            spec.cnf.atol = parse_f32_in(value, TOLERANCE, "a number in [1e-10, 1]")?;
+            Ok(())
+        },
+        write: |spec| cnf_differs(spec, |c| c.atol).then(|| spec.cnf.atol.to_string()),
+    },
+    Key {
+        name: "trace",
+        help: "CNF: how training gets Tr(∂f/∂z), exact or hutchinson",
+        parse: |spec, value| {
+            spec.cnf.trace = choice(value, TraceEstimator::ALL, |t| t.name())?;
+            Ok(())
+        },
+        write: |spec| cnf_differs(spec, |c| c.trace).then(|| spec.cnf.trace.name().to_owned()),
+    },
+    Key {
+        name: "probe",
+        help: "CNF: Hutchinson's probe vectors, rademacher or gaussian",
+        parse: |spec, value| {
+            spec.cnf.probe = choice(value, ProbeKind::ALL, |p| p.name())?;
+            Ok(())
+        },
+        write: |spec| cnf_differs(spec, |c| c.probe).then(|| spec.cnf.probe.name().to_owned()),
+    },
+    Key {
+        name: "probes",
+        help: "CNF: Hutchinson probes per sample",
+        parse: |spec, value| {
+            spec.cnf.probes = parse_in(value, PROBES, "an integer from 1 to 64")?;
+            Ok(())
+        },
+        write: |spec| cnf_differs(spec, |c| c.probes).then(|| spec.cnf.probes.to_string()),
+    },
+    Key {
+        name: "kinetic",
+        help: "CNF: λ_K, weight of the kinetic energy ∫‖f‖² dt",
+        parse: |spec, value| {
+            spec.cnf.kinetic = parse_f32_in(value, WEIGHT, "a number in [0, 10000]")?;
+            Ok(())
+        },
+        write: |spec| cnf_differs(spec, |c| c.kinetic).then(|| spec.cnf.kinetic.to_string()),
+    },
+    Key {
+        name: "jacobian",
+        help: "CNF: λ_J, weight of ∫‖∂f/∂z‖²_F dt",
+        parse: |spec, value| {
+            spec.cnf.jacobian = parse_f32_in(value, WEIGHT, "a number in [0, 10000]")?;
+            Ok(())
+        },
+        write: |spec| cnf_differs(spec, |c| c.jacobian).then(|| spec.cnf.jacobian.to_string()),
+    },
+    Key {
+        name: "augment",
+        help: "CNF: augmented dimensions (ANODE)",
+        parse: |spec, value| {
+            spec.cnf.augment = parse_in(value, AUGMENT, "an integer from 0 to 16")?;
+            Ok(())
+        },
+        write: |spec| cnf_differs(spec, |c| c.augment).then(|| spec.cnf.augment.to_string()),
+    },
+    Key {
+        name: "speed",
+        help: "most training steps per second (max: as fast as it goes)",
+        parse: |spec, value| {
+            spec.speed = match value.to_ascii_lowercase().as_str() {
+                "max" => None,
+                text => Some(f64::from(parse_f32_in(
+                    text,
+                    SPEED,
+                    "max, or a number of steps per second from 0.1 to 100000",
+                )?)),
+            };
+            Ok(())
+        },
+        write: |spec| spec.speed.map(|s| s.to_string()),
+    },
+    Key {
+        name: "depth",
+        help: "the layer view's depth, 0 to the number of layers (fractional between layers)",
+        parse: |spec, value| {
+            spec.depth = Some(parse_f32_in(value, DEPTH, "a number from 0 to 64")?);
+            Ok(())
+        },
+        write: |spec| spec.depth.map(|d| d.to_string()),
+    },
+    Key {
+        name: "views",
+        help: "the views shown, comma-separated: samples, layers, density, field, loss",
+        parse: |spec, value| {
+            spec.views = ViewSet::from_names(value).map_err(|bad| {
+                format!(
+                    "view names from {} ('{bad}' is none)",
+                    super::views::VIEWS.iter().map(|v| v.name).collect::<Vec<_>>().join(", ")
+                )
+            })?;
+            Ok(())
+        },
+        write: |spec| (spec.views != ViewSet::default()).then(|| spec.views.to_names()),
+    },
 ];
 
 // Why these ranges here too: a bad URL value should be refused while parsing, with the key
@@ -190,6 +362,39 @@ pub const KEYS: &[Key] = &[
 const LAYERS: std::ops::RangeInclusive<usize> = 1..=64;
 const WIDTH: std::ops::RangeInclusive<usize> = 1..=1024;
 const BATCH: std::ops::RangeInclusive<usize> = 1..=65_536;
+const CNF_STEPS: std::ops::RangeInclusive<usize> = 1..=1000;
+const PROBES: std::ops::RangeInclusive<usize> = 1..=64;
+const AUGMENT: std::ops::RangeInclusive<usize> = 0..=16;
+const TOLERANCE: std::ops::RangeInclusive<f32> = 1e-10..=1.0;
+const WEIGHT: std::ops::RangeInclusive<f32> = 0.0..=1e4;
+const SPEED: std::ops::RangeInclusive<f32> = 0.1..=1e5;
+const DEPTH: std::ops::RangeInclusive<f32> = 0.0..=64.0;
+
+fn parse_f32_in(
+    value: &str,
+    range: std::ops::RangeInclusive<f32>,
+    expected: &str,
+) -> Result<f32, String> {
+    value
+        .parse()
+        .ok()
+        .filter(|v: &f32| v.is_finite() && range.contains(v))
+        .ok_or_else(|| expected.to_owned())
+}
+
+/// One of `all`, by its name (case-insensitive); `Err` lists the names.
+fn choice<T: Copy>(value: &str, all: &[T], name: fn(T) -> &'static str) -> Result<T, String> {
+    let value = value.to_ascii_lowercase();
+    all.iter()
+        .copied()
+        .find(|&v| name(v) == value)
+        .ok_or_else(|| all.iter().map(|&v| name(v)).collect::<Vec<_>>().join(", "))
+}
+
+/// Whether a CNF setting differs from its default (only then is it written).
+fn cnf_differs<T: PartialEq>(spec: &Spec, field: fn(&CnfOptions) -> T) -> bool {
+    field(&spec.cnf) != field(&CnfOptions::default())
+}
 
 fn parse_in(
     value: &str,
@@ -312,7 +517,19 @@ impl Spec {
         if let Some(width) = self.width {
             config.hidden = width;
         }
+        config.activation = self.activation;
+        config.learnable_base = self.learnable_base;
+        config.cnf = self.cnf.clone();
         config
+    }
+
+    /// Whether `other` trains a different model (architecture, objective or optimisation):
+    /// then the runs start again.
+    pub fn model_differs(&self, other: &Spec) -> bool {
+        self.flow_config() != other.flow_config()
+            || self.learning_rate() != other.learning_rate()
+            || self.batch != other.batch
+            || self.objective != other.objective
     }
 
     /// The learning rate in use: the setting, or the family's default.
@@ -407,6 +624,7 @@ fn percent_encode(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::views::ViewKind;
     use super::*;
 
     #[test]
@@ -438,6 +656,7 @@ mod tests {
                 lr: Some(0.005),
                 batch: 128,
                 objective: Some(ObjectiveKind::Mle),
+                ..Spec::default()
             }
         );
     }
@@ -454,6 +673,24 @@ mod tests {
             lr: Some(0.0123),
             batch: 1000,
             objective: Some(ObjectiveKind::FlowMatching),
+            activation: Activation::Silu,
+            learnable_base: true,
+            cnf: CnfOptions {
+                solver: Solver::DormandPrince,
+                steps: 7,
+                rtol: 1e-3,
+                atol: 2e-4,
+                trace: TraceEstimator::Hutchinson,
+                probe: ProbeKind::Gaussian,
+                probes: 5,
+                kinetic: 0.05,
+                jacobian: 0.01,
+                augment: 2,
+                ..CnfOptions::default()
+            },
+            speed: Some(12.5),
+            depth: Some(2.25),
+            views: [ViewKind::Layers, ViewKind::Field].into_iter().collect(),
         };
         let fragment = spec.to_fragment();
         for key in KEYS {

@@ -49,6 +49,45 @@ pub struct StatusSnapshot {
     pub training_thread: &'static str,
     /// One entry per model.
     pub models: Vec<ModelStatus>,
+    /// The layer view's depth scrubber, `0…layers` (fractional while it interpolates).
+    pub depth: f32,
+    /// Layers `K` of the first model (its trace has `K + 1` depths).
+    pub layers: usize,
+    /// The views shown, by URL name (`"samples"`, `"layers"`, `"density"`, `"field"`,
+    /// `"loss"`).
+    pub views: Vec<&'static str>,
+    /// The first model's full settings, as trained (defaults filled in), keyed by URL key.
+    pub settings: serde_json::Value,
+}
+
+/// The settings a model trains with, keyed by the URL's key names, every default filled in.
+fn settings_of(spec: &super::Spec, run: Option<&super::Run>) -> serde_json::Value {
+    let config = run.map_or_else(|| spec.flow_config(), |r| r.spec().flow.clone());
+    let train = run.map(|r| &r.spec().train);
+    let cnf = &config.cnf;
+    serde_json::json!({
+        "target": spec.target,
+        "flow": config.family.name(),
+        "layers": config.layers,
+        "width": config.hidden,
+        "activation": config.activation.name(),
+        "base": if config.learnable_base { "diagonal" } else { "normal" },
+        "objective": train.map(|t| t.objective.name()),
+        "lr": train.map_or_else(|| spec.learning_rate(), |t| t.adam.lr),
+        "batch": train.map_or(spec.batch, |t| t.batch),
+        "seed": spec.seed,
+        "speed": spec.speed,
+        "solver": cnf.solver.name(),
+        "steps": cnf.steps,
+        "rtol": cnf.rtol,
+        "atol": cnf.atol,
+        "trace": cnf.trace.name(),
+        "probe": cnf.probe.name(),
+        "probes": cnf.probes,
+        "kinetic": cnf.kinetic,
+        "jacobian": cnf.jacobian,
+        "augment": cnf.augment,
+    })
 }
 
 /// One model, in the test hook.
@@ -133,6 +172,10 @@ impl StatusSnapshot {
             frame_ms: facts.frame_ms,
             training_thread: workspace.training_thread().name(),
             models,
+            depth: workspace.depth(),
+            layers: workspace.layer_count(),
+            views: workspace.shown_views().map(|v| v.name()).collect(),
+            settings: settings_of(spec, workspace.runs().first()),
         }
     }
 }

@@ -10,6 +10,7 @@ use super::host::{InlineLink, SpawnTrainer, TrainerLink, TrainingThread};
 use super::protocol::ToTrainer;
 use super::run::{Run, RunId};
 use super::spec::{LenientSpec, Spec, SpecError};
+use super::views::{ViewKind, ViewRequest};
 use crate::flows::Family;
 use crate::rng::Rng;
 use crate::targets::{Target, ViewRect};
@@ -42,7 +43,26 @@ pub enum Command {
     SetSeed(u64),
     /// Replace the whole spec, e.g. from an edited URL; `errors` are what could not be read.
     Load(LenientSpec),
+    /// Change settings (the model panel): what changed decides what restarts — the target
+    /// and seed reload the target, model settings rebuild the models, views and speed restart
+    /// nothing.
+    Edit(Box<Spec>),
+    /// Move the layer view's depth scrubber (`0…K`; `None`: the last layer). `settled`: the
+    /// user let go (the URL is rewritten only then, not on every frame of an animation).
+    SetDepth {
+        /// The new depth.
+        depth: Option<f32>,
+        /// Whether the move is over.
+        settled: bool,
+    },
 }
+
+/// Particles the layer view traces (the 10,000: dense enough to read a density).
+pub const LAYER_PARTICLES: usize = 10_000;
+/// Lines of the warped base grid per direction.
+pub const GRID_LINES: usize = 13;
+/// Cells per side of the learned density pictures.
+pub const PICTURE_RESOLUTION: usize = 128;
 
 /// What applying a command changed, for the app to act on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -153,8 +173,58 @@ impl Workspace {
                 self.load(spec);
                 true
             }
+            Command::Edit(spec) => {
+                let old = std::mem::replace(&mut self.spec, *spec);
+                if old.target != self.spec.target || old.seed != self.spec.seed {
+                    self.reload_target();
+                } else if old.model_differs(&self.spec) {
+                    self.restart_runs();
+                }
+                old != self.spec
+            }
+            Command::SetDepth { depth, settled } => {
+                self.spec.depth = depth;
+                settled
+            }
         };
+        self.sync_trainers();
         Effects { spec_changed }
+    }
+
+    /// What the views need from the trainers, from the spec.
+    pub fn view_request(&self) -> ViewRequest {
+        let views = self.spec.views;
+        let layers = views.contains(ViewKind::Layers);
+        let density = views.contains(ViewKind::Density);
+        let field = views.contains(ViewKind::Field) && self.spec.flow == Family::Cnf;
+        ViewRequest {
+            view: self.view(),
+            particles: if layers || field { LAYER_PARTICLES } else { 0 },
+            grid_lines: if layers { GRID_LINES } else { 0 },
+            resolution: if layers || density {
+                PICTURE_RESOLUTION
+            } else {
+                0
+            },
+            density,
+            // Why the nearest whole layer: the heat maps exist per layer; the particles
+            // interpolate in between. `usize::MAX`: the last layer, whatever K is.
+            depth: (layers || field).then(|| {
+                self.spec
+                    .depth
+                    .map_or(usize::MAX, |d| d.round().max(0.0) as usize)
+            }),
+            field,
+        }
+    }
+
+    /// Sends the trainers what changed since they last heard: the views' request, the speed.
+    fn sync_trainers(&mut self) {
+        let request = self.view_request();
+        let speed = self.spec.speed;
+        for run in &mut self.runs {
+            run.sync(&request, speed);
+        }
     }
 
     /// Takes in what the trainers reported, giving trainers on the UI thread `budget` in
@@ -195,6 +265,29 @@ impl Workspace {
         self.target
             .as_ref()
             .map_or(ViewRect::square(4.0), |t| t.target.view())
+    }
+
+    /// The views shown: those the spec asks for that apply to its flow.
+    pub fn shown_views(&self) -> impl Iterator<Item = ViewKind> + '_ {
+        self.spec
+            .views
+            .iter()
+            .filter(|&view| view != ViewKind::Field || self.spec.flow == Family::Cnf)
+    }
+
+    /// Layers `K` of the first model (the layer view's last depth): from its pictures, else
+    /// its setting.
+    pub fn layer_count(&self) -> usize {
+        self.runs
+            .first()
+            .and_then(|run| run.pictures())
+            .map_or_else(|| self.spec.flow_config().layers, |p| p.layers)
+    }
+
+    /// The layer view's depth, `0…K`.
+    pub fn depth(&self) -> f32 {
+        let last = self.layer_count() as f32;
+        self.spec.depth.map_or(last, |d| d.clamp(0.0, last))
     }
 
     /// The runs (one today; several when comparing).
@@ -317,6 +410,7 @@ impl Workspace {
             let id = RunId(self.next_run_id);
             self.next_run_id += 1;
             self.runs.push(Run::new(id, run_spec, link, self.playing));
+            self.sync_trainers();
         } else {
             for run in &mut self.runs {
                 run.restart(run_spec.clone(), self.playing);

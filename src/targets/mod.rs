@@ -120,6 +120,13 @@ pub struct ViewRect {
     pub max: [f32; 2],
 }
 
+impl Default for ViewRect {
+    /// `[-4, 4]²`, where every built-in target lives.
+    fn default() -> Self {
+        Self::square(4.0)
+    }
+}
+
 impl ViewRect {
     /// The square `[-half, half]²`.
     pub fn square(half: f32) -> Self {

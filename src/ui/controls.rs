@@ -1,19 +1,29 @@
-//! The side panel: target and flow pickers, play / pause / step / reset, seed.
+//! The model panel: target and flow, every model setting (layers, width, activation, base,
+//! objective, learning rate, batch, seed, the CNF's solver and estimators), the training
+//! controls with a speed cap, and the model's vital numbers.
 //!
-//! The pickers list what the registries hold (`targets::CATALOG`, `flows::FAMILIES`), so a new
-//! target or family appears here by being registered.
+//! The pickers list what the registries hold (`targets::CATALOG`, `flows::FAMILIES`,
+//! `ObjectiveKind::ALL`, the CNF's choices), so a new entry appears here by being registered.
+//! Settings are edited in a draft and committed when the user lets go of a slider or leaves a
+//! field, so a drag rebuilds the model once, not on every frame.
 
 use super::{Panel, PanelContext};
 use crate::flows::Family;
-use crate::lab::Command;
+use crate::flows::cnf::{ProbeKind, Solver, TraceEstimator};
+use crate::flows::mlp::Activation;
+use crate::lab::{Command, Spec};
+use crate::train::ObjectiveKind;
 
-/// The controls panel. Holds the seed being edited (and the seed it was edited from), so
-/// typing does not restart the scene on every keystroke and a seed changed elsewhere (the URL)
-/// shows up here.
+/// The model panel.
 #[derive(Default)]
 pub struct ControlsPanel {
+    /// The settings being edited, while an edit is in progress.
+    draft: Option<Spec>,
     seed_edit: Option<(u64, String)>,
 }
+
+/// Width of the value column.
+const FIELD_WIDTH: f32 = 150.0;
 
 impl Panel for ControlsPanel {
     fn name(&self) -> &'static str {
@@ -21,18 +31,72 @@ impl Panel for ControlsPanel {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, ctx: &mut PanelContext<'_>) {
+        egui::ScrollArea::vertical()
+            .auto_shrink([false, false])
+            .show(ui, |ui| self.contents_ui(ui, ctx));
+    }
+}
+
+impl ControlsPanel {
+    fn contents_ui(&mut self, ui: &mut egui::Ui, ctx: &mut PanelContext<'_>) {
         let workspace = ctx.workspace;
-        let spec = workspace.spec();
+        let spec = workspace.spec().clone();
         ui.heading("flowlab");
         ui.label("Normalizing flows, trained live.");
         ui.separator();
 
+        self.pickers_ui(ui, ctx, &spec);
+        ui.separator();
+        self.training_ui(ui, ctx, &spec);
+        ui.separator();
+
+        let mut draft = self.draft.clone().unwrap_or_else(|| spec.clone());
+        let mut commit = false;
+        let mut editing = false;
+        let mut track = |response: egui::Response| {
+            commit |= response.drag_stopped()
+                || response.lost_focus()
+                || (response.changed() && !response.dragged() && !response.has_focus());
+            editing |= response.dragged() || response.has_focus();
+        };
+        ui.label(egui::RichText::new("Model").strong());
+        egui::Grid::new("model settings")
+            .num_columns(2)
+            .spacing([8.0, 6.0])
+            .show(ui, |ui| {
+                model_rows(ui, &mut draft, workspace, &mut track);
+            });
+        if draft.flow == Family::Cnf {
+            ui.add_space(4.0);
+            egui::CollapsingHeader::new("Continuous flow (CNF)")
+                .default_open(true)
+                .show(ui, |ui| {
+                    egui::Grid::new("cnf settings")
+                        .num_columns(2)
+                        .spacing([8.0, 6.0])
+                        .show(ui, |ui| cnf_rows(ui, &mut draft, &mut track));
+                });
+        }
+        if commit && draft != spec {
+            ctx.commands.push(Command::Edit(Box::new(draft)));
+            self.draft = None;
+        } else if editing {
+            self.draft = Some(draft);
+        } else {
+            self.draft = None;
+        }
+        ui.separator();
+        self.seed_ui(ui, ctx, spec.seed);
+    }
+
+    fn pickers_ui(&mut self, ui: &mut egui::Ui, ctx: &mut PanelContext<'_>, spec: &Spec) {
+        let workspace = ctx.workspace;
         let current_target = spec.target.as_str();
         ui.horizontal(|ui| {
             let label = ui.label("Target");
             egui::ComboBox::from_id_salt("Target")
                 .selected_text(current_target)
-                .width(140.0)
+                .width(FIELD_WIDTH)
                 .show_ui(ui, |ui| {
                     for info in crate::targets::CATALOG {
                         let picked = ui
@@ -50,12 +114,11 @@ impl Panel for ControlsPanel {
         if let Some(view) = workspace.target() {
             ui.label(egui::RichText::new(view.target.description()).weak());
         }
-
         ui.horizontal(|ui| {
             let label = ui.label("Flow");
             egui::ComboBox::from_id_salt("Flow")
                 .selected_text(spec.flow.info().title)
-                .width(140.0)
+                .width(FIELD_WIDTH)
                 .show_ui(ui, |ui| {
                     for family in Family::ALL {
                         let info = family.info();
@@ -71,31 +134,84 @@ impl Panel for ControlsPanel {
                 .labelled_by(label.id);
         });
         ui.label(egui::RichText::new(spec.flow.info().description).weak());
-        ui.separator();
+    }
 
+    fn training_ui(&mut self, ui: &mut egui::Ui, ctx: &mut PanelContext<'_>, spec: &Spec) {
+        let workspace = ctx.workspace;
         ui.horizontal(|ui| {
             if workspace.is_playing() {
-                if ui.button("Pause").clicked() {
+                if ui.button("⏸ Pause").clicked() {
                     ctx.commands.push(Command::Pause);
                 }
-            } else if ui.button("Play").clicked() {
+            } else if ui.button("▶ Play").clicked() {
                 ctx.commands.push(Command::Play);
             }
-            if ui.button("Step").clicked() {
+            if ui.button("Step").on_hover_text("One training step").clicked() {
                 ctx.commands.push(Command::Step);
             }
-            if ui.button("Reset").clicked() {
+            if ui
+                .button("Reset")
+                .on_hover_text("Start again from fresh parameters")
+                .clicked()
+            {
                 ctx.commands.push(Command::Reset);
                 self.seed_edit = None;
             }
         });
-        ui.separator();
-
-        self.seed_ui(ui, ctx, spec.seed);
+        ui.horizontal(|ui| {
+            let mut fastest = spec.speed.is_none();
+            if ui
+                .checkbox(&mut fastest, "as fast as it goes")
+                .on_hover_text("Off: cap the steps per second, to watch training slowly")
+                .changed()
+            {
+                let mut edited = spec.clone();
+                edited.speed = if fastest { None } else { Some(10.0) };
+                ctx.commands.push(Command::Edit(Box::new(edited)));
+            }
+        });
+        if let Some(speed) = spec.speed {
+            let mut value = speed;
+            let response = ui.add(
+                egui::Slider::new(&mut value, 0.5..=1000.0)
+                    .logarithmic(true)
+                    .text("steps/s at most"),
+            );
+            if (response.drag_stopped() || (response.changed() && !response.dragged()))
+                && value != speed
+            {
+                let mut edited = spec.clone();
+                edited.speed = Some(value);
+                ctx.commands.push(Command::Edit(Box::new(edited)));
+            }
+        }
+        let model = ctx.status.models.first();
+        let report = workspace.runs().first().and_then(|r| r.latest());
+        egui::Grid::new("vitals").num_columns(2).show(ui, |ui| {
+            let mut row = |name: &str, value: String| {
+                ui.label(name);
+                ui.label(egui::RichText::new(value).monospace());
+                ui.end_row();
+            };
+            row("step", model.map_or(0, |m| m.step).to_string());
+            row(
+                "steps/s",
+                model.map_or("–".to_owned(), |m| format!("{:.0}", m.steps_per_sec)),
+            );
+            row(
+                "training time",
+                report.map_or("–".to_owned(), |r| format!("{:.1} s", r.train_secs)),
+            );
+            row(
+                "parameters",
+                model.map_or("–".to_owned(), |m| group_thousands(m.n_params)),
+            );
+            if let Some(lr) = report.map(|r| r.lr) {
+                row("learning rate now", format!("{lr:.1e}"));
+            }
+        });
     }
-}
 
-impl ControlsPanel {
     fn seed_ui(&mut self, ui: &mut egui::Ui, ctx: &mut PanelContext<'_>, seed: u64) {
         if self
             .seed_edit
@@ -126,5 +242,260 @@ impl ControlsPanel {
                 ui.label(egui::RichText::new("not a whole number ≥ 0").small());
             }
         });
+    }
+}
+
+/// The architecture and optimisation rows of the model grid.
+fn model_rows(
+    ui: &mut egui::Ui,
+    draft: &mut Spec,
+    workspace: &crate::lab::Workspace,
+    track: &mut impl FnMut(egui::Response),
+) {
+    let info = draft.flow.info();
+    let mut layers = draft.layers.unwrap_or(info.default_layers);
+    ui.label("Layers");
+    let response = ui.add(egui::Slider::new(&mut layers, 1..=64).logarithmic(true));
+    if response.changed() {
+        draft.layers = Some(layers);
+    }
+    track(response.on_hover_text(match draft.flow {
+        Family::Glow => "Glow steps (each: actnorm, invertible linear, affine coupling)",
+        Family::Cnf => "Time segments of [0, T] (the layer view's steps)",
+        _ => "Layers of the flow",
+    }));
+    ui.end_row();
+
+    let uses_networks = !matches!(draft.flow, Family::Planar | Family::Radial);
+    let mut width = draft.width.unwrap_or(info.default_hidden);
+    ui.label("Hidden width");
+    let response = ui.add_enabled(
+        uses_networks,
+        egui::Slider::new(&mut width, 1..=1024).logarithmic(true),
+    );
+    if response.changed() {
+        draft.width = Some(width);
+    }
+    track(response.on_disabled_hover_text("Planar and radial layers have no networks"));
+    ui.end_row();
+
+    ui.label("Activation");
+    ui.add_enabled_ui(uses_networks, |ui| {
+        choice_combo(
+            ui,
+            "Activation",
+            &mut draft.activation,
+            &Activation::ALL,
+            |a| a.name(),
+            track,
+        );
+    });
+    ui.end_row();
+
+    ui.label("Base");
+    let mut learnable = draft.learnable_base;
+    egui::ComboBox::from_id_salt("Base")
+        .selected_text(base_title(learnable))
+        .width(FIELD_WIDTH)
+        .show_ui(ui, |ui| {
+            for option in [false, true] {
+                let response = ui.selectable_value(&mut learnable, option, base_title(option));
+                if response.clicked() {
+                    draft.learnable_base = learnable;
+                }
+                track(response);
+            }
+        });
+    ui.end_row();
+
+    objective_rows(ui, draft, workspace, track);
+
+    let mut lr = draft.learning_rate();
+    ui.label("Learning rate");
+    let response = ui.add(
+        egui::Slider::new(&mut lr, 1e-5..=1e-1)
+            .logarithmic(true)
+            .custom_formatter(|v, _| format!("{v:.1e}")),
+    );
+    if response.changed() {
+        draft.lr = Some(lr);
+    }
+    track(response.on_hover_text("Adam's step size (the divergence guard halves it after a rollback)"));
+    ui.end_row();
+
+    let mut batch = draft.batch;
+    ui.label("Batch");
+    let response = ui.add(egui::Slider::new(&mut batch, 1..=65_536).logarithmic(true));
+    if response.changed() {
+        draft.batch = batch;
+    }
+    track(response.on_hover_text("Samples per training step"));
+    ui.end_row();
+}
+
+fn base_title(learnable: bool) -> &'static str {
+    if learnable {
+        "learnable diagonal Gaussian"
+    } else {
+        "standard normal"
+    }
+}
+
+/// The objective picker: every objective, the ones that do not apply greyed out with their
+/// reason written underneath.
+fn objective_rows(
+    ui: &mut egui::Ui,
+    draft: &mut Spec,
+    workspace: &crate::lab::Workspace,
+    track: &mut impl FnMut(egui::Response),
+) {
+    let Some(target) = workspace.target() else {
+        return;
+    };
+    let target = target.target.as_ref();
+    let (current, _) = draft.objective_for(target);
+    ui.label("Objective");
+    let mut reasons = Vec::new();
+    egui::ComboBox::from_id_salt("Objective")
+        .selected_text(current.title())
+        .width(FIELD_WIDTH)
+        .show_ui(ui, |ui| {
+            for objective in ObjectiveKind::ALL {
+                let applies = objective.applies(draft.flow, target);
+                let response = ui
+                    .add_enabled(
+                        applies.is_ok(),
+                        egui::Button::selectable(objective == current, objective.title()),
+                    )
+                    .on_disabled_hover_text(
+                        applies.as_ref().err().map_or(String::new(), ToString::to_string),
+                    );
+                if response.clicked() {
+                    draft.objective = Some(objective);
+                }
+                track(response);
+            }
+        });
+    ui.end_row();
+    for objective in ObjectiveKind::ALL {
+        if let Err(why) = objective.applies(draft.flow, target) {
+            reasons.push(format!("{}: {why}", objective.title()));
+        }
+    }
+    for reason in reasons {
+        ui.label("");
+        ui.label(egui::RichText::new(reason).weak().small());
+        ui.end_row();
+    }
+}
+
+/// The CNF's rows.
+fn cnf_rows(ui: &mut egui::Ui, draft: &mut Spec, track: &mut impl FnMut(egui::Response)) {
+    let cnf = &mut draft.cnf;
+    ui.label("Solver");
+    choice_combo(ui, "Solver", &mut cnf.solver, Solver::ALL, solver_title, track);
+    ui.end_row();
+    match cnf.solver {
+        Solver::Rk4 => {
+            ui.label("RK4 steps");
+            track(ui.add(egui::Slider::new(&mut cnf.steps, 1..=1000).logarithmic(true)));
+            ui.end_row();
+        }
+        Solver::DormandPrince => {
+            for (name, value) in [("Rel. tolerance", &mut cnf.rtol), ("Abs. tolerance", &mut cnf.atol)] {
+                ui.label(name);
+                track(ui.add(
+                    egui::Slider::new(value, 1e-8..=1e-1)
+                        .logarithmic(true)
+                        .custom_formatter(|v, _| format!("{v:.0e}")),
+                ));
+                ui.end_row();
+            }
+        }
+    }
+    ui.label("Trace");
+    choice_combo(ui, "Trace", &mut cnf.trace, TraceEstimator::ALL, trace_title, track);
+    ui.end_row();
+    if cnf.trace == TraceEstimator::Hutchinson {
+        ui.label("Probes");
+        choice_combo(ui, "Probe", &mut cnf.probe, ProbeKind::ALL, |p| p.name(), track);
+        ui.end_row();
+        ui.label("Probe count");
+        track(ui.add(egui::Slider::new(&mut cnf.probes, 1..=64)));
+        ui.end_row();
+    }
+    ui.label("λ_K kinetic");
+    track(
+        ui.add(egui::Slider::new(&mut cnf.kinetic, 0.0..=10.0).logarithmic(true))
+            .on_hover_text("Weight of ∫‖f‖² dt: straighter, cheaper paths (Finlay et al. 2020)"),
+    );
+    ui.end_row();
+    ui.label("λ_J Jacobian");
+    track(
+        ui.add(egui::Slider::new(&mut cnf.jacobian, 0.0..=10.0).logarithmic(true))
+            .on_hover_text("Weight of ∫‖∂f/∂z‖²_F dt: smoother dynamics (Finlay et al. 2020)"),
+    );
+    ui.end_row();
+    ui.label("Augmented dims");
+    track(
+        ui.add(egui::Slider::new(&mut cnf.augment, 0..=16))
+            .on_hover_text("Extra zero coordinates the ODE may use (ANODE): escapes the homeomorphism limit"),
+    );
+    ui.end_row();
+}
+
+fn solver_title(solver: Solver) -> &'static str {
+    match solver {
+        Solver::Rk4 => "RK4, fixed steps",
+        Solver::DormandPrince => "Dormand–Prince, adaptive",
+    }
+}
+
+fn trace_title(trace: TraceEstimator) -> &'static str {
+    match trace {
+        TraceEstimator::Exact => "exact",
+        TraceEstimator::Hutchinson => "Hutchinson estimate",
+    }
+}
+
+/// A combo box over `all`, named by `title`.
+fn choice_combo<T: Copy + PartialEq>(
+    ui: &mut egui::Ui,
+    id: &str,
+    value: &mut T,
+    all: &[T],
+    title: fn(T) -> &'static str,
+    track: &mut impl FnMut(egui::Response),
+) {
+    egui::ComboBox::from_id_salt(id)
+        .selected_text(title(*value))
+        .width(FIELD_WIDTH)
+        .show_ui(ui, |ui| {
+            for &option in all {
+                track(ui.selectable_value(value, option, title(option)));
+            }
+        });
+}
+
+/// `35344` → `"35,344"`.
+fn group_thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(super::group_thousands(35_344), "35,344");
+        assert_eq!(super::group_thousands(999), "999");
+        assert_eq!(super::group_thousands(1_000_000), "1,000,000");
     }
 }

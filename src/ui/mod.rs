@@ -7,7 +7,8 @@
 //!
 //! - [`shell`]: the layout and the registry of panels (used by the app and the tests)
 //! - [`controls`]: pickers, play / pause / step / reset, seed
-//! - [`plot`]: the plot (heat map, samples, axes)
+//! - [`views`]: the views of the model (samples, layers, densities, field, loss curves)
+//! - [`plot`]: drawing the plane (canvas, heat maps, dots, colour bars)
 //! - [`status`]: the status line
 //! - [`renderer`]: which graphics API draws the UI
 //! - [`fonts`]: the app's typeface
@@ -18,6 +19,7 @@ pub mod plot;
 pub mod renderer;
 pub mod shell;
 pub mod status;
+pub mod views;
 
 use crate::lab::{Command, StatusSnapshot, Workspace};
 use renderer::RendererInfo;

@@ -1,13 +1,10 @@
-//! The plot area: a heat map of the target's `log p(x)` under the target's samples and the
-//! flow's samples, with axes in data coordinates.
-//!
-//! Reads the workspace; owns only its GPU texture cache.
+//! Drawing the plane: a square [`Canvas`] with data coordinates, axes, heat-map images,
+//! sample dots as one mesh, colour bars. Every view draws with these.
 
 use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, TextureOptions, Vec2, pos2};
 
-use super::{Panel, PanelContext};
 use crate::targets::ViewRect;
-use crate::viz::density::{DYNAMIC_RANGE_NATS, DensityGrid, colormap};
+use crate::viz::density::colormap;
 
 /// Colour of the target's samples.
 pub const TARGET_SAMPLE_COLOR: Color32 = Color32::from_rgba_premultiplied(200, 230, 255, 170);
@@ -16,22 +13,6 @@ pub const MODEL_SAMPLE_COLOR: Color32 = Color32::from_rgb(255, 150, 40);
 
 /// Radius of a sample dot, in points.
 const DOT_RADIUS: f32 = 2.2;
-
-/// What the plot shows this frame.
-struct PlotData<'a> {
-    /// Shown in the accessibility tree and the legend, e.g. the target's name.
-    title: &'a str,
-    /// The rectangle of the plane to show (kept square: extra space is added around it).
-    view: ViewRect,
-    /// The heat map, if one has been computed.
-    heat: Option<&'a DensityGrid>,
-    /// Changes whenever `heat` changes, so the texture is uploaded once per change.
-    heat_version: u64,
-    /// Samples of the target.
-    target_samples: &'a [[f32; 2]],
-    /// Samples of the flow (empty until the trainer reported).
-    model_samples: &'a [[f32; 2]],
-}
 
 /// Maps data coordinates (`y` up) to screen points (`y` down) with the same scale on both axes.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -116,119 +97,176 @@ pub fn tick_step(span: f32, count: f32) -> f32 {
     nice * magnitude
 }
 
-/// The plot panel.
+/// A texture made from a picture, re-uploaded only when its key changes.
 #[derive(Default)]
-pub struct PlotPanel {
-    heat_texture: Option<(u64, egui::TextureHandle)>,
+pub struct CachedTexture {
+    texture: Option<(u64, egui::TextureHandle)>,
 }
 
-impl Panel for PlotPanel {
-    fn name(&self) -> &'static str {
-        "plot"
-    }
-
-    fn ui(&mut self, ui: &mut egui::Ui, ctx: &mut PanelContext<'_>) {
-        let workspace = ctx.workspace;
-        let target = workspace.target();
-        let data = PlotData {
-            title: &workspace.spec().target,
-            view: workspace.view(),
-            heat: target.and_then(|t| t.heat_map.as_ref()),
-            heat_version: target.map_or(0, |t| t.version),
-            target_samples: target.map_or(&[][..], |t| &t.samples),
-            model_samples: workspace
-                .runs()
-                .first()
-                .map_or(&[][..], |run| run.samples()),
-        };
-        self.plot_ui(ui, &data);
-    }
-}
-
-impl PlotPanel {
-    /// Fills the available space with the plot.
-    fn plot_ui(&mut self, ui: &mut egui::Ui, data: &PlotData<'_>) -> egui::Response {
-        let (response, painter) = ui.allocate_painter(ui.available_size(), Sense::hover());
-        let label = format!("Plot of {}", data.title);
-        response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, &label));
-
-        let screen = response.rect;
-        let screen_from_data = ScreenFromData::fit(data.view, screen.shrink(8.0));
-        painter.rect_filled(screen, 0.0, colormap(0.0).map_color());
-
-        if let Some(texture) = self.heat_texture(ui.ctx(), data) {
-            let heat_rect =
-                screen_from_data.transform_rect(data.heat.map_or(data.view, |h| h.view));
-            let uv = Rect::from_min_max(Pos2::ZERO, pos2(1.0, 1.0));
-            painter.image(texture.id(), heat_rect, uv, Color32::WHITE);
-        }
-
-        axes_ui(&painter, screen, &screen_from_data);
-
-        painter.add(dots_mesh(
-            data.target_samples,
-            &screen_from_data,
-            screen,
-            TARGET_SAMPLE_COLOR,
-        ));
-        painter.add(dots_mesh(
-            data.model_samples,
-            &screen_from_data,
-            screen,
-            MODEL_SAMPLE_COLOR,
-        ));
-
-        legend_ui(&painter, screen, data);
-
-        if let Some(hover) = response.hover_pos() {
-            let point = screen_from_data.inverse(hover);
-            let mut text = format!("x = {:.2}, y = {:.2}", point[0], point[1]);
-            if let Some(value) = data.heat.and_then(|heat| heat.value_at(point)) {
-                text.push_str(&format!(", log p = {value:.2}"));
-            }
-            painter.text(
-                screen.right_bottom() + Vec2::new(-6.0, -6.0),
-                Align2::RIGHT_BOTTOM,
-                text,
-                FontId::monospace(12.0),
-                Color32::WHITE,
-            );
-        }
-        response
-    }
-
-    fn heat_texture(
+impl CachedTexture {
+    /// The texture for `key`, made by `make` (`None`: nothing to show) when the key changed.
+    pub fn get(
         &mut self,
         ctx: &egui::Context,
-        data: &PlotData<'_>,
+        name: &str,
+        key: u64,
+        make: impl FnOnce() -> Option<egui::ColorImage>,
     ) -> Option<&egui::TextureHandle> {
-        let Some(heat) = data.heat else {
-            self.heat_texture = None;
-            return None;
-        };
-        let stale = !matches!(&self.heat_texture, Some((generation, _)) if *generation == data.heat_version);
-        if stale {
-            let pixels = heat
-                .colors()
-                .into_iter()
-                .map(|[r, g, b, a]| Color32::from_rgba_unmultiplied(r, g, b, a))
-                .collect();
-            let image = egui::ColorImage::new([heat.width, heat.height], pixels);
-            let texture = ctx.load_texture("log-density heat map", image, TextureOptions::LINEAR);
-            self.heat_texture = Some((data.heat_version, texture));
+        if !matches!(&self.texture, Some((k, _)) if *k == key) {
+            self.texture = make().map(|image| {
+                (
+                    key,
+                    ctx.load_texture(name, image, TextureOptions::LINEAR),
+                )
+            });
         }
-        self.heat_texture.as_ref().map(|(_, texture)| texture)
+        self.texture.as_ref().map(|(_, texture)| texture)
     }
 }
 
-/// The samples as one mesh of small hexagons instead of a circle shape per point. Why: 3,000
-/// anti-aliased circles cost egui's tessellator a few milliseconds per frame; at 1.8 points a
+/// An image of `width × height` RGBA colours.
+pub fn color_image(width: usize, height: usize, colors: &[[u8; 4]]) -> egui::ColorImage {
+    let pixels = colors.iter().map(|&c| c.map_color()).collect();
+    egui::ColorImage::new([width, height], pixels)
+}
+
+/// A square plot of the plane: where it is on screen and how data maps to it.
+pub struct Canvas {
+    /// Paints clipped to the plot.
+    pub painter: egui::Painter,
+    /// The plot's screen rectangle.
+    pub screen: Rect,
+    /// Data → screen.
+    pub transform: ScreenFromData,
+}
+
+impl Canvas {
+    /// Allocates `size` in `ui` for a plot of `view` (named `label` for screen readers and
+    /// tests), fills it with the colour map's background, and draws the axes.
+    pub fn new(
+        ui: &mut egui::Ui,
+        size: Vec2,
+        view: ViewRect,
+        label: &str,
+    ) -> (Self, egui::Response) {
+        let (response, painter) = ui.allocate_painter(size, Sense::click_and_drag());
+        response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, label));
+        let screen = response.rect;
+        let transform = ScreenFromData::fit(view, screen.shrink(4.0));
+        painter.rect_filled(screen, 0.0, colormap(0.0).map_color());
+        (
+            Self {
+                painter,
+                screen,
+                transform,
+            },
+            response,
+        )
+    }
+
+    /// Draws `texture` over the data rectangle `view`.
+    pub fn image(&self, texture: &egui::TextureHandle, view: ViewRect) {
+        let rect = self.transform.transform_rect(view);
+        let uv = Rect::from_min_max(Pos2::ZERO, pos2(1.0, 1.0));
+        self.painter.image(texture.id(), rect, uv, Color32::WHITE);
+    }
+
+    /// Grid lines and tick labels.
+    pub fn axes(&self) {
+        axes_ui(&self.painter, self.screen, &self.transform);
+    }
+
+    /// Dots at data points, coloured by `color(i)`.
+    pub fn dots(&self, points: &[[f32; 2]], color: impl Fn(usize) -> Color32) {
+        self.painter
+            .add(dots_mesh(points, &self.transform, self.screen, color));
+    }
+
+    /// A line through data points.
+    pub fn line(&self, points: impl IntoIterator<Item = [f32; 2]>, stroke: Stroke) {
+        let points: Vec<Pos2> = points
+            .into_iter()
+            .map(|p| self.transform.transform(p))
+            .collect();
+        self.painter.add(egui::Shape::line(points, stroke));
+    }
+
+    /// A caption at the plot's top-left corner, on a dark band so it reads over any heat map.
+    pub fn caption(&self, lines: &[String]) {
+        let font = FontId::proportional(CAPTION_SIZE);
+        let mut y = self.screen.top() + 6.0;
+        for line in lines {
+            let galley =
+                self.painter
+                    .layout_no_wrap(line.clone(), font.clone(), Color32::WHITE);
+            let rect = Rect::from_min_size(pos2(self.screen.left() + 6.0, y), galley.size())
+                .expand(2.0);
+            self.painter
+                .rect_filled(rect, 2.0, Color32::from_black_alpha(150));
+            self.painter
+                .galley(rect.min + Vec2::splat(2.0), galley, Color32::WHITE);
+            y += rect.height() + 2.0;
+        }
+    }
+}
+
+/// Text size of captions over plots: legible on a projector.
+pub const CAPTION_SIZE: f32 = 14.0;
+
+/// A vertical colour bar at the right edge of `screen`: `color(t)` for `t` from 0 (bottom) to
+/// 1 (top), labelled `low` and `high`.
+pub fn color_bar(
+    painter: &egui::Painter,
+    screen: Rect,
+    color: impl Fn(f32) -> Color32,
+    low: &str,
+    high: &str,
+) {
+    const STEPS: usize = 32;
+    let bar = Rect::from_min_size(
+        pos2(screen.right() - 22.0, screen.top() + 28.0),
+        Vec2::new(12.0, (screen.height() - 56.0).max(20.0)),
+    );
+    let mut mesh = egui::Mesh::default();
+    for k in 0..=STEPS {
+        let t = k as f32 / STEPS as f32;
+        let y = bar.bottom() - t * bar.height();
+        let c = color(t);
+        mesh.colored_vertex(pos2(bar.left(), y), c);
+        mesh.colored_vertex(pos2(bar.right(), y), c);
+        if k > 0 {
+            let i = 2 * k as u32;
+            mesh.add_triangle(i - 2, i - 1, i);
+            mesh.add_triangle(i - 1, i, i + 1);
+        }
+    }
+    painter.add(egui::Shape::mesh(mesh));
+    painter.rect_stroke(
+        bar,
+        0.0,
+        Stroke::new(1.0, Color32::from_white_alpha(120)),
+        egui::StrokeKind::Outside,
+    );
+    let font = FontId::proportional(12.0);
+    for (text, pos, align) in [
+        (high, bar.center_top() - Vec2::new(0.0, 3.0), Align2::RIGHT_BOTTOM),
+        (low, bar.center_bottom() + Vec2::new(0.0, 3.0), Align2::RIGHT_TOP),
+    ] {
+        let galley = painter.layout_no_wrap(text.to_owned(), font.clone(), Color32::WHITE);
+        let rect = align.anchor_size(pos + Vec2::new(6.0, 0.0), galley.size());
+        painter.rect_filled(rect.expand(2.0), 2.0, Color32::from_black_alpha(150));
+        painter.galley(rect.min, galley, Color32::WHITE);
+    }
+}
+
+/// The samples as one mesh of small hexagons instead of a circle shape per point. Why: 10,000
+/// anti-aliased circles cost egui's tessellator many milliseconds per frame; at 2.2 points a
 /// hexagon (7 vertices, 6 triangles) reads as the same round dot.
-fn dots_mesh(
+pub fn dots_mesh(
     points: &[[f32; 2]],
     screen_from_data: &ScreenFromData,
     clip: Rect,
-    color: Color32,
+    color: impl Fn(usize) -> Color32,
 ) -> egui::Shape {
     const CORNERS: usize = 6;
     let corners: [Vec2; CORNERS] = std::array::from_fn(|k| {
@@ -238,11 +276,12 @@ fn dots_mesh(
     let mut mesh = egui::Mesh::default();
     mesh.reserve_vertices(points.len() * (CORNERS + 1));
     mesh.reserve_triangles(points.len() * CORNERS);
-    for &point in points {
+    for (i, &point) in points.iter().enumerate() {
         let centre = screen_from_data.transform(point);
         if !clip.contains(centre) {
             continue;
         }
+        let color = color(i);
         let first = mesh.vertices.len() as u32;
         mesh.colored_vertex(centre, color);
         for corner in corners {
@@ -312,40 +351,9 @@ fn format_tick(value: f32) -> String {
     }
 }
 
-fn legend_ui(painter: &egui::Painter, screen: Rect, data: &PlotData<'_>) {
-    let font = FontId::proportional(13.0);
-    let mut cursor = screen.left_top() + Vec2::new(10.0, 10.0);
-    let mut entry = |color: Color32, text: String| {
-        painter.circle_filled(cursor + Vec2::new(4.0, 8.0), 4.0, color);
-        painter.text(
-            cursor + Vec2::new(14.0, 0.0),
-            Align2::LEFT_TOP,
-            text,
-            font.clone(),
-            Color32::WHITE,
-        );
-        cursor.y += 18.0;
-    };
-    entry(
-        TARGET_SAMPLE_COLOR,
-        format!("{}: {} samples", data.title, data.target_samples.len()),
-    );
-    if !data.model_samples.is_empty() {
-        entry(
-            MODEL_SAMPLE_COLOR,
-            format!("flow: {} samples", data.model_samples.len()),
-        );
-    }
-    if data.heat.is_some() {
-        entry(
-            colormap(0.8).map_color(),
-            format!("heat map: log p(x), {} nats range", DYNAMIC_RANGE_NATS),
-        );
-    }
-}
-
 /// `[r, g, b, a]` → [`Color32`].
-trait MapColor {
+pub trait MapColor {
+    /// The colour.
     fn map_color(self) -> Color32;
 }
 

@@ -1,8 +1,9 @@
-//! The layout: controls on the left, the status line at the bottom, the plot in the middle —
+//! The layout: the model panel on the left, the status line at the bottom, the views in the
+//! middle —
 //! and the registry of panels, which the layout and the tests both read.
 
 use super::controls::ControlsPanel;
-use super::plot::PlotPanel;
+use super::views::ViewsPanel;
 use super::status::StatusPanel;
 use super::{Panel, PanelContext};
 
@@ -22,7 +23,7 @@ pub enum Dock {
 pub struct Shell {
     controls: ControlsPanel,
     status: StatusPanel,
-    plot: PlotPanel,
+    views: ViewsPanel,
 }
 
 impl Shell {
@@ -32,7 +33,7 @@ impl Shell {
         [
             (Dock::Left, &mut self.controls),
             (Dock::Bottom, &mut self.status),
-            (Dock::Central, &mut self.plot),
+            (Dock::Central, &mut self.views),
         ]
     }
 
@@ -50,10 +51,8 @@ impl Shell {
                     egui::Panel::bottom(panel.name()).show(ui, |ui| panel.ui(ui, ctx));
                 }
                 Dock::Central => {
-                    // Why no frame: the plot paints its whole area itself; a panel fill underneath
-                    // would be one more full-area pass for a software rasterizer.
                     egui::CentralPanel::default()
-                        .frame(egui::Frame::NONE)
+                        .frame(egui::Frame::central_panel(ui.style()).inner_margin(6.0))
                         .show(ui, |ui| panel.ui(ui, ctx));
                 }
             }

@@ -108,16 +108,23 @@ impl DensityGrid {
     /// `max − DYNAMIC_RANGE_NATS` (dark) to `max` (bright). A grid with no finite value is all
     /// background.
     pub fn colors(&self) -> Vec<[u8; 4]> {
-        let Some(high) = self.max_finite() else {
-            return vec![colormap(0.0); self.log_density.len()];
-        };
-        let low = high - DYNAMIC_RANGE_NATS;
+        match self.max_finite() {
+            Some(high) => self.colors_on(high, Scale::Log),
+            None => vec![colormap(0.0); self.log_density.len()],
+        }
+    }
+
+    /// One RGBA colour per cell on a scale whose brightest colour is `log p = high` — the
+    /// same `high` for two grids puts them on one scale (the learned density beside the
+    /// target's). [`Scale::Log`] spans [`DYNAMIC_RANGE_NATS`] below `high`; [`Scale::Linear`]
+    /// colours `p / e^high` from 0 to 1.
+    pub fn colors_on(&self, high: f32, scale: Scale) -> Vec<[u8; 4]> {
         self.log_density
             .iter()
             .map(|&v| {
                 // NaN and -inf map to 0: `clamp` would keep NaN, so test explicitly.
                 let t = if v.is_finite() {
-                    (v - low) / DYNAMIC_RANGE_NATS
+                    scale.position(v, high)
                 } else {
                     0.0
                 };
@@ -125,6 +132,49 @@ impl DensityGrid {
             })
             .collect()
     }
+}
+
+/// How a heat map maps density to colour.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Scale {
+    /// Colour by `log p`, over [`DYNAMIC_RANGE_NATS`] nats: tails and far modes stay visible.
+    #[default]
+    Log,
+    /// Colour by `p` itself: what the mass looks like, tails vanish.
+    Linear,
+}
+
+impl Scale {
+    /// Where `log p = value` falls on a colour scale topping at `high`, in `[0, 1]`.
+    pub fn position(self, value: f32, high: f32) -> f32 {
+        let t = match self {
+            Scale::Log => (value - high + DYNAMIC_RANGE_NATS) / DYNAMIC_RANGE_NATS,
+            Scale::Linear => (value - high).exp(),
+        };
+        if t.is_nan() { 0.0 } else { t.clamp(0.0, 1.0) }
+    }
+}
+
+/// A diverging colour map for signed values such as a log-determinant: blue below zero,
+/// near-white at zero, red above; `t` in `[−1, 1]` (clamped).
+pub fn diverging(t: f32) -> [u8; 4] {
+    let t = if t.is_nan() { 0.0 } else { t.clamp(-1.0, 1.0) };
+    let mix = |a: f32, b: f32, f: f32| (a + (b - a) * f).round() as u8;
+    // Why not pure white at 0: the particles drawn over it are light; a light grey keeps them
+    // visible, and zero still reads as "no change of volume".
+    let zero = [205.0, 205.0, 210.0];
+    let end = if t < 0.0 {
+        [40.0, 90.0, 200.0]
+    } else {
+        [210.0, 50.0, 40.0]
+    };
+    let f = t.abs();
+    [
+        mix(zero[0], end[0], f),
+        mix(zero[1], end[1], f),
+        mix(zero[2], end[2], f),
+        255,
+    ]
 }
 
 /// A perceptually ordered dark-to-bright colour map (control points of matplotlib's "magma",
@@ -194,6 +244,29 @@ mod tests {
         let grid = DensityGrid::from_fn(ViewRect::square(1.0), 3, 3, |_| f64::NEG_INFINITY);
         assert_eq!(grid.max_finite(), None);
         assert!(grid.colors().iter().all(|&c| c == colormap(0.0)));
+    }
+
+    #[test]
+    fn one_scale_for_two_grids_and_a_linear_option() {
+        assert_eq!(Scale::Log.position(0.0, 0.0), 1.0);
+        assert_eq!(Scale::Log.position(-DYNAMIC_RANGE_NATS, 0.0), 0.0);
+        assert!((Scale::Log.position(-5.0, 0.0) - 0.5).abs() < 1e-6);
+        assert!((Scale::Linear.position(-(2f32.ln()), 0.0) - 0.5).abs() < 1e-6);
+        assert_eq!(Scale::Linear.position(1.0, 0.0), 1.0, "clamped above");
+        assert_eq!(Scale::Log.position(f32::NAN, 0.0), 0.0);
+        // A grid coloured on another grid's higher scale is darker than on its own.
+        let grid = DensityGrid::from_fn(ViewRect::square(1.0), 1, 1, |_| -1.0);
+        assert_eq!(grid.colors()[0], colormap(1.0));
+        assert!(grid.colors_on(1.0, Scale::Log)[0][0] < colormap(1.0)[0]);
+    }
+
+    #[test]
+    fn diverging_is_symmetric_in_saturation_and_grey_at_zero() {
+        let [r, g, b, _] = diverging(0.0);
+        assert!(r == g && g.abs_diff(b) < 10);
+        assert!(diverging(-1.0)[2] > diverging(-1.0)[0], "negative is blue");
+        assert!(diverging(1.0)[0] > diverging(1.0)[2], "positive is red");
+        assert_eq!(diverging(5.0), diverging(1.0));
     }
 
     #[test]

@@ -9,5 +9,5 @@ pub mod density;
 pub mod raster;
 pub mod trace;
 
-pub use density::{DYNAMIC_RANGE_NATS, DensityGrid, colormap};
+pub use density::{DYNAMIC_RANGE_NATS, DensityGrid, Scale, colormap, diverging};
 pub use trace::base_color;

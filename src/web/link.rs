@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use wasm_bindgen::{JsCast as _, JsValue, prelude::*};
 
-use crate::lab::protocol::{FromTrainer, Report, RunError, Stage, ToTrainer, decode, encode};
+use crate::lab::protocol::{FromTrainer, RunError, Stage, ToTrainer, decode, encode};
 use crate::lab::{TrainerLink, TrainingThread};
 
 #[wasm_bindgen]
@@ -83,10 +83,13 @@ impl Shared {
                     self.post(&command);
                 }
             }
-            FromTrainer::Report(Report { samples, .. }) => {
-                if let Ok(points) = array.get(1).dyn_into::<js_sys::Float32Array>() {
-                    *samples = points.to_vec();
-                }
+            FromTrainer::Report(report) => {
+                let bulk = array
+                    .get(1)
+                    .dyn_into::<js_sys::Float32Array>()
+                    .map(|points| points.to_vec())
+                    .unwrap_or_default();
+                report.put_bulk(&bulk)?;
             }
             FromTrainer::Failed { .. } => {}
         }

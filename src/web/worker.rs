@@ -26,15 +26,17 @@ struct WorkerLoop {
     /// The port the loop posts to itself through, and whether a tick is already queued.
     tick_port: web_sys::MessagePort,
     tick_queued: Cell<bool>,
+    /// Posts to `tick_port` (a `setTimeout` callback, for a capped speed).
+    tick_timeout: js_sys::Function,
 }
 
 impl WorkerLoop {
     fn post(&self, message: FromTrainer) {
         let result = match message {
             FromTrainer::Report(mut report) => {
-                let samples = std::mem::take(&mut report.samples);
+                let bulk = report.take_bulk();
                 let header = JsValue::from_str(&encode(&FromTrainer::Report(report)));
-                let points = js_sys::Float32Array::new_from_slice(&samples);
+                let points = js_sys::Float32Array::new_from_slice(&bulk);
                 let transfer = js_sys::Array::of1(&points.buffer());
                 self.scope
                     .post_message_with_transfer(&js_sys::Array::of2(&header, &points), &transfer)
@@ -55,15 +57,28 @@ impl WorkerLoop {
         }
     }
 
-    /// Queues the next tick unless one is queued or there is nothing to train.
+    /// Queues the next tick unless one is queued or there is nothing to train: at once, or
+    /// after a timeout when a speed cap makes the trainer wait.
     fn schedule(&self) {
-        if !self.tick_queued.get() && self.train.borrow().is_training() {
-            self.tick_queued.set(true);
-            if let Err(error) = self.tick_port.post_message(&JsValue::NULL) {
-                console_error(&format!(
-                    "flowlab worker: could not schedule a step: {error:?}"
-                ));
-            }
+        if self.tick_queued.get() || !self.train.borrow().is_training() {
+            return;
+        }
+        self.tick_queued.set(true);
+        let idle_ms = self.train.borrow().idle_ms();
+        let queued = if idle_ms >= 1.0 {
+            self.scope
+                .set_timeout_with_callback_and_timeout_and_arguments_0(
+                    self.tick_timeout.as_ref().unchecked_ref(),
+                    idle_ms.ceil() as i32,
+                )
+                .map(drop)
+        } else {
+            self.tick_port.post_message(&JsValue::NULL)
+        };
+        if let Err(error) = queued {
+            console_error(&format!(
+                "flowlab worker: could not schedule a step: {error:?}"
+            ));
         }
     }
 
@@ -99,11 +114,18 @@ pub fn run() {
 fn try_run() -> Result<(), JsValue> {
     let scope: web_sys::DedicatedWorkerGlobalScope = js_sys::global().dyn_into()?;
     let channel = web_sys::MessageChannel::new()?;
+    let port = channel.port2();
+    let tick_timeout = Closure::<dyn Fn()>::new(move || {
+        let _ = port.post_message(&JsValue::NULL);
+    })
+    .into_js_value()
+    .unchecked_into::<js_sys::Function>();
     let worker = Rc::new(WorkerLoop {
         scope: scope.clone(),
         train: RefCell::new(TrainLoop::new()),
         tick_port: channel.port2(),
         tick_queued: Cell::new(false),
+        tick_timeout,
     });
     let ticker = worker.clone();
     let on_tick = Closure::<dyn Fn()>::new(move || ticker.tick());

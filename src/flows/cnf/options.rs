@@ -83,6 +83,32 @@ impl Default for CnfOptions {
     }
 }
 
+/// URL/CLI names of the CNF's choices: `ALL` in menu order, `name`, `from_name`.
+macro_rules! named {
+    ($ty:ty { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            /// Every choice, in menu order.
+            pub const ALL: &'static [$ty] = &[$(<$ty>::$variant),+];
+
+            /// Its URL/CLI name.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(<$ty>::$variant => $name),+
+                }
+            }
+
+            /// Parses a URL/CLI name.
+            pub fn from_name(name: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.name() == name)
+            }
+        }
+    };
+}
+
+named!(TraceEstimator { Exact => "exact", Hutchinson => "hutchinson" });
+named!(ProbeKind { Rademacher => "rademacher", Gaussian => "gaussian" });
+named!(Solver { Rk4 => "rk4", DormandPrince => "dopri" });
+
 impl CnfOptions {
     /// Rejects settings no one could mean, with a message naming the limit.
     pub fn validate(&self) -> Result<(), FlowError> {

@@ -1,0 +1,108 @@
+//! The learned density beside the target's, on one colour scale (the target's maximum at the
+//! top), so "where is the flow still wrong" is read off at a glance; the held-out NLL and,
+//! where the target's normaliser is known, the KL divergence underneath.
+
+use super::ViewContext;
+use crate::ui::plot::{CachedTexture, Canvas, MapColor as _, color_bar, color_image};
+use crate::viz::density::{DYNAMIC_RANGE_NATS, DensityGrid, Scale, colormap};
+
+/// The density view.
+#[derive(Default)]
+pub struct DensityView {
+    linear: bool,
+    learned: CachedTexture,
+    target: CachedTexture,
+}
+
+impl DensityView {
+    /// Draws the view.
+    pub fn ui(&mut self, ui: &mut egui::Ui, view: &ViewContext<'_>) {
+        let scale = if self.linear {
+            Scale::Linear
+        } else {
+            Scale::Log
+        };
+        ui.horizontal(|ui| {
+            ui.label("Colour by:");
+            ui.radio_value(&mut self.linear, false, "log p(x)")
+                .on_hover_text("Tails and far-away modes stay visible");
+            ui.radio_value(&mut self.linear, true, "p(x)")
+                .on_hover_text("Where the mass is; tails vanish");
+        });
+        let report = view.run.and_then(|r| r.latest());
+        let mut scores = Vec::new();
+        if let Some(nll) = report.and_then(|r| r.test_nll) {
+            scores.push(format!("held-out NLL {nll:.3} nats"));
+        }
+        if let Some(kl) = report.and_then(|r| r.kl) {
+            scores.push(format!("KL(p*‖q) {kl:.3} nats"));
+        }
+        if let Some(step) = report.map(|r| r.scored_at_step) {
+            scores.push(format!("at step {step}"));
+        }
+        let target = view.workspace.target();
+        let target_grid = target.and_then(|t| t.heat_map.as_ref());
+        let learned = view.pictures.and_then(|p| {
+            let n = p.resolution;
+            (n > 0 && p.density.len() == n * n)
+                .then(|| DensityGrid::from_values(p.view, n, n, p.density.clone()))
+        });
+        // One scale for both: the target's maximum where it has a density, else the flow's.
+        let high = target_grid
+            .and_then(DensityGrid::max_finite)
+            .or_else(|| learned.as_ref().and_then(DensityGrid::max_finite))
+            .unwrap_or(0.0);
+        let footer = 22.0;
+        let size = ui.available_size() - egui::vec2(0.0, footer);
+        let half = egui::vec2((size.x - 6.0) / 2.0, size.y);
+        let version = view.run.map_or(0, |r| r.pictures_version()) * 2 + u64::from(self.linear);
+        let target_version = target.map_or(0, |t| t.version) * 2 + u64::from(self.linear);
+        ui.horizontal(|ui| {
+            let (canvas, _) = Canvas::new(ui, half, view.workspace.view(), "Plot of the learned density");
+            if let Some(grid) = &learned {
+                let texture = self.learned.get(ui.ctx(), "learned density", version, || {
+                    Some(color_image(grid.width, grid.height, &grid.colors_on(high, scale)))
+                });
+                if let Some(texture) = texture {
+                    canvas.image(texture, grid.view);
+                }
+            }
+            canvas.axes();
+            canvas.caption(&[if learned.is_some() {
+                "learned q(x)".to_owned()
+            } else {
+                "learned q(x): computing…".to_owned()
+            }]);
+
+            let (canvas, _) = Canvas::new(ui, half, view.workspace.view(), "Plot of the target density");
+            match (target, target_grid) {
+                (Some(_), Some(grid)) => {
+                    let texture = self.target.get(ui.ctx(), "target density", target_version, || {
+                        Some(color_image(grid.width, grid.height, &grid.colors_on(high, scale)))
+                    });
+                    if let Some(texture) = texture {
+                        canvas.image(texture, grid.view);
+                    }
+                    canvas.axes();
+                    canvas.caption(&["target p*(x)".to_owned()]);
+                }
+                (Some(target), None) => {
+                    canvas.dots(&target.samples, |_| super::samples::TARGET_SAMPLE_COLOR);
+                    canvas.axes();
+                    canvas.caption(&["target: samples only (no density to draw)".to_owned()]);
+                }
+                _ => canvas.axes(),
+            }
+            let (low, top) = match scale {
+                Scale::Log => (format!("−{DYNAMIC_RANGE_NATS} nats"), "max log p*".to_owned()),
+                Scale::Linear => ("0".to_owned(), "max p*".to_owned()),
+            };
+            color_bar(&canvas.painter, canvas.screen, |t| colormap(t).map_color(), &low, &top);
+        });
+        ui.label(egui::RichText::new(if scores.is_empty() {
+            "held-out NLL: measuring…".to_owned()
+        } else {
+            scores.join(" · ")
+        }).size(14.0));
+    }
+}

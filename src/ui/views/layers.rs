@@ -1,0 +1,311 @@
+//! Layer by layer: the flow as the composition it is. A depth scrubber `0…K` (time `0…T` for
+//! a CNF) with play and loop; the particles after that many layers, interpolated smoothly
+//! between whole layers; the base space's grid lines as the flow warps them; and underneath
+//! either the density `p_i` of the points after `i` layers or layer `i`'s `log|det J|`.
+
+use egui::{Color32, Stroke};
+
+use super::ViewContext;
+use crate::lab::Command;
+use crate::lab::views::{GRID_LINE_POINTS, Pictures};
+use crate::ui::plot::{CachedTexture, Canvas, MapColor as _, color_bar, color_image};
+use crate::viz::density::{DYNAMIC_RANGE_NATS, DensityGrid, Scale, colormap, diverging};
+use crate::viz::base_color;
+
+/// Seconds the animation spends on one layer.
+const SECONDS_PER_LAYER: f32 = 0.6;
+
+/// What is drawn under the particles.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Background {
+    /// `log p_i` of the points after `i` layers.
+    #[default]
+    Density,
+    /// Layer `i`'s `log|det ∂f_i/∂z|`, where its outputs land.
+    LogDet,
+    /// Nothing.
+    Plain,
+}
+
+/// The layer view.
+#[derive(Default)]
+pub struct LayersView {
+    background: Background,
+    show_grid: bool,
+    show_particles: bool,
+    initialised: bool,
+    playing: bool,
+    /// The depth while animating (the spec's depth lags: it is written when the user stops).
+    animated: Option<f32>,
+    heat: CachedTexture,
+    /// The particles' colours, for the trace they were computed from.
+    colors: (u64, Vec<Color32>),
+    points: Vec<[f32; 2]>,
+}
+
+impl LayersView {
+    /// Draws the view.
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        view: &ViewContext<'_>,
+        commands: &mut Vec<Command>,
+    ) {
+        if !self.initialised {
+            self.initialised = true;
+            self.show_grid = true;
+            self.show_particles = true;
+        }
+        let workspace = view.workspace;
+        let layers = workspace.layer_count();
+        let mut depth = self.animated.unwrap_or_else(|| workspace.depth());
+        self.animate(ui, &mut depth, layers, commands);
+        self.controls_ui(ui, &mut depth, layers, view.pictures, commands);
+
+        let (canvas, _) = Canvas::new(
+            ui,
+            ui.available_size(),
+            workspace.view(),
+            "Plot of the flow layer by layer",
+        );
+        let Some(pictures) = view.pictures else {
+            canvas.axes();
+            canvas.caption(&["computing the layers…".to_owned()]);
+            return;
+        };
+        let version = view.run.map_or(0, |r| r.pictures_version());
+        self.background_ui(&canvas, ui.ctx(), pictures, version);
+        canvas.axes();
+        let depth = depth.clamp(0.0, pictures.layers as f32);
+        self.interpolate(pictures, depth);
+        let particles = pictures.particles.min(self.points.len());
+        if self.show_grid {
+            grid_ui(&canvas, &self.points[particles..], pictures.grid_lines);
+        }
+        if self.show_particles {
+            self.ensure_colors(pictures, version);
+            let colors = &self.colors.1;
+            canvas.dots(&self.points[..particles], |i| {
+                colors.get(i).copied().unwrap_or(Color32::WHITE)
+            });
+        }
+        canvas.caption(&caption(pictures, depth));
+        if self.show_particles {
+            super::samples::wheel_legend(&canvas);
+        }
+    }
+
+    /// Advances the animation by this frame's time, looping at the last layer.
+    fn animate(
+        &mut self,
+        ui: &egui::Ui,
+        depth: &mut f32,
+        layers: usize,
+        commands: &mut Vec<Command>,
+    ) {
+        if !self.playing {
+            return;
+        }
+        let dt = ui.input(|i| i.stable_dt).min(0.1);
+        let last = layers as f32;
+        *depth += dt / SECONDS_PER_LAYER;
+        if *depth > last {
+            *depth = 0.0;
+        }
+        self.animated = Some(*depth);
+        commands.push(Command::SetDepth {
+            depth: Some(*depth),
+            settled: false,
+        });
+        ui.ctx().request_repaint();
+    }
+
+    fn controls_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        depth: &mut f32,
+        layers: usize,
+        pictures: Option<&Pictures>,
+        commands: &mut Vec<Command>,
+    ) {
+        ui.horizontal(|ui| {
+            let label = if self.playing { "⏸ Stop" } else { "▶ Play layers" };
+            if ui
+                .button(label)
+                .on_hover_text("Sweep the depth from the base distribution to the last layer, looping")
+                .clicked()
+            {
+                self.playing = !self.playing;
+                if !self.playing {
+                    self.animated = None;
+                    commands.push(Command::SetDepth {
+                        depth: Some(*depth),
+                        settled: true,
+                    });
+                }
+            }
+            let is_cnf = pictures.is_some_and(|p| !p.times.is_empty());
+            let text = if is_cnf { "time step" } else { "depth" };
+            let slider = egui::Slider::new(depth, 0.0..=layers as f32)
+                .text(text)
+                .step_by(0.0)
+                .fixed_decimals(2);
+            let response = ui.add(slider);
+            if response.changed() {
+                self.playing = false;
+                self.animated = None;
+                commands.push(Command::SetDepth {
+                    depth: Some(*depth),
+                    settled: false,
+                });
+            }
+            if response.drag_stopped() || (response.changed() && !response.dragged()) {
+                commands.push(Command::SetDepth {
+                    depth: Some(depth.round()),
+                    settled: true,
+                });
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.label("Under:");
+            ui.radio_value(&mut self.background, Background::Density, "density pᵢ")
+                .on_hover_text("The density of the points after i layers (the base density at 0, the flow's at K)");
+            ui.radio_value(&mut self.background, Background::LogDet, "log|det Jᵢ|")
+                .on_hover_text("How much layer i stretches (red) or squeezes (blue) area where its outputs land");
+            ui.radio_value(&mut self.background, Background::Plain, "nothing");
+            ui.checkbox(&mut self.show_grid, "grid");
+            ui.checkbox(&mut self.show_particles, "particles");
+        });
+    }
+
+    fn background_ui(
+        &mut self,
+        canvas: &Canvas,
+        ctx: &egui::Context,
+        pictures: &Pictures,
+        version: u64,
+    ) {
+        let n = pictures.resolution;
+        let (values, is_log_det) = match self.background {
+            Background::Density => (&pictures.depth_density, false),
+            Background::LogDet => (&pictures.log_det, true),
+            Background::Plain => return,
+        };
+        if n == 0 || values.len() != n * n {
+            if is_log_det && pictures.depth == Some(0) {
+                canvas.caption(&[String::new(), String::new(), "the base has no layer: pick a depth ≥ 1".to_owned()]);
+            }
+            return;
+        }
+        let key = version * 4 + self.background as u64;
+        let grid = DensityGrid::from_values(pictures.view, n, n, values.clone());
+        let range = if is_log_det {
+            symmetric_range(values)
+        } else {
+            0.0
+        };
+        let texture = self.heat.get(ctx, "layer picture", key, || {
+            let colors: Vec<[u8; 4]> = if is_log_det {
+                values.iter().map(|&v| diverging(v / range)).collect()
+            } else {
+                match grid.max_finite() {
+                    Some(high) => grid.colors_on(high, Scale::Log),
+                    None => vec![colormap(0.0); n * n],
+                }
+            };
+            Some(color_image(n, n, &colors))
+        });
+        if let Some(texture) = texture {
+            canvas.image(texture, pictures.view);
+        }
+        if is_log_det {
+            color_bar(
+                &canvas.painter,
+                canvas.screen,
+                |t| diverging(2.0 * t - 1.0).map_color(),
+                &format!("{:+.2}", -range),
+                &format!("{:+.2}", range),
+            );
+        } else {
+            color_bar(
+                &canvas.painter,
+                canvas.screen,
+                |t| colormap(t).map_color(),
+                &format!("−{DYNAMIC_RANGE_NATS} nats"),
+                "max log p",
+            );
+        }
+    }
+
+    /// The traced points at fractional `depth`, linearly between the whole layers around it.
+    fn interpolate(&mut self, pictures: &Pictures, depth: f32) {
+        let below = depth.floor() as usize;
+        let above = (below + 1).min(pictures.layers);
+        let f = depth - below as f32;
+        let (a, b) = (pictures.trace_at(below), pictures.trace_at(above));
+        self.points.clear();
+        if a.len() != b.len() {
+            return;
+        }
+        self.points.extend(
+            a.chunks_exact(2)
+                .zip(b.chunks_exact(2))
+                .map(|(p, q)| [p[0] + f * (q[0] - p[0]), p[1] + f * (q[1] - p[1])]),
+        );
+    }
+
+    fn ensure_colors(&mut self, pictures: &Pictures, version: u64) {
+        if self.colors.0 == version && !self.colors.1.is_empty() {
+            return;
+        }
+        let base = pictures.trace_at(0);
+        let colors = base
+            .chunks_exact(2)
+            .take(pictures.particles)
+            .map(|z| {
+                let [r, g, b] = base_color([z[0], z[1]]);
+                Color32::from_rgba_unmultiplied(r, g, b, 200)
+            })
+            .collect();
+        self.colors = (version, colors);
+    }
+}
+
+/// The largest absolute finite value, at least 0.1 (a flat map at 0 reads as neutral grey).
+fn symmetric_range(values: &[f32]) -> f32 {
+    values
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold(0.1f32, |m, v| m.max(v.abs()))
+}
+
+/// The warped grid: `lines` vertical then `lines` horizontal polylines.
+fn grid_ui(canvas: &Canvas, points: &[[f32; 2]], lines: usize) {
+    let stroke = Stroke::new(1.0, Color32::from_white_alpha(110));
+    for line in points.chunks_exact(GRID_LINE_POINTS).take(2 * lines) {
+        canvas.line(line.iter().copied(), stroke);
+    }
+}
+
+/// What the scrubbed depth is: "depth 3 of 8: affine coupling 3: x₁ given x₂".
+pub fn caption(pictures: &Pictures, depth: f32) -> Vec<String> {
+    let k = pictures.layers;
+    let whole = depth.round() as usize;
+    let what = if whole == 0 {
+        "the base distribution (no layer yet)".to_owned()
+    } else {
+        pictures
+            .labels
+            .get(whole - 1)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut lines = vec![format!("depth {depth:.2} of {k}: {what}")];
+    if let (Some(&t), Some(&end)) = (pictures.times.get(whole), pictures.times.last()) {
+        lines.push(format!("time t = {t:.2} of T = {end:.2}"));
+    }
+    if pictures.depth.is_some_and(|d| d != whole) {
+        lines.push("(the picture underneath catches up…)".to_owned());
+    }
+    lines
+}

@@ -1,0 +1,98 @@
+//! The loss curves (egui_plot): the training loss and the held-out NLL (and KL where known)
+//! against steps or training time, a log option, and every rollback of the divergence guard
+//! marked where it happened.
+
+use egui::Color32;
+use egui_plot::{Legend, Line, Plot, PlotPoints, VLine};
+
+use super::ViewContext;
+use crate::lab::protocol::TrainingEvent;
+
+/// Colour of the training loss.
+const LOSS_COLOR: Color32 = Color32::from_rgb(255, 150, 40);
+/// Colour of the held-out NLL.
+const NLL_COLOR: Color32 = Color32::from_rgb(90, 180, 255);
+/// Colour of the KL divergence.
+const KL_COLOR: Color32 = Color32::from_rgb(140, 220, 120);
+/// Colour of a rollback mark.
+const ROLLBACK_COLOR: Color32 = Color32::from_rgb(230, 60, 60);
+
+/// The loss view.
+#[derive(Default)]
+pub struct LossView {
+    against_time: bool,
+    log: bool,
+}
+
+impl LossView {
+    /// Draws the view.
+    pub fn ui(&mut self, ui: &mut egui::Ui, view: &ViewContext<'_>) {
+        ui.horizontal(|ui| {
+            ui.label("x:");
+            ui.radio_value(&mut self.against_time, false, "steps");
+            ui.radio_value(&mut self.against_time, true, "training seconds");
+            ui.checkbox(&mut self.log, "log y").on_hover_text(
+                "log₁₀ of the distance to the lowest value shown (+0.01): losses can be negative, the distance cannot",
+            );
+        });
+        let Some(run) = view.run else {
+            return;
+        };
+        let objective = run.spec().train.objective;
+        let history = run.history().points();
+        let scores = run.scores();
+        let floor = history
+            .iter()
+            .map(|p| p.loss)
+            .chain(scores.iter().map(|s| s.nll))
+            .chain(scores.iter().filter_map(|s| s.kl))
+            .filter(|v| v.is_finite())
+            .fold(f64::INFINITY, f64::min);
+        let log = self.log && floor.is_finite();
+        let y = |v: f64| if log { (v - floor + 0.01).log10() } else { v };
+        let x = |step: u64, secs: f64| if self.against_time { secs } else { step as f64 };
+        let loss_name = format!("training loss ({})", objective.title());
+        let loss: PlotPoints<'_> = history.iter().map(|p| [x(p.step, p.train_secs), y(p.loss)]).collect();
+        let nll: PlotPoints<'_> = scores.iter().map(|s| [x(s.step, s.train_secs), y(s.nll)]).collect();
+        let kl: PlotPoints<'_> = scores
+            .iter()
+            .filter_map(|s| s.kl.map(|kl| [x(s.step, s.train_secs), y(kl)]))
+            .collect();
+        let has_kl = scores.iter().any(|s| s.kl.is_some());
+        // Rollbacks are marked by step; against time, at the time of the nearest loss point.
+        let rollbacks: Vec<f64> = run
+            .events()
+            .iter()
+            .map(|TrainingEvent::RolledBack { step, .. }| {
+                if self.against_time {
+                    history
+                        .iter()
+                        .find(|p| p.step >= *step)
+                        .map_or(0.0, |p| p.train_secs)
+                } else {
+                    *step as f64
+                }
+            })
+            .collect();
+        let y_label = if log {
+            "log₁₀(value − lowest + 0.01)"
+        } else {
+            "nats"
+        };
+        Plot::new("loss curves")
+            .legend(Legend::default().position(egui_plot::Corner::RightTop))
+            .x_axis_label(if self.against_time { "training seconds" } else { "step" })
+            .y_axis_label(y_label)
+            .allow_scroll(false)
+            .show(ui, |plot| {
+                plot.line(Line::new(loss_name, loss).color(LOSS_COLOR).width(1.5));
+                plot.line(Line::new("held-out NLL", nll).color(NLL_COLOR).width(2.0));
+                if has_kl {
+                    plot.line(Line::new("KL(p*‖q)", kl).color(KL_COLOR).width(2.0));
+                }
+                for at in rollbacks {
+                    plot.vline(VLine::new("rollback (divergence caught)", at).color(ROLLBACK_COLOR));
+                }
+            });
+    }
+}

@@ -1,0 +1,123 @@
+//! Samples: base draws pushed through the flow, each coloured by the direction it started in
+//! (the base-space colour wheel of `viz::trace`), over the target's density or samples. Where
+//! a colour ends up shows how the flow stretched and folded the Gaussian.
+
+use egui::Color32;
+
+use super::ViewContext;
+use crate::ui::plot::{CachedTexture, Canvas, color_image};
+use crate::viz::base_color;
+
+/// Colour of the target's samples when they are drawn under the flow's.
+pub const TARGET_SAMPLE_COLOR: Color32 = Color32::from_rgba_premultiplied(150, 150, 150, 150);
+/// Colour of the flow's samples before their starting points are known.
+pub const MODEL_SAMPLE_COLOR: Color32 = Color32::from_rgb(255, 150, 40);
+
+/// What is drawn under the flow's samples.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Under {
+    /// The target's log-density heat map (where it has one).
+    #[default]
+    Density,
+    /// The target's samples.
+    Samples,
+}
+
+/// The samples view.
+#[derive(Default)]
+pub struct SamplesView {
+    under: Under,
+    heat: CachedTexture,
+    colors: Vec<Color32>,
+}
+
+impl SamplesView {
+    /// Draws the view.
+    pub fn ui(&mut self, ui: &mut egui::Ui, view: &ViewContext<'_>) {
+        let target = view.workspace.target();
+        let has_density = target.is_some_and(|t| t.heat_map.is_some());
+        ui.horizontal(|ui| {
+            ui.label("Under the flow's samples:");
+            ui.add_enabled_ui(has_density, |ui| {
+                ui.radio_value(&mut self.under, Under::Density, "target density");
+            });
+            ui.radio_value(&mut self.under, Under::Samples, "target samples");
+        });
+        let under = if has_density { self.under } else { Under::Samples };
+        let (canvas, _) = Canvas::new(
+            ui,
+            ui.available_size(),
+            view.workspace.view(),
+            "Plot of the flow's samples",
+        );
+        if let Some(target) = target {
+            match (under, &target.heat_map) {
+                (Under::Density, Some(heat)) => {
+                    let texture = self.heat.get(ui.ctx(), "target density", target.version, || {
+                        Some(color_image(heat.width, heat.height, &heat.colors()))
+                    });
+                    if let Some(texture) = texture {
+                        canvas.image(texture, heat.view);
+                    }
+                }
+                _ => canvas.dots(&target.samples, |_| TARGET_SAMPLE_COLOR),
+            }
+        }
+        canvas.axes();
+        let Some(run) = view.run else {
+            return;
+        };
+        let samples = run.samples();
+        let origins = run.origins();
+        if origins.len() == samples.len() {
+            self.colors.clear();
+            self.colors.extend(origins.iter().map(|&z| {
+                let [r, g, b] = base_color(z);
+                Color32::from_rgb(r, g, b)
+            }));
+            canvas.dots(samples, |i| self.colors[i]);
+        } else {
+            canvas.dots(samples, |_| MODEL_SAMPLE_COLOR);
+        }
+        let mut caption = vec![format!(
+            "{} flow samples, coloured by their starting direction",
+            samples.len()
+        )];
+        if under == Under::Density {
+            caption.push(format!(
+                "under: the target's log p(x), {} nats of range",
+                crate::viz::DYNAMIC_RANGE_NATS
+            ));
+        }
+        canvas.caption(&caption);
+        wheel_legend(&canvas);
+    }
+}
+
+/// The colour wheel as a small legend in the bottom-right corner: the base space's directions.
+pub fn wheel_legend(canvas: &Canvas) {
+    let radius = 26.0;
+    let centre = canvas.screen.right_bottom() - egui::vec2(radius + 10.0, radius + 22.0);
+    let mut mesh = egui::Mesh::default();
+    const SEGMENTS: u32 = 48;
+    mesh.colored_vertex(centre, Color32::from_gray(40));
+    for k in 0..=SEGMENTS {
+        let angle = std::f32::consts::TAU * k as f32 / SEGMENTS as f32;
+        let direction = [angle.cos(), angle.sin()];
+        let [r, g, b] = base_color(direction);
+        // Screen y points down: flip so the legend matches the plot's orientation.
+        let point = centre + radius * egui::vec2(direction[0], -direction[1]);
+        mesh.colored_vertex(point, Color32::from_rgb(r, g, b));
+        if k > 0 {
+            mesh.add_triangle(0, k, k + 1);
+        }
+    }
+    canvas.painter.add(egui::Shape::mesh(mesh));
+    canvas.painter.text(
+        centre + egui::vec2(0.0, radius + 3.0),
+        egui::Align2::CENTER_TOP,
+        "start direction",
+        egui::FontId::proportional(11.0),
+        Color32::WHITE,
+    );
+}
