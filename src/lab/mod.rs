@@ -7,12 +7,14 @@
 //! - [`protocol`]: the messages between the UI and a trainer;
 //! - [`session`]: the trainer's loop, the same in a Web Worker, a thread or the UI thread;
 //! - [`host`]: the trainer link trait and the UI-thread fallback;
-//! - [`status`]: the status snapshot behind the status line and the browser test hook.
+//! - [`status`]: the status snapshot behind the status line and the browser test hook;
+//! - [`notes`]: the teaching notes on the seed article's concepts, and which go beside which view.
 //!
 //! Depends on `train`, `flows`, `targets`, `viz`; never on `ui`, egui or a platform.
 
 pub mod host;
 mod inspect_shim;
+pub mod notes;
 pub mod protocol;
 pub mod run;
 pub mod session;
