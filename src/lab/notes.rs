@@ -7,10 +7,11 @@
 //! Bodies are plain text with Unicode math, English, 2–5 sentences and at most
 //! [`MAX_BODY_CHARS`] characters, so that they read on a projector. A reference names the
 //! paper (year, section where known) and, where the seed covers the concept, its section
-//! heading there as `seed: <heading> (<English gloss>)`.
+//! heading there as `seed: <heading>` (in English until the app reads Chinese: issue 18).
 //!
 //! Pure data, no egui: the UI lays them out, a later catalogue translates them.
 
+use super::views::ViewKind;
 use crate::flows::Family;
 use crate::train::ObjectiveKind;
 
@@ -69,9 +70,6 @@ pub struct Note {
 /// The longest body, in characters (`chars().count()`): what reads on a projector.
 pub const MAX_BODY_CHARS: usize = 600;
 
-/// The views notes go beside, as [`notes_for`] names them.
-pub const VIEWS: [&str; 5] = ["samples", "layers", "density", "field", "loss"];
-
 /// Every note, in [`Concept::ALL`] order (checked at compile time).
 pub const NOTES: &[Note] = &[
     Note {
@@ -85,7 +83,7 @@ pub const NOTES: &[Note] = &[
                Where a layer's log|det J| > 0 it spreads points apart and lowers the density; \
                where it is < 0 it packs them together and raises it.",
         reference: "Rezende & Mohamed 2015, §3.1; \
-                    seed: 方法 (Method), 对数似然的推导 (Derivation of the log-likelihood)",
+                    seed: Method, Derivation of the log-likelihood",
     },
     Note {
         concept: Concept::MaximumLikelihood,
@@ -97,7 +95,7 @@ pub const NOTES: &[Note] = &[
                The density view scores a fixed held-out set: NLL = −(1/n) Σᵢ log q(xᵢ) and, \
                where the target's normaliser is known, KL = (1/n) Σᵢ (log p*(xᵢ) − log q(xᵢ)), \
                an estimate of KL(p*‖q), which is 0 only when q = p*.",
-        reference: "Papamakarios et al. 2021, §2.3.1; seed: 训练方法 (Training method)",
+        reference: "Papamakarios et al. 2021, §2.3.1; seed: Training method",
     },
     Note {
         concept: Concept::ReverseKl,
@@ -122,7 +120,7 @@ pub const NOTES: &[Note] = &[
                m(a) = −1 + softplus(a), so ûᵀw = m(wᵀu) > −1 for any parameters. \
                The inverse has no closed form: the density direction solves \
                a + c·tanh a = wᵀx + b (c = ûᵀw) for a = wᵀz + b by bisection, then Newton.",
-        reference: "Rezende & Mohamed 2015, §4.1 and App. A; seed: 平面流 (Planar flow)",
+        reference: "Rezende & Mohamed 2015, §4.1 and App. A; seed: Planar flow",
     },
     Note {
         concept: Concept::Radial,
@@ -145,7 +143,7 @@ pub const NOTES: &[Note] = &[
                Such layers can move mass but never concentrate or spread it, so NICE ends with a \
                diagonal scaling xⱼ = exp(sⱼ)·zⱼ, whose log|det J| = Σⱼ sⱼ is one constant over \
                the plane. Consecutive couplings alternate which coordinate moves.",
-        reference: "Dinh et al. 2015, §3.2–3.3; seed: 非线性独立成分估计(NICE)",
+        reference: "Dinh et al. 2015, §3.2–3.3; seed: NICE",
     },
     Note {
         concept: Concept::RealNvpPermutations,
@@ -156,7 +154,7 @@ pub const NOTES: &[Note] = &[
                permutation (x₁, x₂) ↦ (x₂, x₁)): flowlab alternates which half conditions, \
                layer 0 moving the second coordinate given the first, layer 1 the first given the \
                second. flowlab bounds s = tanh(ŝ), so in 2-D each layer's log|det J| lies in (−1, 1).",
-        reference: "Dinh et al. 2017, §3; seed: 实值非体积保持(Real NVP)",
+        reference: "Dinh et al. 2017, §3; seed: Real NVP",
     },
     Note {
         concept: Concept::GlowActnormLinear,
@@ -168,7 +166,7 @@ pub const NOTES: &[Note] = &[
                lower-triangular, V strictly upper-triangular, σ fixed signs, so \
                log|det W| = Σⱼ ℓⱼ without a determinant; W starts at the identity. Both maps are \
                affine: their log|det J| panels are flat.",
-        reference: "Kingma & Dhariwal 2018, §3.1–3.3; seed: 生成流(Glow)",
+        reference: "Kingma & Dhariwal 2018, §3.1–3.3; seed: Glow",
     },
     Note {
         concept: Concept::AutoregressiveSpeed,
@@ -181,7 +179,7 @@ pub const NOTES: &[Note] = &[
                layer (compare steps/s). flowlab bounds αᵢ = 3·tanh(α̂ᵢ/3) and reverses the \
                order between layers.",
         reference: "Papamakarios et al. 2017, §3; Kingma et al. 2016; \
-                    seed: 掩码自回归流(MAF)",
+                    seed: MAF",
     },
     Note {
         concept: Concept::SplineCoupling,
@@ -205,7 +203,7 @@ pub const NOTES: &[Note] = &[
                estimate, which makes it noisier; densities and the held-out NLL use the exact trace. \
                In the layer view a time slice's log|det J| is ∫ Tr(∂f/∂z) dt over that slice, by RK4.",
         reference: "Chen et al. 2018, §4; Grathwohl et al. 2019, §3.1; \
-                    seed: 连续归一化流(CNF) (Continuous normalizing flow)",
+                    seed: Continuous normalizing flow (CNF)",
     },
     Note {
         concept: Concept::Regularisation,
@@ -216,7 +214,7 @@ pub const NOTES: &[Note] = &[
                its oscillation in space; together they favour smooth, nearly straight paths: \
                watch the trajectories in the field view. The loss curve then shows the NLL plus \
                this penalty, not the NLL alone.",
-        reference: "Finlay et al. 2020; seed: 连续归一化流(CNF) (Continuous normalizing flow)",
+        reference: "Finlay et al. 2020; seed: Continuous normalizing flow (CNF)",
     },
     Note {
         concept: Concept::AugmentedOde,
@@ -228,7 +226,7 @@ pub const NOTES: &[Note] = &[
                the marginal over the extra coordinates nor normalised over x, and training can \
                raise it without bound: use augmentation to see the homeomorphism escape, not to \
                compare likelihoods. The layer view shows it as one layer.",
-        reference: "Dupont et al. 2019; seed: 连续归一化流(CNF) (Continuous normalizing flow)",
+        reference: "Dupont et al. 2019; seed: Continuous normalizing flow (CNF)",
     },
     Note {
         concept: Concept::FlowMatching,
@@ -241,7 +239,7 @@ pub const NOTES: &[Note] = &[
                The loss curve is this regression error, not an NLL: judge the fit by the held-out \
                NLL in the density view.",
         reference: "Lipman et al. 2023, §4.1 (Example II); \
-                    seed: 连续归一化流(CNF) (Continuous normalizing flow), which cites it",
+                    seed: Continuous normalizing flow (CNF), which cites it",
     },
     Note {
         concept: Concept::Homeomorphism,
@@ -252,7 +250,7 @@ pub const NOTES: &[Note] = &[
                the modes stay joined by a thin bridge of samples and density, kept faint only by \
                a large log|det J| there. A CNF also keeps orientation (its det J = exp ∫ Tr > 0): \
                it cannot turn a left hand into a right hand.",
-        reference: "Dupont et al. 2019; seed: 连续归一化流(CNF) (Continuous normalizing flow)",
+        reference: "Dupont et al. 2019; seed: Continuous normalizing flow (CNF)",
     },
     Note {
         concept: Concept::OutOfDistribution,
@@ -264,7 +262,7 @@ pub const NOTES: &[Note] = &[
                rings) with the target's. Image flows have even given another data set a higher \
                likelihood than their own; typicality, estimation error and the data's entropy \
                are the proposed explanations.",
-        reference: "Nalisnick et al. 2019; seed: 缺点 (Downsides)",
+        reference: "Nalisnick et al. 2019; seed: Downsides",
     },
     Note {
         concept: Concept::ExplodingInverse,
@@ -276,7 +274,7 @@ pub const NOTES: &[Note] = &[
                inverses (a radial layer's grows as β → −α). In training, a step whose loss, gradient or \
                parameters turn non-finite is undone, the learning rate halved and a rollback \
                marked on the loss curve.",
-        reference: "Behrmann et al. 2021; seed: 缺点 (Downsides)",
+        reference: "Behrmann et al. 2021; seed: Downsides",
     },
 ];
 
@@ -333,9 +331,8 @@ pub fn family_concept(family: Family) -> Concept {
 }
 
 /// Which notes go beside which view, most relevant first, for a flow family and objective:
-/// the views are those of [`VIEWS`] — "samples", "layers", "density", "field" (a CNF's
-/// vector field; empty for other families) and "loss". Empty for an unknown view.
-pub fn notes_for(view: &str, family: Family, objective: ObjectiveKind) -> Vec<Concept> {
+/// the vector field has notes only for CNFs.
+pub fn notes_for(view: ViewKind, family: Family, objective: ObjectiveKind) -> Vec<Concept> {
     use Concept as C;
     let cnf = family == Family::Cnf;
     let mle = objective == ObjectiveKind::Mle;
@@ -347,7 +344,7 @@ pub fn notes_for(view: &str, family: Family, objective: ObjectiveKind) -> Vec<Co
     };
     let mut notes = Vec::new();
     match view {
-        "samples" => {
+        ViewKind::Samples => {
             if objective == ObjectiveKind::ReverseKl {
                 notes.push(C::ReverseKl);
             }
@@ -357,7 +354,7 @@ pub fn notes_for(view: &str, family: Family, objective: ObjectiveKind) -> Vec<Co
                 notes.push(C::AutoregressiveSpeed);
             }
         }
-        "layers" => {
+        ViewKind::Layers => {
             notes.push(C::ChangeOfVariables);
             notes.push(family_concept(family));
             match family {
@@ -368,7 +365,7 @@ pub fn notes_for(view: &str, family: Family, objective: ObjectiveKind) -> Vec<Co
                 _ => {}
             }
         }
-        "density" => {
+        ViewKind::Density => {
             notes.push(C::MaximumLikelihood);
             if cnf {
                 notes.push(C::CnfTrace);
@@ -380,7 +377,7 @@ pub fn notes_for(view: &str, family: Family, objective: ObjectiveKind) -> Vec<Co
             notes.push(C::Homeomorphism);
             notes.push(C::OutOfDistribution);
         }
-        "field" if cnf => {
+        ViewKind::Field if cnf => {
             match objective {
                 ObjectiveKind::FlowMatching => notes.push(C::FlowMatching),
                 // The regularisers are added to the maximum-likelihood loss only.
@@ -390,7 +387,7 @@ pub fn notes_for(view: &str, family: Family, objective: ObjectiveKind) -> Vec<Co
             notes.push(C::AugmentedOde);
             notes.push(C::Homeomorphism);
         }
-        "loss" => {
+        ViewKind::Loss => {
             notes.extend(objective_note);
             if cnf && mle {
                 notes.push(C::Regularisation);
@@ -407,7 +404,7 @@ pub fn notes_for(view: &str, family: Family, objective: ObjectiveKind) -> Vec<Co
             }
             notes.push(C::ExplodingInverse);
         }
-        _ => {}
+        ViewKind::Field => {}
     }
     notes
 }
@@ -442,7 +439,7 @@ mod tests {
     fn every_concept_is_reachable_from_some_view() {
         let mut reached = HashSet::new();
         for (family, objective) in runs() {
-            for view in VIEWS {
+            for view in ViewKind::ALL {
                 reached.extend(notes_for(view, family, objective));
             }
         }
@@ -452,24 +449,23 @@ mod tests {
     }
 
     #[test]
-    fn no_view_repeats_a_note_and_unknown_views_have_none() {
+    fn no_view_repeats_a_note_and_only_cnfs_have_a_field_note() {
         for (family, objective) in runs() {
-            for view in VIEWS {
+            for view in ViewKind::ALL {
                 let notes = notes_for(view, family, objective);
                 let distinct: HashSet<_> = notes.iter().collect();
                 assert_eq!(
                     distinct.len(),
                     notes.len(),
-                    "{view} {family:?} {objective:?}"
+                    "{view:?} {family:?} {objective:?}"
                 );
             }
-            assert!(notes_for("probe", family, objective).is_empty());
             // Every view but the CNF-only field view has notes for every run.
-            for view in VIEWS.iter().filter(|&&v| v != "field") {
-                assert!(!notes_for(view, family, objective).is_empty(), "{view}");
+            for view in ViewKind::ALL.into_iter().filter(|&v| v != ViewKind::Field) {
+                assert!(!notes_for(view, family, objective).is_empty(), "{view:?}");
             }
             assert_eq!(
-                notes_for("field", family, objective).is_empty(),
+                notes_for(ViewKind::Field, family, objective).is_empty(),
                 family != Family::Cnf
             );
         }
@@ -478,14 +474,16 @@ mod tests {
     #[test]
     fn every_family_gets_its_own_note_in_the_layers_view() {
         for (family, objective) in runs() {
-            let notes = notes_for("layers", family, objective);
+            let notes = notes_for(ViewKind::Layers, family, objective);
             let own = family_concept(family);
             assert!(notes.contains(&own), "{family:?} {objective:?}: {notes:?}");
             // Specific: beside the layers of at most two families (MAF and IAF share one;
             // Glow's step ends in RealNVP's coupling).
             let sharing = Family::ALL
                 .into_iter()
-                .filter(|&other| notes_for("layers", other, ObjectiveKind::Mle).contains(&own))
+                .filter(|&other| {
+                    notes_for(ViewKind::Layers, other, ObjectiveKind::Mle).contains(&own)
+                })
                 .count();
             assert!(sharing <= 2, "{own:?} is beside {sharing} families' layers");
         }
@@ -500,7 +498,7 @@ mod tests {
     #[test]
     fn the_objective_is_explained_beside_the_loss() {
         for (family, objective) in runs() {
-            let first = notes_for("loss", family, objective)[0];
+            let first = notes_for(ViewKind::Loss, family, objective)[0];
             let expected = match objective {
                 ObjectiveKind::Mle => Concept::MaximumLikelihood,
                 ObjectiveKind::ReverseKl => Concept::ReverseKl,

@@ -175,7 +175,10 @@ impl Run {
                     });
                 }
                 if let Some(nll) = report.test_nll
-                    && self.scores.last().is_none_or(|s| s.step != report.scored_at_step)
+                    && self
+                        .scores
+                        .last()
+                        .is_none_or(|s| s.step != report.scored_at_step)
                 {
                     if self.scores.len() == SCORES_CAPACITY {
                         // Every other point: the curve keeps its shape, at half the detail.

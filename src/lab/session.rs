@@ -10,11 +10,11 @@ use super::inspect_shim as inspect;
 use super::protocol::{FromTrainer, Report, RunError, RunSpec, Stage, ToTrainer, TrainingEvent};
 use super::views::{FIELD_ARROWS, Pictures, ViewRequest, base_grid};
 use crate::flows::{FlowEvaluator, build_flow};
-use crate::viz::density::DensityGrid;
 use crate::rng::Rng;
 use crate::targets::Target;
 use crate::train::Trainer;
 use crate::train::metrics::{HeldOut, HeldOutScore};
+use crate::viz::density::DensityGrid;
 
 /// Base samples pushed through the flow for the plot.
 pub const MODEL_SAMPLES: usize = 1500;
@@ -238,8 +238,7 @@ impl ActiveRun {
             || request.field;
         let same_request = self.pictured.as_ref().is_some_and(|(_, r)| r == request);
         let same_step = self.pictured.as_ref().is_some_and(|(s, _)| *s == step);
-        if !wants_any || (same_request && (same_step || (playing && now < self.next_pictures_ms)))
-        {
+        if !wants_any || (same_request && (same_step || (playing && now < self.next_pictures_ms))) {
             return Ok(None);
         }
         let started = now_ms();
@@ -311,7 +310,9 @@ impl ActiveRun {
             }
         }
         if request.field {
-            let time = depth.and_then(|d| inspect::depth_time(flow, d)).unwrap_or(0.0);
+            let time = depth
+                .and_then(|d| inspect::depth_time(flow, d))
+                .unwrap_or(0.0);
             let arrows = DensityGrid::cell_centres(request.view, FIELD_ARROWS, FIELD_ARROWS);
             if let Some(field) = self
                 .inspector
@@ -397,7 +398,9 @@ impl TrainLoop {
         let next = (run.trainer.steps() - from + 1) as f64;
         let due = since + next * 1e3 / cap;
         // Why also the next report: a capped trainer still reports (and draws pictures).
-        (due - now_ms()).min(self.next_report_ms - now_ms()).max(0.0)
+        (due - now_ms())
+            .min(self.next_report_ms - now_ms())
+            .max(0.0)
     }
 
     /// Whether the speed cap allows a step now.

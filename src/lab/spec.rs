@@ -211,7 +211,9 @@ pub const KEYS: &[Key] = &[
             spec.activation = choice(value, &Activation::ALL, |a| a.name())?;
             Ok(())
         },
-        write: |spec| (spec.activation != Activation::default()).then(|| spec.activation.name().to_owned()),
+        write: |spec| {
+            (spec.activation != Activation::default()).then(|| spec.activation.name().to_owned())
+        },
     },
     Key {
         name: "base",
@@ -348,7 +350,11 @@ pub const KEYS: &[Key] = &[
             spec.views = ViewSet::from_names(value).map_err(|bad| {
                 format!(
                     "view names from {} ('{bad}' is none)",
-                    super::views::VIEWS.iter().map(|v| v.name).collect::<Vec<_>>().join(", ")
+                    super::views::VIEWS
+                        .iter()
+                        .map(|v| v.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             })?;
             Ok(())

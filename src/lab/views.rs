@@ -152,7 +152,10 @@ impl ViewSet {
 
     /// `samples,layers,…` (the URL's form).
     pub fn to_names(self) -> String {
-        self.iter().map(ViewKind::name).collect::<Vec<_>>().join(",")
+        self.iter()
+            .map(ViewKind::name)
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// Parses `samples,layers,…` (an empty text is the empty set); `Err` names the bad part.

@@ -140,13 +140,17 @@ impl ControlsPanel {
         let workspace = ctx.workspace;
         ui.horizontal(|ui| {
             if workspace.is_playing() {
-                if ui.button("⏸ Pause").clicked() {
+                if ui.button("Pause").clicked() {
                     ctx.commands.push(Command::Pause);
                 }
-            } else if ui.button("▶ Play").clicked() {
+            } else if ui.button("Play").clicked() {
                 ctx.commands.push(Command::Play);
             }
-            if ui.button("Step").on_hover_text("One training step").clicked() {
+            if ui
+                .button("Step")
+                .on_hover_text("One training step")
+                .clicked()
+            {
                 ctx.commands.push(Command::Step);
             }
             if ui
@@ -177,6 +181,7 @@ impl ControlsPanel {
                     .logarithmic(true)
                     .text("steps/s at most"),
             );
+            // (The slider's text names it for screen readers.)
             if (response.drag_stopped() || (response.changed() && !response.dragged()))
                 && value != speed
             {
@@ -254,8 +259,10 @@ fn model_rows(
 ) {
     let info = draft.flow.info();
     let mut layers = draft.layers.unwrap_or(info.default_layers);
-    ui.label("Layers");
-    let response = ui.add(egui::Slider::new(&mut layers, 1..=64).logarithmic(true));
+    let label = ui.label("Layers");
+    let response = ui
+        .add(egui::Slider::new(&mut layers, 1..=64).logarithmic(true))
+        .labelled_by(label.id);
     if response.changed() {
         draft.layers = Some(layers);
     }
@@ -268,22 +275,24 @@ fn model_rows(
 
     let uses_networks = !matches!(draft.flow, Family::Planar | Family::Radial);
     let mut width = draft.width.unwrap_or(info.default_hidden);
-    ui.label("Hidden width");
-    let response = ui.add_enabled(
-        uses_networks,
-        egui::Slider::new(&mut width, 1..=1024).logarithmic(true),
-    );
+    let label = ui.label("Hidden width");
+    let response = ui
+        .add_enabled(
+            uses_networks,
+            egui::Slider::new(&mut width, 1..=1024).logarithmic(true),
+        )
+        .labelled_by(label.id);
     if response.changed() {
         draft.width = Some(width);
     }
     track(response.on_disabled_hover_text("Planar and radial layers have no networks"));
     ui.end_row();
 
-    ui.label("Activation");
+    let label = ui.label("Activation");
     ui.add_enabled_ui(uses_networks, |ui| {
         choice_combo(
             ui,
-            "Activation",
+            label.id,
             &mut draft.activation,
             &Activation::ALL,
             |a| a.name(),
@@ -292,7 +301,7 @@ fn model_rows(
     });
     ui.end_row();
 
-    ui.label("Base");
+    let label = ui.label("Base");
     let mut learnable = draft.learnable_base;
     egui::ComboBox::from_id_salt("Base")
         .selected_text(base_title(learnable))
@@ -305,27 +314,36 @@ fn model_rows(
                 }
                 track(response);
             }
-        });
+        })
+        .response
+        .labelled_by(label.id);
     ui.end_row();
 
     objective_rows(ui, draft, workspace, track);
 
     let mut lr = draft.learning_rate();
-    ui.label("Learning rate");
-    let response = ui.add(
-        egui::Slider::new(&mut lr, 1e-5..=1e-1)
-            .logarithmic(true)
-            .custom_formatter(|v, _| format!("{v:.1e}")),
-    );
+    let label = ui.label("Learning rate");
+    let response = ui
+        .add(
+            egui::Slider::new(&mut lr, 1e-5..=1e-1)
+                .logarithmic(true)
+                .custom_formatter(|v, _| format!("{v:.1e}")),
+        )
+        .labelled_by(label.id);
     if response.changed() {
         draft.lr = Some(lr);
     }
-    track(response.on_hover_text("Adam's step size (the divergence guard halves it after a rollback)"));
+    track(
+        response
+            .on_hover_text("Adam's step size (the divergence guard halves it after a rollback)"),
+    );
     ui.end_row();
 
     let mut batch = draft.batch;
-    ui.label("Batch");
-    let response = ui.add(egui::Slider::new(&mut batch, 1..=65_536).logarithmic(true));
+    let label = ui.label("Batch");
+    let response = ui
+        .add(egui::Slider::new(&mut batch, 1..=65_536).logarithmic(true))
+        .labelled_by(label.id);
     if response.changed() {
         draft.batch = batch;
     }
@@ -354,7 +372,7 @@ fn objective_rows(
     };
     let target = target.target.as_ref();
     let (current, _) = draft.objective_for(target);
-    ui.label("Objective");
+    let label = ui.label("Objective");
     let mut reasons = Vec::new();
     egui::ComboBox::from_id_salt("Objective")
         .selected_text(current.title())
@@ -368,14 +386,19 @@ fn objective_rows(
                         egui::Button::selectable(objective == current, objective.title()),
                     )
                     .on_disabled_hover_text(
-                        applies.as_ref().err().map_or(String::new(), ToString::to_string),
+                        applies
+                            .as_ref()
+                            .err()
+                            .map_or(String::new(), ToString::to_string),
                     );
                 if response.clicked() {
                     draft.objective = Some(objective);
                 }
                 track(response);
             }
-        });
+        })
+        .response
+        .labelled_by(label.id);
     ui.end_row();
     for objective in ObjectiveKind::ALL {
         if let Err(why) = objective.applies(draft.flow, target) {
@@ -392,55 +415,106 @@ fn objective_rows(
 /// The CNF's rows.
 fn cnf_rows(ui: &mut egui::Ui, draft: &mut Spec, track: &mut impl FnMut(egui::Response)) {
     let cnf = &mut draft.cnf;
-    ui.label("Solver");
-    choice_combo(ui, "Solver", &mut cnf.solver, Solver::ALL, solver_title, track);
+    let label = ui.label("Solver");
+    choice_combo(
+        ui,
+        label.id,
+        &mut cnf.solver,
+        Solver::ALL,
+        solver_title,
+        track,
+    );
     ui.end_row();
     match cnf.solver {
         Solver::Rk4 => {
-            ui.label("RK4 steps");
-            track(ui.add(egui::Slider::new(&mut cnf.steps, 1..=1000).logarithmic(true)));
-            ui.end_row();
+            slider_row(
+                ui,
+                "RK4 steps",
+                egui::Slider::new(&mut cnf.steps, 1..=1000).logarithmic(true),
+                "Fixed steps over [0, T]",
+                track,
+            );
         }
         Solver::DormandPrince => {
-            for (name, value) in [("Rel. tolerance", &mut cnf.rtol), ("Abs. tolerance", &mut cnf.atol)] {
-                ui.label(name);
-                track(ui.add(
-                    egui::Slider::new(value, 1e-8..=1e-1)
-                        .logarithmic(true)
-                        .custom_formatter(|v, _| format!("{v:.0e}")),
-                ));
-                ui.end_row();
+            for (name, value) in [
+                ("Rel. tolerance", &mut cnf.rtol),
+                ("Abs. tolerance", &mut cnf.atol),
+            ] {
+                let slider = egui::Slider::new(value, 1e-8..=1e-1)
+                    .logarithmic(true)
+                    .custom_formatter(|v, _| format!("{v:.0e}"));
+                slider_row(
+                    ui,
+                    name,
+                    slider,
+                    "Dormand–Prince's error tolerance per step",
+                    track,
+                );
             }
         }
     }
-    ui.label("Trace");
-    choice_combo(ui, "Trace", &mut cnf.trace, TraceEstimator::ALL, trace_title, track);
+    let label = ui.label("Trace");
+    choice_combo(
+        ui,
+        label.id,
+        &mut cnf.trace,
+        TraceEstimator::ALL,
+        trace_title,
+        track,
+    );
     ui.end_row();
     if cnf.trace == TraceEstimator::Hutchinson {
-        ui.label("Probes");
-        choice_combo(ui, "Probe", &mut cnf.probe, ProbeKind::ALL, |p| p.name(), track);
+        let label = ui.label("Probes");
+        choice_combo(
+            ui,
+            label.id,
+            &mut cnf.probe,
+            ProbeKind::ALL,
+            |p| p.name(),
+            track,
+        );
         ui.end_row();
-        ui.label("Probe count");
-        track(ui.add(egui::Slider::new(&mut cnf.probes, 1..=64)));
-        ui.end_row();
+        slider_row(
+            ui,
+            "Probe count",
+            egui::Slider::new(&mut cnf.probes, 1..=64),
+            "Probe vectors averaged per sample",
+            track,
+        );
     }
-    ui.label("λ_K kinetic");
-    track(
-        ui.add(egui::Slider::new(&mut cnf.kinetic, 0.0..=10.0).logarithmic(true))
-            .on_hover_text("Weight of ∫‖f‖² dt: straighter, cheaper paths (Finlay et al. 2020)"),
+    slider_row(
+        ui,
+        "λ_K kinetic",
+        egui::Slider::new(&mut cnf.kinetic, 0.0..=10.0).logarithmic(true),
+        "Weight of ∫‖f‖² dt: straighter, cheaper paths (Finlay et al. 2020)",
+        track,
     );
-    ui.end_row();
-    ui.label("λ_J Jacobian");
-    track(
-        ui.add(egui::Slider::new(&mut cnf.jacobian, 0.0..=10.0).logarithmic(true))
-            .on_hover_text("Weight of ∫‖∂f/∂z‖²_F dt: smoother dynamics (Finlay et al. 2020)"),
+    slider_row(
+        ui,
+        "λ_J Jacobian",
+        egui::Slider::new(&mut cnf.jacobian, 0.0..=10.0).logarithmic(true),
+        "Weight of ∫‖∂f/∂z‖²_F dt: smoother dynamics (Finlay et al. 2020)",
+        track,
     );
-    ui.end_row();
-    ui.label("Augmented dims");
-    track(
-        ui.add(egui::Slider::new(&mut cnf.augment, 0..=16))
-            .on_hover_text("Extra zero coordinates the ODE may use (ANODE): escapes the homeomorphism limit"),
+    slider_row(
+        ui,
+        "Augmented dims",
+        egui::Slider::new(&mut cnf.augment, 0..=16),
+        "Extra zero coordinates the ODE may use (ANODE): escapes the homeomorphism limit",
+        track,
     );
+}
+
+/// A labelled slider row of a grid.
+fn slider_row(
+    ui: &mut egui::Ui,
+    name: &str,
+    slider: egui::Slider<'_>,
+    hover: &str,
+    track: &mut impl FnMut(egui::Response),
+) {
+    let label = ui.label(name);
+    track(ui.add(slider).labelled_by(label.id).on_hover_text(hover));
     ui.end_row();
 }
 
@@ -461,20 +535,22 @@ fn trace_title(trace: TraceEstimator) -> &'static str {
 /// A combo box over `all`, named by `title`.
 fn choice_combo<T: Copy + PartialEq>(
     ui: &mut egui::Ui,
-    id: &str,
+    label: egui::Id,
     value: &mut T,
     all: &[T],
     title: fn(T) -> &'static str,
     track: &mut impl FnMut(egui::Response),
 ) {
-    egui::ComboBox::from_id_salt(id)
+    egui::ComboBox::from_id_salt(label)
         .selected_text(title(*value))
         .width(FIELD_WIDTH)
         .show_ui(ui, |ui| {
             for &option in all {
                 track(ui.selectable_value(value, option, title(option)));
             }
-        });
+        })
+        .response
+        .labelled_by(label);
 }
 
 /// `35344` → `"35,344"`.

@@ -1,4 +1,6 @@
-//! The app's one typeface.
+//! The app's typeface: Ubuntu Light, and for the symbols it lacks (∇, ‖, subscripts, arrows…)
+//! a few dozen glyphs of DejaVu Sans (`assets/fonts/symbols.ttf`, made by
+//! `scripts/font-subset` from exactly the characters the source uses).
 //!
 //! Why not egui's defaults: they embed two fonts, Ubuntu Light and Hack (monospace). Hack
 //! costs 150 KB of the gzipped web app and only drew the plot's coordinate read-out, so both
@@ -9,16 +11,25 @@ use std::sync::Arc;
 use egui::{FontData, FontDefinitions, FontFamily};
 
 const UBUNTU_LIGHT: &str = "Ubuntu-Light";
+const SYMBOLS: &str = "DejaVu-Sans-symbols";
 
-/// The font definitions: Ubuntu Light for proportional and monospace text.
+/// The font definitions: Ubuntu Light, then the symbols, for proportional and monospace text.
 pub fn definitions() -> FontDefinitions {
     let mut fonts = FontDefinitions::empty();
     fonts.font_data.insert(
         UBUNTU_LIGHT.to_owned(),
         Arc::new(FontData::from_static(epaint_default_fonts::UBUNTU_LIGHT)),
     );
+    fonts.font_data.insert(
+        SYMBOLS.to_owned(),
+        Arc::new(FontData::from_static(include_bytes!(
+            "../../assets/fonts/symbols.ttf"
+        ))),
+    );
     for family in [FontFamily::Proportional, FontFamily::Monospace] {
-        fonts.families.insert(family, vec![UBUNTU_LIGHT.to_owned()]);
+        fonts
+            .families
+            .insert(family, vec![UBUNTU_LIGHT.to_owned(), SYMBOLS.to_owned()]);
     }
     fonts
 }

@@ -10,11 +10,13 @@
 //! - [`views`]: the views of the model (samples, layers, densities, field, loss curves)
 //! - [`plot`]: drawing the plane (canvas, heat maps, dots, colour bars)
 //! - [`status`]: the status line
+//! - [`notes`]: the teaching notes beside the views
 //! - [`renderer`]: which graphics API draws the UI
 //! - [`fonts`]: the app's typeface
 
 pub mod controls;
 pub mod fonts;
+pub mod notes;
 pub mod plot;
 pub mod renderer;
 pub mod shell;

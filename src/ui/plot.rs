@@ -113,12 +113,8 @@ impl CachedTexture {
         make: impl FnOnce() -> Option<egui::ColorImage>,
     ) -> Option<&egui::TextureHandle> {
         if !matches!(&self.texture, Some((k, _)) if *k == key) {
-            self.texture = make().map(|image| {
-                (
-                    key,
-                    ctx.load_texture(name, image, TextureOptions::LINEAR),
-                )
-            });
+            self.texture =
+                make().map(|image| (key, ctx.load_texture(name, image, TextureOptions::LINEAR)));
         }
         self.texture.as_ref().map(|(_, texture)| texture)
     }
@@ -196,11 +192,11 @@ impl Canvas {
         let font = FontId::proportional(CAPTION_SIZE);
         let mut y = self.screen.top() + 6.0;
         for line in lines {
-            let galley =
-                self.painter
-                    .layout_no_wrap(line.clone(), font.clone(), Color32::WHITE);
-            let rect = Rect::from_min_size(pos2(self.screen.left() + 6.0, y), galley.size())
-                .expand(2.0);
+            let galley = self
+                .painter
+                .layout_no_wrap(line.clone(), font.clone(), Color32::WHITE);
+            let rect =
+                Rect::from_min_size(pos2(self.screen.left() + 6.0, y), galley.size()).expand(2.0);
             self.painter
                 .rect_filled(rect, 2.0, Color32::from_black_alpha(150));
             self.painter
@@ -249,8 +245,16 @@ pub fn color_bar(
     );
     let font = FontId::proportional(12.0);
     for (text, pos, align) in [
-        (high, bar.center_top() - Vec2::new(0.0, 3.0), Align2::RIGHT_BOTTOM),
-        (low, bar.center_bottom() + Vec2::new(0.0, 3.0), Align2::RIGHT_TOP),
+        (
+            high,
+            bar.center_top() - Vec2::new(0.0, 3.0),
+            Align2::RIGHT_BOTTOM,
+        ),
+        (
+            low,
+            bar.center_bottom() + Vec2::new(0.0, 3.0),
+            Align2::RIGHT_TOP,
+        ),
     ] {
         let galley = painter.layout_no_wrap(text.to_owned(), font.clone(), Color32::WHITE);
         let rect = align.anchor_size(pos + Vec2::new(6.0, 0.0), galley.size());

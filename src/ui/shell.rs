@@ -3,8 +3,9 @@
 //! and the registry of panels, which the layout and the tests both read.
 
 use super::controls::ControlsPanel;
-use super::views::ViewsPanel;
+use super::notes::NotesPanel;
 use super::status::StatusPanel;
+use super::views::ViewsPanel;
 use super::{Panel, PanelContext};
 
 /// Where a panel sits.
@@ -12,6 +13,8 @@ use super::{Panel, PanelContext};
 pub enum Dock {
     /// The side panel on the left.
     Left,
+    /// The side panel on the right.
+    Right,
     /// The line at the bottom.
     Bottom,
     /// The rest of the window.
@@ -23,16 +26,18 @@ pub enum Dock {
 pub struct Shell {
     controls: ControlsPanel,
     status: StatusPanel,
+    notes: NotesPanel,
     views: ViewsPanel,
 }
 
 impl Shell {
     /// The registered panels with their docks, in the order they are laid out (egui lays out
     /// side panels before the central one).
-    pub fn panels_mut(&mut self) -> [(Dock, &mut dyn Panel); 3] {
+    pub fn panels_mut(&mut self) -> [(Dock, &mut dyn Panel); 4] {
         [
             (Dock::Left, &mut self.controls),
             (Dock::Bottom, &mut self.status),
+            (Dock::Right, &mut self.notes),
             (Dock::Central, &mut self.views),
         ]
     }
@@ -45,6 +50,12 @@ impl Shell {
                     egui::Panel::left(panel.name())
                         .resizable(false)
                         .default_size(250.0)
+                        .show(ui, |ui| panel.ui(ui, ctx));
+                }
+                Dock::Right => {
+                    egui::Panel::right(panel.name())
+                        .resizable(true)
+                        .default_size(320.0)
                         .show(ui, |ui| panel.ui(ui, ctx));
                 }
                 Dock::Bottom => {

@@ -16,7 +16,8 @@ use flowlab::ui::renderer::RendererInfo;
 use flowlab::ui::shell::{Dock, Shell};
 use web_time::{Duration, Instant};
 
-const SIZE: egui::Vec2 = egui::vec2(1000.0, 640.0);
+/// A projector's 1280×800.
+const SIZE: egui::Vec2 = egui::vec2(1280.0, 800.0);
 
 // ---------------------------------------------------------------------------------------------
 // Panels on a fixture workspace.
@@ -30,7 +31,11 @@ struct Fixture {
 
 impl Fixture {
     fn new(steps: usize) -> Self {
-        let mut workspace = Workspace::inline(Spec::from_fragment_lenient("autoplay=0&seed=0"));
+        Self::with("autoplay=0&seed=0", steps)
+    }
+
+    fn with(fragment: &str, steps: usize) -> Self {
+        let mut workspace = Workspace::inline(Spec::from_fragment_lenient(fragment));
         for _ in 0..steps {
             let _ = workspace.apply(Command::Step);
         }
@@ -103,9 +108,10 @@ fn every_registered_panel_has_a_snapshot() {
     let mut results = egui_kittest::SnapshotResults::new();
     for (index, (name, dock)) in names.into_iter().enumerate() {
         let size = match dock {
-            Dock::Left => egui::vec2(260.0, 420.0),
+            Dock::Left => egui::vec2(280.0, 760.0),
+            Dock::Right => egui::vec2(320.0, 760.0),
             Dock::Bottom => egui::vec2(1000.0, 70.0),
-            Dock::Central => egui::vec2(600.0, 600.0),
+            Dock::Central => egui::vec2(900.0, 700.0),
         };
         let mut harness = panel_harness(index, size);
         harness.run_steps(3);
@@ -115,7 +121,7 @@ fn every_registered_panel_has_a_snapshot() {
 
 #[test]
 fn controls_turn_clicks_into_commands() {
-    let mut harness = panel_harness(panel_index("controls"), egui::vec2(260.0, 420.0));
+    let mut harness = panel_harness(panel_index("controls"), egui::vec2(280.0, 760.0));
     harness.run_steps(2);
     harness.get_by_label("Play").click();
     harness.run_steps(2);
@@ -140,7 +146,7 @@ fn controls_turn_clicks_into_commands() {
 
 #[test]
 fn the_seed_is_applied_only_when_asked_and_only_when_valid() {
-    let mut harness = panel_harness(panel_index("controls"), egui::vec2(260.0, 420.0));
+    let mut harness = panel_harness(panel_index("controls"), egui::vec2(280.0, 760.0));
     harness.run_steps(2);
     harness.get_by_label("Seed").set_text_value_accesskit("x1");
     harness.run_steps(2);
@@ -168,12 +174,94 @@ fn the_status_line_shows_progress_and_where_training_runs() {
 }
 
 #[test]
-fn the_plot_shows_the_target_and_the_flow() {
-    let mut harness = panel_harness(panel_index("plot"), egui::vec2(600.0, 600.0));
+fn the_model_panel_edits_settings() {
+    let mut harness = panel_harness(panel_index("controls"), egui::vec2(280.0, 760.0));
     harness.run_steps(2);
-    harness.get_by_label("Plot of moons");
+    harness.get_by_label("Activation").click();
+    harness.run_steps(2);
+    harness.get_by_label("relu").click();
+    harness.run_steps(2);
     let (fixture, _) = harness.state();
-    assert_eq!(fixture.workspace.runs()[0].samples().len(), 1500);
+    let [Command::Edit(spec)] = &fixture.commands[..] else {
+        panic!("{:?}", fixture.commands)
+    };
+    assert_eq!(spec.activation, flowlab::flows::mlp::Activation::Relu);
+    assert_eq!(
+        spec.flow_config().activation,
+        flowlab::flows::mlp::Activation::Relu
+    );
+    // The objectives that do not apply are greyed out, with their reason written out.
+    harness.get_by_label_contains("flow matching: ");
+}
+
+#[test]
+fn views_toggle_and_the_scrubber_moves() {
+    let mut harness = panel_harness(panel_index("views"), egui::vec2(900.0, 700.0));
+    harness.run_steps(3);
+    harness.get_by_label("Plot of the flow layer by layer");
+    harness.get_by_label("Plot of the learned density");
+    harness.get_by_label("Loss curves").click();
+    harness.run_steps(2);
+    let commands = std::mem::take(&mut harness.state_mut().0.commands);
+    let [Command::Edit(spec)] = &commands[..] else {
+        panic!("{commands:?}")
+    };
+    assert!(!spec.views.contains(flowlab::lab::views::ViewKind::Loss));
+    assert!(spec.views.contains(flowlab::lab::views::ViewKind::Layers));
+    // The depth slider: set it, as a keyboard user would.
+    harness.get_by_label("depth").set_value_accesskit(2.0);
+    harness.run_steps(2);
+    let commands = std::mem::take(&mut harness.state_mut().0.commands);
+    assert!(
+        commands.iter().any(
+            |c| matches!(c, Command::SetDepth { depth: Some(d), .. } if (*d - 2.0).abs() < 1e-6)
+        ),
+        "{commands:?}"
+    );
+}
+
+#[test]
+fn each_view_alone_has_a_snapshot() {
+    let mut results = egui_kittest::SnapshotResults::new();
+    for kind in flowlab::lab::views::ViewKind::ALL {
+        let fragment = format!(
+            "autoplay=0&seed=0&flow={}&views={}",
+            if kind == flowlab::lab::views::ViewKind::Field {
+                "cnf"
+            } else {
+                "realnvp"
+            },
+            kind.name()
+        );
+        let mut harness = view_harness(&fragment);
+        harness.run_steps(4);
+        results.add(harness.try_snapshot(format!("views/{}", kind.name())));
+    }
+}
+
+/// The views panel alone on a paused model of `fragment` after 25 exact steps.
+fn view_harness(fragment: &str) -> Harness<'static, (Fixture, Shell)> {
+    let index = panel_index("views");
+    let fixture = Fixture::with(fragment, 25);
+    Harness::builder()
+        .with_size(egui::vec2(700.0, 560.0))
+        .with_context_setup(flowlab::ui::fonts::install)
+        .wgpu()
+        .build_ui_state(
+            move |ui, (fixture, shell): &mut (Fixture, Shell)| {
+                let status = fixture.status();
+                let mut ctx = PanelContext {
+                    workspace: &fixture.workspace,
+                    status: &status,
+                    renderer: &fixture.renderer,
+                    commands: &mut fixture.commands,
+                };
+                if let Some((_, panel)) = shell.panels_mut().into_iter().nth(index) {
+                    panel.ui(ui, &mut ctx);
+                }
+            },
+            (fixture, Shell::default()),
+        )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -204,8 +292,13 @@ fn opens_on_the_default_scene_and_trains() {
     let model = &status.models[0];
     assert_eq!((model.flow.as_str(), model.n_params), ("realnvp", 35_344));
     assert!(model.test_nll.is_some_and(f64::is_finite));
-    harness.get_by_label("Plot of moons");
+    harness.get_by_label("Plot of the flow's samples");
     harness.get_by_label_contains(&format!("Step {}", status.step));
+    assert_eq!(status.views, ["samples", "layers", "density", "loss"]);
+    assert_eq!(status.layers, 8);
+    assert_eq!(status.depth, 8.0);
+    assert_eq!(status.settings["width"], 64);
+    assert_eq!(status.settings["activation"], "tanh");
 }
 
 #[test]
@@ -260,7 +353,7 @@ fn a_malformed_fragment_is_shown_and_defaults_are_kept() {
         "{error}"
     );
     harness.get_by_label_contains("Error: URL fragment: bad value 'nope'");
-    harness.get_by_label("Plot of moons");
+    harness.get_by_label("Plot of the flow's samples");
 }
 
 #[test]

@@ -58,10 +58,19 @@ impl DensityView {
         let version = view.run.map_or(0, |r| r.pictures_version()) * 2 + u64::from(self.linear);
         let target_version = target.map_or(0, |t| t.version) * 2 + u64::from(self.linear);
         ui.horizontal(|ui| {
-            let (canvas, _) = Canvas::new(ui, half, view.workspace.view(), "Plot of the learned density");
+            let (canvas, _) = Canvas::new(
+                ui,
+                half,
+                view.workspace.view(),
+                "Plot of the learned density",
+            );
             if let Some(grid) = &learned {
                 let texture = self.learned.get(ui.ctx(), "learned density", version, || {
-                    Some(color_image(grid.width, grid.height, &grid.colors_on(high, scale)))
+                    Some(color_image(
+                        grid.width,
+                        grid.height,
+                        &grid.colors_on(high, scale),
+                    ))
                 });
                 if let Some(texture) = texture {
                     canvas.image(texture, grid.view);
@@ -74,12 +83,23 @@ impl DensityView {
                 "learned q(x): computing…".to_owned()
             }]);
 
-            let (canvas, _) = Canvas::new(ui, half, view.workspace.view(), "Plot of the target density");
+            let (canvas, _) = Canvas::new(
+                ui,
+                half,
+                view.workspace.view(),
+                "Plot of the target density",
+            );
             match (target, target_grid) {
                 (Some(_), Some(grid)) => {
-                    let texture = self.target.get(ui.ctx(), "target density", target_version, || {
-                        Some(color_image(grid.width, grid.height, &grid.colors_on(high, scale)))
-                    });
+                    let texture =
+                        self.target
+                            .get(ui.ctx(), "target density", target_version, || {
+                                Some(color_image(
+                                    grid.width,
+                                    grid.height,
+                                    &grid.colors_on(high, scale),
+                                ))
+                            });
                     if let Some(texture) = texture {
                         canvas.image(texture, grid.view);
                     }
@@ -94,15 +114,27 @@ impl DensityView {
                 _ => canvas.axes(),
             }
             let (low, top) = match scale {
-                Scale::Log => (format!("−{DYNAMIC_RANGE_NATS} nats"), "max log p*".to_owned()),
+                Scale::Log => (
+                    format!("−{DYNAMIC_RANGE_NATS} nats"),
+                    "max log p*".to_owned(),
+                ),
                 Scale::Linear => ("0".to_owned(), "max p*".to_owned()),
             };
-            color_bar(&canvas.painter, canvas.screen, |t| colormap(t).map_color(), &low, &top);
+            color_bar(
+                &canvas.painter,
+                canvas.screen,
+                |t| colormap(t).map_color(),
+                &low,
+                &top,
+            );
         });
-        ui.label(egui::RichText::new(if scores.is_empty() {
-            "held-out NLL: measuring…".to_owned()
-        } else {
-            scores.join(" · ")
-        }).size(14.0));
+        ui.label(
+            egui::RichText::new(if scores.is_empty() {
+                "held-out NLL: measuring…".to_owned()
+            } else {
+                scores.join(" · ")
+            })
+            .size(14.0),
+        );
     }
 }

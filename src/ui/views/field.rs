@@ -48,7 +48,10 @@ impl FieldView {
             }
             let Some(&start) = path.first() else { continue };
             let [r, g, b] = base_color(start);
-            canvas.line(path, Stroke::new(1.0, Color32::from_rgba_unmultiplied(r, g, b, 150)));
+            canvas.line(
+                path,
+                Stroke::new(1.0, Color32::from_rgba_unmultiplied(r, g, b, 150)),
+            );
         }
         // Arrows, the longest a cell long.
         let centres = DensityGrid::cell_centres(pictures.view, FIELD_ARROWS, FIELD_ARROWS);
@@ -59,7 +62,11 @@ impl FieldView {
             .filter(|s| s.is_finite())
             .fold(0.0f32, f32::max);
         let cell = (pictures.view.max[0] - pictures.view.min[0]) / FIELD_ARROWS as f32;
-        let scale = if longest > 0.0 { 0.9 * cell / longest } else { 0.0 };
+        let scale = if longest > 0.0 {
+            0.9 * cell / longest
+        } else {
+            0.0
+        };
         let stroke = Stroke::new(1.5, Color32::from_rgb(240, 240, 240));
         for (c, v) in centres.chunks_exact(2).zip(pictures.field.chunks_exact(2)) {
             if !(v[0].is_finite() && v[1].is_finite()) {
@@ -77,7 +84,9 @@ impl FieldView {
         )];
         caption.push(format!("paths of {particles} samples from t = 0"));
         if let Some(nfe) = pictures.solver_evaluations {
-            caption.push(format!("solver: {nfe} field evaluations per density evaluation"));
+            caption.push(format!(
+                "solver: {nfe} field evaluations per density evaluation"
+            ));
         }
         canvas.caption(&caption);
     }

@@ -9,8 +9,8 @@ use super::ViewContext;
 use crate::lab::Command;
 use crate::lab::views::{GRID_LINE_POINTS, Pictures};
 use crate::ui::plot::{CachedTexture, Canvas, MapColor as _, color_bar, color_image};
-use crate::viz::density::{DYNAMIC_RANGE_NATS, DensityGrid, Scale, colormap, diverging};
 use crate::viz::base_color;
+use crate::viz::density::{DYNAMIC_RANGE_NATS, DensityGrid, Scale, colormap, diverging};
 
 /// Seconds the animation spends on one layer.
 const SECONDS_PER_LAYER: f32 = 0.6;
@@ -45,12 +45,7 @@ pub struct LayersView {
 
 impl LayersView {
     /// Draws the view.
-    pub fn ui(
-        &mut self,
-        ui: &mut egui::Ui,
-        view: &ViewContext<'_>,
-        commands: &mut Vec<Command>,
-    ) {
+    pub fn ui(&mut self, ui: &mut egui::Ui, view: &ViewContext<'_>, commands: &mut Vec<Command>) {
         if !self.initialised {
             self.initialised = true;
             self.show_grid = true;
@@ -129,10 +124,16 @@ impl LayersView {
         commands: &mut Vec<Command>,
     ) {
         ui.horizontal(|ui| {
-            let label = if self.playing { "⏸ Stop" } else { "▶ Play layers" };
+            let label = if self.playing {
+                "Stop layers"
+            } else {
+                "Play layers"
+            };
             if ui
                 .button(label)
-                .on_hover_text("Sweep the depth from the base distribution to the last layer, looping")
+                .on_hover_text(
+                    "Sweep the depth from the base distribution to the last layer, looping",
+                )
                 .clicked()
             {
                 self.playing = !self.playing;
@@ -193,7 +194,11 @@ impl LayersView {
         };
         if n == 0 || values.len() != n * n {
             if is_log_det && pictures.depth == Some(0) {
-                canvas.caption(&[String::new(), String::new(), "the base has no layer: pick a depth ≥ 1".to_owned()]);
+                canvas.caption(&[
+                    String::new(),
+                    String::new(),
+                    "the base has no layer: pick a depth ≥ 1".to_owned(),
+                ]);
             }
             return;
         }
@@ -294,11 +299,7 @@ pub fn caption(pictures: &Pictures, depth: f32) -> Vec<String> {
     let what = if whole == 0 {
         "the base distribution (no layer yet)".to_owned()
     } else {
-        pictures
-            .labels
-            .get(whole - 1)
-            .cloned()
-            .unwrap_or_default()
+        pictures.labels.get(whole - 1).cloned().unwrap_or_default()
     };
     let mut lines = vec![format!("depth {depth:.2} of {k}: {what}")];
     if let (Some(&t), Some(&end)) = (pictures.times.get(whole), pictures.times.last()) {

@@ -52,8 +52,14 @@ impl LossView {
         let y = |v: f64| if log { (v - floor + 0.01).log10() } else { v };
         let x = |step: u64, secs: f64| if self.against_time { secs } else { step as f64 };
         let loss_name = format!("training loss ({})", objective.title());
-        let loss: PlotPoints<'_> = history.iter().map(|p| [x(p.step, p.train_secs), y(p.loss)]).collect();
-        let nll: PlotPoints<'_> = scores.iter().map(|s| [x(s.step, s.train_secs), y(s.nll)]).collect();
+        let loss: PlotPoints<'_> = history
+            .iter()
+            .map(|p| [x(p.step, p.train_secs), y(p.loss)])
+            .collect();
+        let nll: PlotPoints<'_> = scores
+            .iter()
+            .map(|s| [x(s.step, s.train_secs), y(s.nll)])
+            .collect();
         let kl: PlotPoints<'_> = scores
             .iter()
             .filter_map(|s| s.kl.map(|kl| [x(s.step, s.train_secs), y(kl)]))
@@ -81,7 +87,11 @@ impl LossView {
         };
         Plot::new("loss curves")
             .legend(Legend::default().position(egui_plot::Corner::RightTop))
-            .x_axis_label(if self.against_time { "training seconds" } else { "step" })
+            .x_axis_label(if self.against_time {
+                "training seconds"
+            } else {
+                "step"
+            })
             .y_axis_label(y_label)
             .allow_scroll(false)
             .show(ui, |plot| {
@@ -91,7 +101,9 @@ impl LossView {
                     plot.line(Line::new("KL(p*‖q)", kl).color(KL_COLOR).width(2.0));
                 }
                 for at in rollbacks {
-                    plot.vline(VLine::new("rollback (divergence caught)", at).color(ROLLBACK_COLOR));
+                    plot.vline(
+                        VLine::new("rollback (divergence caught)", at).color(ROLLBACK_COLOR),
+                    );
                 }
             });
     }

@@ -63,26 +63,14 @@ impl Panel for ViewsPanel {
             return;
         }
         let area = ui.available_rect_before_wrap();
-        let (columns, rows) = grid_shape(shown.len(), area.width() / area.height().max(1.0));
-        let tile = egui::vec2(
-            (area.width() - GAP * (columns - 1) as f32) / columns as f32,
-            (area.height() - GAP * (rows - 1) as f32) / rows as f32,
-        );
-        for (i, kind) in shown.into_iter().enumerate() {
-            let (column, row) = (i % columns, i / columns);
-            let min = area.min
-                + egui::vec2(
-                    column as f32 * (tile.x + GAP),
-                    row as f32 * (tile.y + GAP),
-                );
-            let rect = egui::Rect::from_min_size(min, tile);
+        for (kind, rect) in tile_rects(&shown, area) {
             let mut child = ui.new_child(
                 egui::UiBuilder::new()
                     .max_rect(rect)
                     .id_salt(kind.name())
                     .layout(egui::Layout::top_down(egui::Align::Min)),
             );
-            child.set_clip_rect(rect);
+            child.set_clip_rect(rect.intersect(ui.clip_rect()));
             tile_ui(&mut child, kind.info().title, |ui| match kind {
                 ViewKind::Samples => self.samples.ui(ui, &view),
                 ViewKind::Layers => self.layers.ui(ui, &view, ctx.commands),
@@ -106,21 +94,90 @@ fn tile_ui(ui: &mut egui::Ui, title: &str, body: impl FnOnce(&mut egui::Ui)) {
         });
 }
 
-/// Columns and rows for `n` tiles in an area `aspect` times wider than high: the layout whose
-/// tiles are closest to square.
-pub fn grid_shape(n: usize, aspect: f32) -> (usize, usize) {
-    let n = n.max(1);
-    (1..=n)
-        .map(|columns| (columns, n.div_ceil(columns)))
-        .min_by(|&(c1, r1), &(c2, r2)| {
-            let badness = |c: usize, r: usize| {
-                let tile_aspect = aspect * r as f32 / c as f32;
-                // Empty cells waste space too.
-                tile_aspect.ln().abs() + 0.3 * (c * r - n) as f32
-            };
-            badness(c1, r1).total_cmp(&badness(c2, r2))
-        })
-        .unwrap_or((1, 1))
+/// Height of a tile's title and toolbar rows, in points.
+const TILE_CHROME: f32 = 64.0;
+
+/// Where each shown view goes in `area`: the plots in rows (the density view, two plots side
+/// by side, is two columns wide), choosing the column count that makes the plots largest;
+/// the loss curves as a band across the bottom.
+pub fn tile_rects(shown: &[ViewKind], area: egui::Rect) -> Vec<(ViewKind, egui::Rect)> {
+    let plots: Vec<ViewKind> = shown
+        .iter()
+        .copied()
+        .filter(|&k| k != ViewKind::Loss)
+        .collect();
+    let has_loss = shown.contains(&ViewKind::Loss);
+    let loss_height = if plots.is_empty() {
+        area.height()
+    } else if has_loss {
+        (0.3 * area.height()).clamp(150.0, 280.0)
+    } else {
+        0.0
+    };
+    let plot_area = egui::Rect::from_min_max(
+        area.min,
+        egui::pos2(
+            area.max.x,
+            area.max.y - loss_height - if has_loss { GAP } else { 0.0 },
+        ),
+    );
+    let units = |k: ViewKind, columns: usize| {
+        if k == ViewKind::Density {
+            columns.min(2)
+        } else {
+            1
+        }
+    };
+    // Rows of views for `columns` columns, in display order.
+    let rows_for = |columns: usize| {
+        let mut rows: Vec<Vec<ViewKind>> = Vec::new();
+        let mut used = columns;
+        for &k in &plots {
+            if used + units(k, columns) > columns {
+                rows.push(Vec::new());
+                used = 0;
+            }
+            used += units(k, columns);
+            if let Some(row) = rows.last_mut() {
+                row.push(k);
+            }
+        }
+        rows
+    };
+    let side = |columns: usize| {
+        let rows = rows_for(columns).len().max(1) as f32;
+        let width = (plot_area.width() - GAP * (columns as f32 - 1.0)) / columns as f32;
+        let height = (plot_area.height() - GAP * (rows - 1.0)) / rows - TILE_CHROME;
+        width.min(height)
+    };
+    let columns = (1..=plots.len().max(1) + 1)
+        .max_by(|&a, &b| side(a).total_cmp(&side(b)).then(b.cmp(&a)))
+        .unwrap_or(1);
+    let rows = rows_for(columns);
+    let unit_width = (plot_area.width() - GAP * (columns as f32 - 1.0)) / columns as f32;
+    let row_height =
+        (plot_area.height() - GAP * (rows.len().max(1) as f32 - 1.0)) / rows.len().max(1) as f32;
+    let mut out = Vec::new();
+    for (r, row) in rows.iter().enumerate() {
+        let mut x = plot_area.min.x;
+        let y = plot_area.min.y + r as f32 * (row_height + GAP);
+        for &k in row {
+            let span = units(k, columns) as f32;
+            let width = unit_width * span + GAP * (span - 1.0);
+            out.push((
+                k,
+                egui::Rect::from_min_size(egui::pos2(x, y), egui::vec2(width, row_height)),
+            ));
+            x += width + GAP;
+        }
+    }
+    if has_loss {
+        out.push((
+            ViewKind::Loss,
+            egui::Rect::from_min_max(egui::pos2(area.min.x, area.max.y - loss_height), area.max),
+        ));
+    }
+    out
 }
 
 /// A checkbox per view; the vector field only for CNFs.
@@ -162,14 +219,43 @@ fn toggles_ui(ui: &mut egui::Ui, workspace: &Workspace, commands: &mut Vec<Comma
 
 #[cfg(test)]
 mod tests {
-    use super::grid_shape;
+    use super::*;
+
+    fn area() -> egui::Rect {
+        egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(900.0, 700.0))
+    }
 
     #[test]
-    fn tiles_stay_near_square() {
-        assert_eq!(grid_shape(1, 1.6), (1, 1));
-        assert_eq!(grid_shape(2, 1.6), (2, 1));
-        assert_eq!(grid_shape(4, 1.6), (2, 2));
-        assert_eq!(grid_shape(5, 1.6), (3, 2));
-        assert_eq!(grid_shape(3, 0.5), (1, 3));
+    fn tiles_do_not_overlap_and_stay_inside() {
+        let all: Vec<ViewKind> = ViewKind::ALL.to_vec();
+        for n in 1..=all.len() {
+            let rects = tile_rects(&all[..n], area());
+            assert_eq!(rects.len(), n);
+            for (i, (_, a)) in rects.iter().enumerate() {
+                assert!(area().expand(0.5).contains_rect(*a), "{a:?}");
+                for (_, b) in &rects[i + 1..] {
+                    assert!(!a.shrink(0.5).intersects(*b), "{a:?} {b:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_loss_curves_are_a_band_at_the_bottom_and_density_is_twice_as_wide() {
+        let rects = tile_rects(
+            &[ViewKind::Layers, ViewKind::Density, ViewKind::Loss],
+            area(),
+        );
+        let find = |k| {
+            rects
+                .iter()
+                .find(|(v, _)| *v == k)
+                .map(|(_, r)| *r)
+                .unwrap()
+        };
+        let loss = find(ViewKind::Loss);
+        assert_eq!((loss.width(), loss.bottom()), (900.0, 700.0));
+        let (layers, density) = (find(ViewKind::Layers), find(ViewKind::Density));
+        assert!((density.width() - 2.0 * layers.width() - GAP).abs() < 1.0);
     }
 }

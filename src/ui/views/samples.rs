@@ -43,7 +43,11 @@ impl SamplesView {
             });
             ui.radio_value(&mut self.under, Under::Samples, "target samples");
         });
-        let under = if has_density { self.under } else { Under::Samples };
+        let under = if has_density {
+            self.under
+        } else {
+            Under::Samples
+        };
         let (canvas, _) = Canvas::new(
             ui,
             ui.available_size(),
@@ -53,9 +57,11 @@ impl SamplesView {
         if let Some(target) = target {
             match (under, &target.heat_map) {
                 (Under::Density, Some(heat)) => {
-                    let texture = self.heat.get(ui.ctx(), "target density", target.version, || {
-                        Some(color_image(heat.width, heat.height, &heat.colors()))
-                    });
+                    let texture = self
+                        .heat
+                        .get(ui.ctx(), "target density", target.version, || {
+                            Some(color_image(heat.width, heat.height, &heat.colors()))
+                        });
                     if let Some(texture) = texture {
                         canvas.image(texture, heat.view);
                     }

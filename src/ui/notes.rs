@@ -1,0 +1,144 @@
+//! The teaching notes, beside the views: for every view shown, the seed article's concepts it
+//! shows (`lab::notes`), each with its reference and, where the running model has a number
+//! that illustrates it, that number (the planar layers' ûᵀw, MAF's and IAF's measured times,
+//! the log-det map's range, the held-out scores).
+
+use super::{Panel, PanelContext};
+use crate::flows::Family;
+use crate::lab::notes::{Concept, notes_for};
+use crate::lab::views::Pictures;
+use crate::lab::{Run, Workspace};
+
+/// The notes panel.
+#[derive(Default)]
+pub struct NotesPanel;
+
+impl Panel for NotesPanel {
+    fn name(&self) -> &'static str {
+        "notes"
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, ctx: &mut PanelContext<'_>) {
+        let workspace = ctx.workspace;
+        let run = workspace.runs().first();
+        let Some(run) = run else {
+            return;
+        };
+        let family = run.spec().flow.family;
+        let objective = run.spec().train.objective;
+        ui.heading("Notes");
+        egui::ScrollArea::vertical()
+            .auto_shrink([false, false])
+            .show(ui, |ui| {
+                let mut seen = Vec::new();
+                for view in workspace.shown_views() {
+                    let concepts: Vec<Concept> = notes_for(view, family, objective)
+                        .into_iter()
+                        .filter(|c| !seen.contains(c))
+                        .collect();
+                    if concepts.is_empty() {
+                        continue;
+                    }
+                    ui.add_space(4.0);
+                    ui.label(
+                        egui::RichText::new(format!("Beside “{}”", view.info().title))
+                            .strong()
+                            .size(15.0),
+                    );
+                    for (i, concept) in concepts.into_iter().enumerate() {
+                        seen.push(concept);
+                        note_ui(ui, concept, i == 0 && seen.len() <= 2, workspace, run);
+                    }
+                }
+            });
+    }
+}
+
+fn note_ui(ui: &mut egui::Ui, concept: Concept, open: bool, workspace: &Workspace, run: &Run) {
+    let note = concept.note();
+    egui::CollapsingHeader::new(note.title)
+        .id_salt(note.title)
+        .default_open(open)
+        .show(ui, |ui| {
+            ui.label(note.body);
+            if let Some(live) = live_value(concept, workspace, run) {
+                ui.label(egui::RichText::new(live).color(ui.visuals().warn_fg_color));
+            }
+            ui.label(egui::RichText::new(note.reference).weak().small().italics());
+        });
+}
+
+/// What the running model shows of `concept`, in numbers.
+fn live_value(concept: Concept, workspace: &Workspace, run: &Run) -> Option<String> {
+    let report = run.latest();
+    let pictures = run.pictures();
+    let family = run.spec().flow.family;
+    let labels_with = |needle: &str, pictures: Option<&Pictures>| -> Option<String> {
+        let lines: Vec<&String> = pictures?
+            .labels
+            .iter()
+            .filter(|l| l.contains(needle))
+            .take(4)
+            .collect();
+        (!lines.is_empty()).then(|| {
+            let mut text = "Now: ".to_owned();
+            text.push_str(
+                &lines
+                    .iter()
+                    .map(|l| l.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            );
+            text
+        })
+    };
+    match concept {
+        Concept::Planar if family == Family::Planar => labels_with("planar", pictures),
+        Concept::Radial if family == Family::Radial => labels_with("radial", pictures),
+        Concept::GlowActnormLinear if family == Family::Glow => {
+            labels_with("invertible linear", pictures)
+        }
+        Concept::AutoregressiveSpeed => {
+            let report = report?;
+            let (sample, density) = (report.sample_ms_per_1k?, report.density_ms_per_1k?);
+            Some(format!(
+                "This model: sampling {sample:.2} ms, density {density:.2} ms per 1,000 points (ratio {:.1}×).",
+                (density / sample.max(1e-9)).max(sample / density.max(1e-9))
+            ))
+        }
+        Concept::NiceVolume | Concept::ChangeOfVariables => {
+            let pictures = pictures?;
+            let depth = pictures.depth.filter(|&d| d > 0)?;
+            let finite = pictures.log_det.iter().copied().filter(|v| v.is_finite());
+            let (low, high) = finite.fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), v| {
+                (l.min(v), h.max(v))
+            });
+            (low <= high).then(|| {
+                format!(
+                    "Now: layer {depth}'s log|det J| ranges from {low:+.3} to {high:+.3} over the plot."
+                )
+            })
+        }
+        Concept::MaximumLikelihood | Concept::ReverseKl => {
+            let report = report?;
+            let nll = report.test_nll?;
+            Some(match report.kl {
+                Some(kl) => format!(
+                    "Now: held-out NLL {nll:.3} nats, KL {kl:.3} nats (so the target's entropy is {:.3} nats).",
+                    nll - kl
+                ),
+                None => format!("Now: held-out NLL {nll:.3} nats."),
+            })
+        }
+        Concept::CnfTrace => {
+            let nfe = pictures?.solver_evaluations?;
+            Some(format!(
+                "Now: {nfe} vector-field evaluations per density evaluation."
+            ))
+        }
+        _ => {
+            let _ = workspace;
+            None
+        }
+    }
+}
