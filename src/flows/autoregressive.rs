@@ -33,6 +33,7 @@
 //! The masked weights are formed once per graph and shared by all passes.
 
 use super::coupling::ConditionerShape;
+use super::describe::coordinate;
 use super::mlp::{Activation, Dense, Mlp};
 use super::{Layer, LayerOutput, sum_cols};
 use crate::engine::{Graph, ParamStore, Var};
@@ -170,6 +171,8 @@ pub enum Autoregression {
 pub struct AutoregressiveAffine {
     made: Made,
     kind: Autoregression,
+    /// The columns in autoregressive order (each depends on those before it).
+    order: Vec<usize>,
 }
 
 /// `(μ, α)` from the MADE on the conditioning argument.
@@ -197,9 +200,13 @@ impl AutoregressiveAffine {
             Autoregression::Masked => format!("layer{k}.maf"),
             Autoregression::Inverse => format!("layer{k}.iaf"),
         };
+        // `position[i]` is column i's place in the order, so the order itself is its inverse.
+        let mut order: Vec<usize> = (0..dim).collect();
+        order.sort_by_key(|&i| position[i]);
         Self {
             made: Made::new(store, &name, &position, 2, c, rng),
             kind,
+            order,
         }
     }
 
@@ -276,6 +283,18 @@ impl Layer for AutoregressiveAffine {
             Autoregression::Masked => self.one_pass(g, x, false),
             Autoregression::Inverse => self.sequential(g, x, false),
         }
+    }
+
+    /// `order x₁ → x₂`: each coordinate is scaled and shifted given those before it (MAF: given
+    /// their data values; IAF: given their base values).
+    fn describe(&self, _store: &ParamStore) -> Option<String> {
+        let names: Vec<String> = match self.order.as_slice() {
+            [first, .., last] if self.order.len() > 4 => {
+                vec![coordinate(*first), "…".into(), coordinate(*last)]
+            }
+            order => order.iter().map(|&c| coordinate(c)).collect(),
+        };
+        Some(format!("order {}", names.join(" → ")))
     }
 }
 

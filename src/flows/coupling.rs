@@ -13,7 +13,7 @@
 //! alternate which half moves (in 2-D: layer 0 moves `x₁` given `x₀`, layer 1 the reverse).
 
 use super::mlp::{Activation, Mlp};
-use super::{LayerOutput, ParamRef, sum_cols, zero_log_det};
+use super::{LayerOutput, ParamRef, describe, sum_cols, zero_log_det};
 use crate::engine::{Graph, Init, ParamStore, Var};
 use crate::rng::Rng;
 
@@ -33,6 +33,17 @@ impl Partition {
         Self {
             conditioned,
             transformed,
+        }
+    }
+
+    /// `x₂ <how> given x₁` (`x₂ given x₁` when `how` is empty): which coordinates move and
+    /// which condition them, for [`super::Layer::describe`].
+    pub(crate) fn describe(&self, how: &str) -> String {
+        let moved = describe::coordinates(&self.transformed);
+        let given = describe::coordinates(&self.conditioned);
+        match how {
+            "" => format!("{moved} given {given}"),
+            how => format!("{moved} {how} given {given}"),
         }
     }
 
@@ -141,6 +152,11 @@ impl super::Layer for AdditiveCoupling {
             log_det: zero_log_det(g, y),
         }
     }
+    /// `x₂ shifted given x₁ (volume-preserving, log det = 0)`.
+    fn describe(&self, _store: &ParamStore) -> Option<String> {
+        let moves = self.partition.describe("shifted");
+        Some(format!("{moves} (volume-preserving, log det = 0)"))
+    }
 }
 
 /// NICE's final diagonal scaling `y = e^{s} ⊙ x`.
@@ -178,6 +194,14 @@ impl super::Layer for DiagonalScale {
     }
     fn inverse(&self, g: &mut Graph, y: Var) -> LayerOutput {
         self.apply(g, y, -1.0)
+    }
+    /// `scale (1.10, 0.95), log det = Σ s = 0.05`.
+    fn describe(&self, store: &ParamStore) -> Option<String> {
+        let s = store.get(self.log_scale.id);
+        let scale = describe::vector(s.iter().map(|&v| f64::from(v).exp()));
+        let total: f64 = s.iter().map(|&v| f64::from(v)).sum();
+        let total = describe::number(total, 2);
+        Some(format!("scale {scale}, log det = Σ s = {total}"))
     }
 }
 
@@ -250,5 +274,9 @@ impl super::Layer for AffineCoupling {
             y: self.partition.merge(g, a, xb),
             log_det,
         }
+    }
+    /// `x₂ scaled and shifted given x₁`.
+    fn describe(&self, _store: &ParamStore) -> Option<String> {
+        Some(self.partition.describe("scaled and shifted"))
     }
 }

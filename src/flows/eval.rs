@@ -29,6 +29,10 @@ struct DensityProgram {
 
 struct SampleProgram {
     program: CpuProgram<f32>,
+    nodes: SampleNodes,
+}
+
+struct SampleNodes {
     eps: Var,
     x: Var,
     log_prob: Var,
@@ -38,7 +42,6 @@ struct SampleProgram {
 
 /// Compiled evaluation programs for one flow architecture.
 pub struct FlowEvaluator {
-    chunk: usize,
     dim: usize,
     density: DensityProgram,
     sample: SampleProgram,
@@ -97,14 +100,15 @@ impl FlowEvaluator {
         let program = CpuProgram::compile(&g, &flow.store, &outputs)?;
         let sample = SampleProgram {
             program,
-            eps,
-            x: s.x,
-            log_prob: s.log_prob,
-            layers,
-            base,
+            nodes: SampleNodes {
+                eps,
+                x: s.x,
+                log_prob: s.log_prob,
+                layers,
+                base,
+            },
         };
         Ok(Self {
-            chunk,
             dim,
             density,
             sample,
@@ -114,22 +118,17 @@ impl FlowEvaluator {
     /// `log p(x)` and `f⁻¹(x)` for every row of `points` (`n×dim`, row-major).
     pub fn density(&mut self, flow: &Flow, points: &[f32]) -> Result<Densities, EvalError> {
         let mut out = Densities::default();
-        let stride = self.chunk * self.dim;
-        for chunk in points.chunks(stride) {
-            let n = chunk.len() / self.dim;
-            let p = &mut self.density.program;
-            let input = p.input_mut(self.density.x)?;
-            input[..chunk.len()].copy_from_slice(chunk);
-            input[chunk.len()..].fill(0.0);
-            p.run(flow.store.values());
-            out.log_prob
-                .extend_from_slice(&p.value(self.density.log_prob)?[..n]);
-            out.z
-                .extend_from_slice(&p.value(self.density.z)?[..n * self.dim]);
-            if let Some(r) = self.density.residual {
+        let dim = self.dim;
+        let d = &mut self.density;
+        let params = flow.store.values();
+        run_in_chunks(&mut d.program, d.x, dim, params, points, |p, n| {
+            out.log_prob.extend_from_slice(&p.value(d.log_prob)?[..n]);
+            out.z.extend_from_slice(&p.value(d.z)?[..n * dim]);
+            if let Some(r) = d.residual {
                 out.residual.extend_from_slice(&p.value(r)?[..n]);
             }
-        }
+            Ok(())
+        })?;
         Ok(out)
     }
 
@@ -141,25 +140,23 @@ impl FlowEvaluator {
         points: &[f32],
         mut visit: impl FnMut(usize, f32),
     ) -> Result<(), EvalError> {
-        let stride = self.chunk * self.dim;
-        for (c, chunk) in points.chunks(stride).enumerate() {
-            let n = chunk.len() / self.dim;
-            let p = &mut self.density.program;
-            let input = p.input_mut(self.density.x)?;
-            input[..chunk.len()].copy_from_slice(chunk);
-            input[chunk.len()..].fill(0.0);
-            p.run(flow.store.values());
-            for (i, &log_prob) in p.value(self.density.log_prob)?[..n].iter().enumerate() {
-                visit(c * self.chunk + i, log_prob);
+        let (d, dim) = (&mut self.density, self.dim);
+        let params = flow.store.values();
+        let mut first = 0;
+        run_in_chunks(&mut d.program, d.x, dim, params, points, |p, n| {
+            for (i, &log_prob) in p.value(d.log_prob)?[..n].iter().enumerate() {
+                visit(first + i, log_prob);
             }
-        }
-        Ok(())
+            first += n;
+            Ok(())
+        })
     }
 
     /// Pushes standard-normal draws `eps` (`n×dim`) through the flow.
     pub fn sample(&mut self, flow: &Flow, eps: &[f32]) -> Result<Samples, EvalError> {
         let mut out = Samples::default();
-        self.for_each_sample_chunk(flow, eps, |p, s, n, dim| {
+        let dim = self.dim;
+        self.for_each_sample_chunk(flow, eps, |p, s, n| {
             out.x.extend_from_slice(&p.value(s.x)?[..n * dim]);
             out.log_prob.extend_from_slice(&p.value(s.log_prob)?[..n]);
             Ok(())
@@ -169,13 +166,14 @@ impl FlowEvaluator {
 
     /// The layer-by-layer trace of standard-normal draws `eps` (`n×dim`).
     pub fn trace(&mut self, flow: &Flow, eps: &[f32]) -> Result<Trace, EvalError> {
-        let layers = self.sample.layers.len();
+        let layers = self.sample.nodes.layers.len();
+        let dim = self.dim;
         let mut t = Trace {
             points: vec![Vec::new(); layers + 1],
             log_det: vec![Vec::new(); layers],
             kinds: flow.layers.iter().map(|l| l.kind()).collect(),
         };
-        self.for_each_sample_chunk(flow, eps, |p, s, n, dim| {
+        self.for_each_sample_chunk(flow, eps, |p, s, n| {
             t.points[0].extend_from_slice(&p.value(s.base)?[..n * dim]);
             for (i, &(y, l)) in s.layers.iter().enumerate() {
                 t.points[i + 1].extend_from_slice(&p.value(y)?[..n * dim]);
@@ -190,19 +188,34 @@ impl FlowEvaluator {
         &mut self,
         flow: &Flow,
         eps: &[f32],
-        mut take: impl FnMut(&CpuProgram<f32>, &SampleProgram, usize, usize) -> Result<(), EvalError>,
+        mut take: impl FnMut(&CpuProgram<f32>, &SampleNodes, usize) -> Result<(), EvalError>,
     ) -> Result<(), EvalError> {
-        let stride = self.chunk * self.dim;
-        for chunk in eps.chunks(stride) {
-            let n = chunk.len() / self.dim;
-            let s = &mut self.sample;
-            let input = s.program.input_mut(s.eps)?;
-            input[..chunk.len()].copy_from_slice(chunk);
-            input[chunk.len()..].fill(0.0);
-            s.program.run(flow.store.values());
-            let program = &s.program;
-            take(program, s, n, self.dim)?;
-        }
-        Ok(())
+        let SampleProgram { program, nodes } = &mut self.sample;
+        let params = flow.store.values();
+        run_in_chunks(program, nodes.eps, self.dim, params, eps, |p, n| {
+            take(p, nodes, n)
+        })
     }
+}
+
+/// Runs `program` over `points` (`n×dim`, row-major) a chunk at a time: its input node `input`
+/// holds one chunk (`chunk × dim`), the last chunk is padded with zeros, and after each run
+/// `take(program, rows)` reads the outputs of that chunk's `rows` real points, in order.
+pub(crate) fn run_in_chunks(
+    program: &mut CpuProgram<f32>,
+    input: Var,
+    dim: usize,
+    params: &[f32],
+    points: &[f32],
+    mut take: impl FnMut(&CpuProgram<f32>, usize) -> Result<(), EvalError>,
+) -> Result<(), EvalError> {
+    let stride = program.input_mut(input)?.len().max(1);
+    for chunk in points.chunks(stride) {
+        let buffer = program.input_mut(input)?;
+        buffer[..chunk.len()].copy_from_slice(chunk);
+        buffer[chunk.len()..].fill(0.0);
+        program.run(params);
+        take(program, chunk.len() / dim.max(1))?;
+    }
+    Ok(())
 }

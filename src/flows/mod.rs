@@ -14,8 +14,10 @@ pub mod autoregressive;
 pub mod base;
 pub mod cnf;
 pub mod coupling;
+mod describe;
 pub mod eval;
 pub mod glow;
+pub mod inspect;
 pub mod mlp;
 pub mod planar;
 pub mod radial;
@@ -26,6 +28,10 @@ pub mod terms;
 
 pub use base::Base;
 pub use eval::FlowEvaluator;
+pub use inspect::{
+    DepthDensity, FlowInspector, InspectError, TraceSpread, depth_time, hutchinson_spread,
+    layer_labels, solver_evaluations,
+};
 pub use registry::{
     FAMILIES, Family, FamilyInfo, FastDirection, FlowConfig, FlowError, build_flow,
 };
@@ -109,6 +115,17 @@ pub trait Layer: Send + Sync + std::fmt::Debug {
     fn ode(&self) -> Option<&cnf::Ode> {
         None
     }
+    /// What this layer does, with live values from its parameters, for the layer-by-layer
+    /// view: the part of its label after "`kind` `n`: " (e.g. `ûᵀw = 0.41 > −1` for a planar
+    /// layer). `None` when there is nothing to add to the kind.
+    fn describe(&self, _store: &ParamStore) -> Option<String> {
+        None
+    }
+    /// The time interval `(t_a, t_b)` a continuous-time layer integrates over in the sample
+    /// direction. `None` for discrete layers.
+    fn time_span(&self) -> Option<(f64, f64)> {
+        None
+    }
 }
 
 /// A flow: layers over a base distribution, with the parameters they all live in.
@@ -133,7 +150,8 @@ pub struct DensityGraph {
     pub log_prob: Var,
     /// The base point `f⁻¹(x)`.
     pub z: Var,
-    /// Layer outputs in density order (`layers[0]` is the last sample-order layer's inverse).
+    /// Layer outputs in density order: `layers[0]` inverts the last sample-order layer of those
+    /// inverted (the flow's last, or layer `depth` of [`Flow::density_graph_after`]).
     pub layers: Vec<LayerOutput>,
     /// For flows with root-solved inverses (planar, radial), `Σ_k |f_k(f_k⁻¹(y)) − y|` per
     /// row over those layers: how far the solved inverse is from exact. `None` for others
@@ -155,14 +173,22 @@ pub struct SampleGraph {
 impl Flow {
     /// Builds `log p(x)` for `x` (`rows × dim`).
     pub fn density_graph(&self, g: &mut Graph, x: Var) -> DensityGraph {
-        self.density_graph_with(g, x, None)
+        self.density_graph_with(g, x, self.layers.len(), None)
+    }
+
+    /// Builds `log p_depth(x)`, the density of `z_depth = f_depth ∘ … ∘ f_1(z_0)`, `z_0` from the
+    /// base, for points `x` (`rows × dim`) in the space after the first `depth` layers (sample
+    /// order): only those layers are inverted. `depth = layers.len()` is [`Flow::density_graph`],
+    /// `depth = 0` the base density; larger depths are treated as `layers.len()`.
+    pub fn density_graph_after(&self, g: &mut Graph, x: Var, depth: usize) -> DensityGraph {
+        self.density_graph_with(g, x, depth, None)
     }
 
     /// Builds `log p(x)` as trained (see [`Layer::inverse_for_training`]), with the random
     /// inputs the trainer must fill and the penalty to add to the loss.
     pub fn training_density_graph(&self, g: &mut Graph, x: Var) -> (DensityGraph, TrainingTerms) {
         let mut terms = TrainingTerms::default();
-        let d = self.density_graph_with(g, x, Some(&mut terms));
+        let d = self.density_graph_with(g, x, self.layers.len(), Some(&mut terms));
         (d, terms)
     }
 
@@ -170,13 +196,15 @@ impl Flow {
         &self,
         g: &mut Graph,
         x: Var,
+        depth: usize,
         mut terms: Option<&mut TrainingTerms>,
     ) -> DensityGraph {
+        let inverted = &self.layers[..depth.min(self.layers.len())];
         let mut h = x;
         let mut total: Option<Var> = None;
-        let mut layers = Vec::with_capacity(self.layers.len());
+        let mut layers = Vec::with_capacity(inverted.len());
         let mut residual: Option<Var> = None;
-        for layer in self.layers.iter().rev() {
+        for layer in inverted.iter().rev() {
             let out = match terms.as_deref_mut() {
                 Some(t) => layer.inverse_for_training(g, h, t),
                 None => {

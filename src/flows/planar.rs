@@ -266,4 +266,13 @@ impl super::Layer for Planar {
         let residual = row_distance(g, again, y);
         (out, Some(residual))
     }
+    /// `ûᵀw = 0.41 > −1`: the reparameterised `ûᵀw` that keeps the layer invertible.
+    fn describe(&self, store: &ParamStore) -> Option<String> {
+        let mut g = Graph::new();
+        let p = self.params(&mut g);
+        let values = super::describe::evaluate(&g, store, &[p.u_hat_dot_w])?;
+        let c = *values.first()?.first()?;
+        let (c, bound) = super::describe::apart(f64::from(c), -1.0);
+        Some(format!("ûᵀw = {c} > {bound}"))
+    }
 }

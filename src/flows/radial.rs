@@ -189,4 +189,22 @@ impl super::Layer for Radial {
         let residual = super::planar::row_distance(g, again.y, y);
         (out, Some(residual))
     }
+    /// `β = 0.30 > −α = −0.80`: the constrained `β` against the invertibility bound, and
+    /// whether the layer contracts towards its centre or expands away from it.
+    fn describe(&self, store: &ParamStore) -> Option<String> {
+        let mut g = Graph::new();
+        let p = self.params(&mut g);
+        let values = super::describe::evaluate(&g, store, &[p.alpha, p.beta])?;
+        let (alpha, beta) = (*values.first()?.first()?, *values.get(1)?.first()?);
+        let (beta_text, bound) = super::describe::apart(f64::from(beta), -f64::from(alpha));
+        let motion = match beta_text
+            .trim_start_matches('−')
+            .trim_start_matches(['0', '.'])
+        {
+            "" => "nearly the identity",
+            _ if beta < 0.0 => "contracts",
+            _ => "expands",
+        };
+        Some(format!("β = {beta_text} > −α = {bound} ({motion})"))
+    }
 }

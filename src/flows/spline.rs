@@ -370,4 +370,11 @@ impl super::Layer for SplineCoupling {
     fn inverse(&self, g: &mut Graph, y: Var) -> LayerOutput {
         self.apply(g, y, true)
     }
+    /// `x₂ given x₁, 8 bins on [−4, 4]` (the identity outside).
+    fn describe(&self, _store: &ParamStore) -> Option<String> {
+        let moves = self.partition.describe("");
+        let bound = super::describe::short(f64::from(self.shape.tail_bound));
+        let bins = self.shape.bins;
+        Some(format!("{moves}, {bins} bins on [−{bound}, {bound}]"))
+    }
 }

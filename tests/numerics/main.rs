@@ -9,6 +9,7 @@ mod engine_train;
 mod flow_autoregressive;
 mod flow_cnf;
 mod flow_glow;
+mod flow_inspect;
 mod flow_planar;
 mod flow_realnvp;
 mod flow_spline;

@@ -48,7 +48,7 @@ use std::sync::Arc;
 use self::solver::{Grid, Integrated};
 use self::trace::{TraceMode, TracePlan};
 use super::registry::FlowError;
-use super::{Base, Flow, FlowConfig, Layer, LayerOutput, Noise, TrainingTerms, sum_cols};
+use super::{Base, Flow, FlowConfig, Layer, LayerOutput, Noise, TrainingTerms, describe, sum_cols};
 use crate::engine::{Graph, ParamStore, Var};
 use crate::rng::Rng;
 
@@ -242,6 +242,25 @@ impl Layer for OdeSegment {
 
     fn ode(&self) -> Option<&Ode> {
         Some(&self.ode)
+    }
+
+    /// `t from 0.2 to 0.3, 2 RK4 steps` (and the state's dimensions when augmented).
+    fn describe(&self, _store: &ParamStore) -> Option<String> {
+        let (ta, tb) = self.span();
+        let (ta, tb) = (describe::short(ta), describe::short(tb));
+        let steps = match self.steps {
+            1 => "1 RK4 step".to_string(),
+            n => format!("{n} RK4 steps"),
+        };
+        let augmented = match self.ode.options.augment {
+            0 => String::new(),
+            k => format!(", in {} + {k} dimensions (augmented)", self.ode.data_dim),
+        };
+        Some(format!("t from {ta} to {tb}, {steps}{augmented}"))
+    }
+
+    fn time_span(&self) -> Option<(f64, f64)> {
+        Some(self.span())
     }
 }
 
