@@ -13,7 +13,6 @@
 //! Depends on `train`, `flows`, `targets`, `viz`; never on `ui`, egui or a platform.
 
 pub mod host;
-mod inspect_shim;
 pub mod notes;
 pub mod protocol;
 pub mod run;

@@ -6,10 +6,9 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::inspect_shim as inspect;
 use super::protocol::{FromTrainer, Report, RunError, RunSpec, Stage, ToTrainer, TrainingEvent};
 use super::views::{FIELD_ARROWS, Pictures, ViewRequest, base_grid};
-use crate::flows::{FlowEvaluator, build_flow};
+use crate::flows::{FlowEvaluator, build_flow, inspect};
 use crate::rng::Rng;
 use crate::targets::Target;
 use crate::train::Trainer;
@@ -95,6 +94,31 @@ struct ActiveRun {
     /// The step and request of the last pictures.
     pictured: Option<(u64, ViewRequest)>,
     next_pictures_ms: f64,
+}
+
+/// Probes per point when measuring the Hutchinson estimator's spread.
+const SPREAD_PROBES: usize = 32;
+
+/// `[mean |exact trace|, Gaussian probe's std, Rademacher probe's std]` at time `t`, on
+/// `points`: the teaching note's "exact vs Hutchinson" in numbers (both probe kinds, whichever
+/// the model trains with).
+fn trace_spread(flow: &crate::flows::Flow, time: f32, points: &[f32]) -> Option<[f32; 3]> {
+    use crate::flows::cnf::ProbeKind;
+    let spread = |probe: ProbeKind| {
+        let mut config = flow.config.clone();
+        config.cnf.probe = probe;
+        // Same parameters, other probe kind: the estimator reads the probe from the config.
+        let mut other = crate::flows::build_flow(&config, flow.dim, 0).ok()?;
+        other.store.load_from(&flow.store).ok()?;
+        inspect::hutchinson_spread(&other, time, points, SPREAD_PROBES, 0x5EED)
+            .ok()
+            .flatten()
+    };
+    let gaussian = spread(ProbeKind::Gaussian)?;
+    let rademacher = spread(ProbeKind::Rademacher)?;
+    let n = gaussian.exact.len().max(1) as f32;
+    let exact = gaussian.exact.iter().map(|v| v.abs()).sum::<f32>() / n;
+    Some([exact, gaussian.estimate_std, rademacher.estimate_std])
 }
 
 struct Tracer {
@@ -322,7 +346,9 @@ impl ActiveRun {
                 pictures.field = field;
                 pictures.field_time = Some(time);
                 let probe = &self.noise[..(2 * SOLVER_PROBE_POINTS).min(self.noise.len())];
-                pictures.solver_evaluations = inspect::solver_evaluations(flow, probe);
+                pictures.solver_evaluations =
+                    inspect::solver_evaluations(flow, probe).ok().flatten();
+                pictures.trace_spread = trace_spread(flow, time, probe);
             }
         }
         Ok(pictures)

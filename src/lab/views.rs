@@ -235,6 +235,10 @@ pub struct Pictures {
     pub field_time: Option<f32>,
     /// Vector-field evaluations of one density evaluation (CNF), if known.
     pub solver_evaluations: Option<u64>,
+    /// A CNF's trace estimators at the field's time, on a few of the displayed samples: the
+    /// mean |exact trace| and the standard deviation of one Hutchinson probe's estimate, for
+    /// each probe kind (`[exact, gaussian std, rademacher std]`).
+    pub trace_spread: Option<[f32; 3]>,
     /// Milliseconds the trainer took for these pictures.
     pub cost_ms: f64,
     /// The trace: `K + 1` depths × (particles + grid points) × 2, depth-major.

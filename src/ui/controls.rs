@@ -60,12 +60,18 @@ impl ControlsPanel {
             editing |= response.dragged() || response.has_focus();
         };
         ui.label(egui::RichText::new("Model").strong());
-        egui::Grid::new("model settings")
+        let reasons = egui::Grid::new("model settings")
             .num_columns(2)
             .spacing([8.0, 6.0])
-            .show(ui, |ui| {
-                model_rows(ui, &mut draft, workspace, &mut track);
-            });
+            .show(ui, |ui| model_rows(ui, &mut draft, workspace, &mut track))
+            .inner;
+        for reason in reasons {
+            ui.label(
+                egui::RichText::new(format!("Not available: {reason}"))
+                    .weak()
+                    .small(),
+            );
+        }
         if draft.flow == Family::Cnf {
             ui.add_space(4.0);
             egui::CollapsingHeader::new("Continuous flow (CNF)")
@@ -250,13 +256,14 @@ impl ControlsPanel {
     }
 }
 
-/// The architecture and optimisation rows of the model grid.
+/// The architecture and optimisation rows of the model grid; returns why the objectives that
+/// do not apply do not.
 fn model_rows(
     ui: &mut egui::Ui,
     draft: &mut Spec,
     workspace: &crate::lab::Workspace,
     track: &mut impl FnMut(egui::Response),
-) {
+) -> Vec<String> {
     let info = draft.flow.info();
     let mut layers = draft.layers.unwrap_or(info.default_layers);
     let label = ui.label("Layers");
@@ -319,7 +326,7 @@ fn model_rows(
         .labelled_by(label.id);
     ui.end_row();
 
-    objective_rows(ui, draft, workspace, track);
+    let reasons = objective_rows(ui, draft, workspace, track);
 
     let mut lr = draft.learning_rate();
     let label = ui.label("Learning rate");
@@ -349,6 +356,7 @@ fn model_rows(
     }
     track(response.on_hover_text("Samples per training step"));
     ui.end_row();
+    reasons
 }
 
 fn base_title(learnable: bool) -> &'static str {
@@ -359,16 +367,16 @@ fn base_title(learnable: bool) -> &'static str {
     }
 }
 
-/// The objective picker: every objective, the ones that do not apply greyed out with their
-/// reason written underneath.
+/// The objective picker: every objective, the ones that do not apply greyed out; returns
+/// their reasons, which the panel writes under the grid.
 fn objective_rows(
     ui: &mut egui::Ui,
     draft: &mut Spec,
     workspace: &crate::lab::Workspace,
     track: &mut impl FnMut(egui::Response),
-) {
+) -> Vec<String> {
     let Some(target) = workspace.target() else {
-        return;
+        return Vec::new();
     };
     let target = target.target.as_ref();
     let (current, _) = draft.objective_for(target);
@@ -405,11 +413,7 @@ fn objective_rows(
             reasons.push(format!("{}: {why}", objective.title()));
         }
     }
-    for reason in reasons {
-        ui.label("");
-        ui.label(egui::RichText::new(reason).weak().small());
-        ui.end_row();
-    }
+    reasons
 }
 
 /// The CNF's rows.

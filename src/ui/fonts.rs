@@ -34,7 +34,22 @@ pub fn definitions() -> FontDefinitions {
     fonts
 }
 
-/// Installs [`definitions`] in `ctx` (before the first frame lays out text).
+/// Installs [`definitions`] in `ctx` (before the first frame lays out text), at sizes that
+/// read on a projector: egui's defaults (12.5 points) are meant for a laptop at arm's length.
 pub fn install(ctx: &egui::Context) {
+    use egui::{FontFamily, FontId, TextStyle};
     ctx.set_fonts(definitions());
+    ctx.all_styles_mut(|style| {
+        for (text_style, size, family) in [
+            (TextStyle::Small, 11.5, FontFamily::Proportional),
+            (TextStyle::Body, 14.0, FontFamily::Proportional),
+            (TextStyle::Button, 14.0, FontFamily::Proportional),
+            (TextStyle::Monospace, 13.5, FontFamily::Monospace),
+            (TextStyle::Heading, 20.0, FontFamily::Proportional),
+        ] {
+            style
+                .text_styles
+                .insert(text_style, FontId::new(size, family));
+        }
+    });
 }

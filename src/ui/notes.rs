@@ -131,10 +131,20 @@ fn live_value(concept: Concept, workspace: &Workspace, run: &Run) -> Option<Stri
             })
         }
         Concept::CnfTrace => {
-            let nfe = pictures?.solver_evaluations?;
-            Some(format!(
-                "Now: {nfe} vector-field evaluations per density evaluation."
-            ))
+            let pictures = pictures?;
+            let mut parts = Vec::new();
+            if let Some([exact, gaussian, rademacher]) = pictures.trace_spread {
+                parts.push(format!(
+                    "Now, at t = {:.2}: |Tr ∂f/∂z| ≈ {exact:.2}; one probe's estimate spreads by ±{gaussian:.2} (Gaussian) or ±{rademacher:.2} (Rademacher).",
+                    pictures.field_time.unwrap_or(0.0)
+                ));
+            }
+            if let Some(nfe) = pictures.solver_evaluations {
+                parts.push(format!(
+                    "{nfe} vector-field evaluations per density evaluation."
+                ));
+            }
+            (!parts.is_empty()).then(|| parts.join(" "))
         }
         _ => {
             let _ = workspace;

@@ -145,10 +145,33 @@ impl Canvas {
         view: ViewRect,
         label: &str,
     ) -> (Self, egui::Response) {
+        Self::with_margin(ui, size, view, label, 0.0)
+    }
+
+    /// [`Canvas::new`], keeping a strip of the plot's right side free for a [`color_bar`].
+    pub fn with_color_bar(
+        ui: &mut egui::Ui,
+        size: Vec2,
+        view: ViewRect,
+        label: &str,
+    ) -> (Self, egui::Response) {
+        Self::with_margin(ui, size, view, label, COLOR_BAR_STRIP)
+    }
+
+    fn with_margin(
+        ui: &mut egui::Ui,
+        size: Vec2,
+        view: ViewRect,
+        label: &str,
+        right: f32,
+    ) -> (Self, egui::Response) {
+        let size = size.max(Vec2::splat(16.0));
         let (response, painter) = ui.allocate_painter(size, Sense::click_and_drag());
         response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, label));
         let screen = response.rect;
-        let transform = ScreenFromData::fit(view, screen.shrink(4.0));
+        let mut plot = screen.shrink(4.0);
+        plot.max.x -= right;
+        let transform = ScreenFromData::fit(view, plot);
         painter.rect_filled(screen, 0.0, colormap(0.0).map_color());
         (
             Self {
@@ -191,10 +214,12 @@ impl Canvas {
     pub fn caption(&self, lines: &[String]) {
         let font = FontId::proportional(CAPTION_SIZE);
         let mut y = self.screen.top() + 6.0;
-        for line in lines {
+        // Wrapped short of the colour bar's strip.
+        let wrap = (self.screen.width() - 12.0 - COLOR_BAR_STRIP).max(40.0);
+        for line in lines.iter().filter(|line| !line.is_empty()) {
             let galley = self
                 .painter
-                .layout_no_wrap(line.clone(), font.clone(), Color32::WHITE);
+                .layout(line.clone(), font.clone(), Color32::WHITE, wrap);
             let rect =
                 Rect::from_min_size(pos2(self.screen.left() + 6.0, y), galley.size()).expand(2.0);
             self.painter
@@ -205,6 +230,9 @@ impl Canvas {
         }
     }
 }
+
+/// Width kept free for a colour bar and its labels, in points.
+const COLOR_BAR_STRIP: f32 = 34.0;
 
 /// Text size of captions over plots: legible on a projector.
 pub const CAPTION_SIZE: f32 = 14.0;
@@ -220,8 +248,8 @@ pub fn color_bar(
 ) {
     const STEPS: usize = 32;
     let bar = Rect::from_min_size(
-        pos2(screen.right() - 22.0, screen.top() + 28.0),
-        Vec2::new(12.0, (screen.height() - 56.0).max(20.0)),
+        pos2(screen.right() - 24.0, screen.top() + 40.0),
+        Vec2::new(14.0, (screen.height() - 80.0).max(20.0)),
     );
     let mut mesh = egui::Mesh::default();
     for k in 0..=STEPS {
@@ -257,7 +285,7 @@ pub fn color_bar(
         ),
     ] {
         let galley = painter.layout_no_wrap(text.to_owned(), font.clone(), Color32::WHITE);
-        let rect = align.anchor_size(pos + Vec2::new(6.0, 0.0), galley.size());
+        let rect = align.anchor_size(pos + Vec2::new(10.0, 0.0), galley.size());
         painter.rect_filled(rect.expand(2.0), 2.0, Color32::from_black_alpha(150));
         painter.galley(rect.min, galley, Color32::WHITE);
     }

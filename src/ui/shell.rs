@@ -21,6 +21,11 @@ pub enum Dock {
     Central,
 }
 
+/// Width of the model panel, in points.
+pub const LEFT_WIDTH: f32 = 280.0;
+/// Starting width of the notes panel, in points (the user may drag it).
+pub const RIGHT_WIDTH: f32 = 300.0;
+
 /// Every panel of the app.
 #[derive(Default)]
 pub struct Shell {
@@ -49,13 +54,13 @@ impl Shell {
                 Dock::Left => {
                     egui::Panel::left(panel.name())
                         .resizable(false)
-                        .default_size(250.0)
+                        .exact_size(LEFT_WIDTH)
                         .show(ui, |ui| panel.ui(ui, ctx));
                 }
                 Dock::Right => {
                     egui::Panel::right(panel.name())
                         .resizable(true)
-                        .default_size(320.0)
+                        .default_size(RIGHT_WIDTH)
                         .show(ui, |ui| panel.ui(ui, ctx));
                 }
                 Dock::Bottom => {

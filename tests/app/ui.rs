@@ -200,7 +200,9 @@ fn views_toggle_and_the_scrubber_moves() {
     harness.run_steps(3);
     harness.get_by_label("Plot of the flow layer by layer");
     harness.get_by_label("Plot of the learned density");
-    harness.get_by_label("Loss curves").click();
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::CheckBox, "Loss curves")
+        .click();
     harness.run_steps(2);
     let commands = std::mem::take(&mut harness.state_mut().0.commands);
     let [Command::Edit(spec)] = &commands[..] else {
@@ -209,7 +211,9 @@ fn views_toggle_and_the_scrubber_moves() {
     assert!(!spec.views.contains(flowlab::lab::views::ViewKind::Loss));
     assert!(spec.views.contains(flowlab::lab::views::ViewKind::Layers));
     // The depth slider: set it, as a keyboard user would.
-    harness.get_by_label("depth").set_value_accesskit(2.0);
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::Slider, "depth")
+        .set_value_accesskit(2.0);
     harness.run_steps(2);
     let commands = std::mem::take(&mut harness.state_mut().0.commands);
     assert!(

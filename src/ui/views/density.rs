@@ -22,7 +22,7 @@ impl DensityView {
         } else {
             Scale::Log
         };
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             ui.label("Colour by:");
             ui.radio_value(&mut self.linear, false, "log p(x)")
                 .on_hover_text("Tails and far-away modes stay visible");
@@ -83,7 +83,7 @@ impl DensityView {
                 "learned q(x): computing…".to_owned()
             }]);
 
-            let (canvas, _) = Canvas::new(
+            let (canvas, _) = Canvas::with_color_bar(
                 ui,
                 half,
                 view.workspace.view(),

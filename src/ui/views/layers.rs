@@ -57,7 +57,7 @@ impl LayersView {
         self.animate(ui, &mut depth, layers, commands);
         self.controls_ui(ui, &mut depth, layers, view.pictures, commands);
 
-        let (canvas, _) = Canvas::new(
+        let (canvas, _) = Canvas::with_color_bar(
             ui,
             ui.available_size(),
             workspace.view(),
@@ -123,7 +123,7 @@ impl LayersView {
         pictures: Option<&Pictures>,
         commands: &mut Vec<Command>,
     ) {
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             let label = if self.playing {
                 "Stop layers"
             } else {
@@ -167,7 +167,7 @@ impl LayersView {
                 });
             }
         });
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             ui.label("Under:");
             ui.radio_value(&mut self.background, Background::Density, "density pᵢ")
                 .on_hover_text("The density of the points after i layers (the base density at 0, the flow's at K)");

@@ -27,10 +27,10 @@ pub struct LossView {
 impl LossView {
     /// Draws the view.
     pub fn ui(&mut self, ui: &mut egui::Ui, view: &ViewContext<'_>) {
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             ui.label("x:");
             ui.radio_value(&mut self.against_time, false, "steps");
-            ui.radio_value(&mut self.against_time, true, "training seconds");
+            ui.radio_value(&mut self.against_time, true, "seconds");
             ui.checkbox(&mut self.log, "log y").on_hover_text(
                 "log₁₀ of the distance to the lowest value shown (+0.01): losses can be negative, the distance cannot",
             );

@@ -36,8 +36,8 @@ impl SamplesView {
     pub fn ui(&mut self, ui: &mut egui::Ui, view: &ViewContext<'_>) {
         let target = view.workspace.target();
         let has_density = target.is_some_and(|t| t.heat_map.is_some());
-        ui.horizontal(|ui| {
-            ui.label("Under the flow's samples:");
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Under:");
             ui.add_enabled_ui(has_density, |ui| {
                 ui.radio_value(&mut self.under, Under::Density, "target density");
             });
@@ -85,25 +85,15 @@ impl SamplesView {
         } else {
             canvas.dots(samples, |_| MODEL_SAMPLE_COLOR);
         }
-        let mut caption = vec![format!(
-            "{} flow samples, coloured by their starting direction",
-            samples.len()
-        )];
-        if under == Under::Density {
-            caption.push(format!(
-                "under: the target's log p(x), {} nats of range",
-                crate::viz::DYNAMIC_RANGE_NATS
-            ));
-        }
-        canvas.caption(&caption);
+        canvas.caption(&[format!("{} flow samples", samples.len())]);
         wheel_legend(&canvas);
     }
 }
 
-/// The colour wheel as a small legend in the bottom-right corner: the base space's directions.
+/// The colour wheel as a small legend in the bottom-left corner: the base space's directions.
 pub fn wheel_legend(canvas: &Canvas) {
-    let radius = 26.0;
-    let centre = canvas.screen.right_bottom() - egui::vec2(radius + 10.0, radius + 22.0);
+    let radius = 22.0;
+    let centre = canvas.screen.left_bottom() + egui::vec2(radius + 24.0, -(radius + 34.0));
     let mut mesh = egui::Mesh::default();
     const SEGMENTS: u32 = 48;
     mesh.colored_vertex(centre, Color32::from_gray(40));
