@@ -67,7 +67,7 @@ pub enum FromTrainer {
     /// Where a model stands. Sent at least [`REPORT_INTERVAL_MS`] apart while training (more
     /// where drawing the samples is costly, see `lab::session`), and at once after every
     /// command.
-    Report(Report),
+    Report(Box<Report>),
     /// The model could not be built or trained any further.
     Failed {
         /// Which model.
@@ -116,7 +116,7 @@ pub struct Report {
     /// Milliseconds to sample 1,000 points (measured while drawing the samples).
     pub sample_ms_per_1k: Option<f64>,
     /// The views' pictures, when new ones were computed (about twice a second).
-    pub pictures: Option<super::views::Pictures>,
+    pub pictures: Option<Box<super::views::Pictures>>,
     /// Lengths of the bulk arrays (see [`Report::take_bulk`]) where they travel as one buffer.
     #[serde(default)]
     pub bulk_lengths: Vec<usize>,
@@ -291,7 +291,7 @@ mod tests {
         ] {
             assert_eq!(decode::<ToTrainer>(&encode(&command)), Ok(command));
         }
-        let report = FromTrainer::Report(Report {
+        let report = FromTrainer::Report(Box::new(Report {
             step: 7,
             loss: Some(1.5),
             events: vec![TrainingEvent::RolledBack {
@@ -300,7 +300,7 @@ mod tests {
                 lr: 5e-4,
             }],
             ..Report::default()
-        });
+        }));
         assert_eq!(decode::<FromTrainer>(&encode(&report)), Ok(report));
     }
 

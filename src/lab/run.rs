@@ -201,14 +201,14 @@ impl Run {
                 }
                 let mut report = report;
                 if let Some(pictures) = report.pictures.take() {
-                    self.pictures = Some(pictures);
+                    self.pictures = Some(*pictures);
                     self.pictures_version += 1;
                 }
                 self.latest = Some(Report {
                     samples: Vec::new(),
                     origins: Vec::new(),
                     events: Vec::new(),
-                    ..report
+                    ..*report
                 });
                 true
             }

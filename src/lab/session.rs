@@ -255,7 +255,7 @@ impl ActiveRun {
         request: &ViewRequest,
         now: f64,
         playing: bool,
-    ) -> Result<Option<Pictures>, RunError> {
+    ) -> Result<Option<Box<Pictures>>, RunError> {
         let step = self.trainer.steps();
         let wants_any = request.particles > 0
             || (request.resolution > 0 && (request.density || request.depth.is_some()))
@@ -272,10 +272,10 @@ impl ActiveRun {
         let cost = now_ms() - started;
         self.pictured = Some((step, request.clone()));
         self.next_pictures_ms = now + PICTURES_INTERVAL_MS.max(cost / PICTURES_SHARE);
-        Ok(Some(Pictures {
+        Ok(Some(Box::new(Pictures {
             cost_ms: cost,
             ..pictures
-        }))
+        })))
     }
 
     fn draw_pictures(&mut self, request: &ViewRequest) -> Result<Pictures, String> {
@@ -576,7 +576,7 @@ impl TrainLoop {
         let loss = (self.loss_count > 0).then(|| self.loss_sum / f64::from(self.loss_count));
         self.loss_sum = 0.0;
         self.loss_count = 0;
-        self.outbox.push(FromTrainer::Report(Report {
+        self.outbox.push(FromTrainer::Report(Box::new(Report {
             generation,
             step,
             playing: self.playing,
@@ -604,7 +604,7 @@ impl TrainLoop {
                 run.origins_once()
             },
             samples,
-        }));
+        })));
     }
 }
 
@@ -652,7 +652,7 @@ mod tests {
         train
             .drain()
             .map(|message| match message {
-                FromTrainer::Report(report) => report,
+                FromTrainer::Report(report) => *report,
                 other => panic!("unexpected {other:?}"),
             })
             .collect()

@@ -48,6 +48,8 @@ pub struct Spec {
     pub speed: Option<f64>,
     /// The layer view's depth, `0…K`, fractional between layers (`None`: the last layer).
     pub depth: Option<f32>,
+    /// The layer view sweeps its depth from 0 to K, looping.
+    pub animate: bool,
     /// The views shown.
     pub views: ViewSet,
 }
@@ -73,6 +75,7 @@ impl Default for Spec {
             cnf: CnfOptions::default(),
             speed: None,
             depth: None,
+            animate: false,
             views: ViewSet::default(),
         }
     }
@@ -126,11 +129,7 @@ pub const KEYS: &[Key] = &[
         name: "autoplay",
         help: "1 to start training at once, 0 to start paused",
         parse: |spec, value| {
-            spec.autoplay = match value.to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" | "on" => true,
-                "0" | "false" | "no" | "off" => false,
-                _ => return Err("0 or 1".to_owned()),
-            };
+            spec.autoplay = parse_flag(value)?;
             Ok(())
         },
         write: |spec| Some(u8::from(spec.autoplay).to_string()),
@@ -344,6 +343,15 @@ pub const KEYS: &[Key] = &[
         write: |spec| spec.depth.map(|d| d.to_string()),
     },
     Key {
+        name: "animate",
+        help: "1: the layer view sweeps its depth from 0 to K, looping",
+        parse: |spec, value| {
+            spec.animate = parse_flag(value)?;
+            Ok(())
+        },
+        write: |spec| spec.animate.then(|| "1".to_owned()),
+    },
+    Key {
         name: "views",
         help: "the views shown, comma-separated: samples, layers, density, field, loss",
         parse: |spec, value| {
@@ -375,6 +383,14 @@ const TOLERANCE: std::ops::RangeInclusive<f32> = 1e-10..=1.0;
 const WEIGHT: std::ops::RangeInclusive<f32> = 0.0..=1e4;
 const SPEED: std::ops::RangeInclusive<f32> = 0.1..=1e5;
 const DEPTH: std::ops::RangeInclusive<f32> = 0.0..=64.0;
+
+fn parse_flag(value: &str) -> Result<bool, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err("0 or 1".to_owned()),
+    }
+}
 
 fn parse_f32_in(
     value: &str,
@@ -696,6 +712,7 @@ mod tests {
             },
             speed: Some(12.5),
             depth: Some(2.25),
+            animate: true,
             views: [ViewKind::Layers, ViewKind::Field].into_iter().collect(),
         };
         let fragment = spec.to_fragment();

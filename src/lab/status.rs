@@ -111,6 +111,12 @@ pub struct ModelStatus {
     pub n_params: usize,
     /// Divergences the guard rolled back.
     pub rollbacks: u32,
+    /// Pictures for the views received so far (traces, density grids, the field).
+    pub pictures: u64,
+    /// Milliseconds the trainer took for the latest pictures, or `null`.
+    pub pictures_ms: Option<f64>,
+    /// Step of the model in the latest pictures, or `null`.
+    pub pictures_step: Option<u64>,
 }
 
 /// What the app knows about itself that the workspace does not.
@@ -147,6 +153,9 @@ impl StatusSnapshot {
                     steps_per_sec: report.map_or(0.0, |r| r.steps_per_sec),
                     n_params: report.map_or(0, |r| r.n_params),
                     rollbacks: report.map_or(0, |r| r.rollbacks),
+                    pictures: run.pictures_version(),
+                    pictures_ms: run.pictures().map(|p| p.cost_ms),
+                    pictures_step: run.pictures().map(|p| p.step),
                 }
             })
             .collect();

@@ -174,13 +174,9 @@ impl Workspace {
                 true
             }
             Command::Edit(spec) => {
-                let old = std::mem::replace(&mut self.spec, *spec);
-                if old.target != self.spec.target || old.seed != self.spec.seed {
-                    self.reload_target();
-                } else if old.model_differs(&self.spec) {
-                    self.restart_runs();
-                }
-                old != self.spec
+                let changed = *spec != self.spec;
+                self.adopt(*spec);
+                changed
             }
             Command::SetDepth { depth, settled } => {
                 self.spec.depth = depth;
@@ -333,12 +329,28 @@ impl Workspace {
         false
     }
 
+    /// Shows `spec`: restarts only what it changes (an edited URL that only moves the depth
+    /// or hides a view leaves training alone), and plays or pauses as it says.
     fn load(&mut self, LenientSpec { spec, errors }: LenientSpec) {
         // Shown in the status line (see `problems`), so not logged too.
         self.spec_errors = errors;
-        self.playing = spec.autoplay;
-        self.spec = spec;
-        self.reload_target();
+        let playing = spec.autoplay;
+        if self.playing != playing && self.target.is_some() {
+            self.set_playing(playing);
+        }
+        self.playing = playing;
+        self.adopt(spec);
+    }
+
+    /// Replaces the spec, reloading the target if it or the seed changed, else restarting
+    /// the runs if the model changed.
+    fn adopt(&mut self, spec: Spec) {
+        let old = std::mem::replace(&mut self.spec, spec);
+        if self.target.is_none() || old.target != self.spec.target || old.seed != self.spec.seed {
+            self.reload_target();
+        } else if old.model_differs(&self.spec) {
+            self.restart_runs();
+        }
     }
 
     /// Loads the spec's target (samples + heat map), then restarts training on it. A target

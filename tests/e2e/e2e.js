@@ -339,6 +339,111 @@ test('Worker (WebGPU renderer): the default model trains in a Web Worker beside 
   () => workerTrains(WEBGPU_FLAGS, 'webgpu'));
 test('Worker (WebGL2 renderer): the same on the WebGL2 fallback', () => workerTrains(WEBGL2_FLAGS, 'webgl2'));
 
+// The share of pixels that differ (by more than a little) between two screenshots of one size.
+function pixelDifference(a, b) {
+  const pa = decodePng(a), pb = decodePng(b);
+  check(pa.width === pb.width && pa.height === pb.height, 'screenshots of different sizes');
+  let differ = 0;
+  for (let i = 0; i < pa.width * pa.height; i++) {
+    let d = 0;
+    for (let c = 0; c < 3; c++) d += Math.abs(pa.pixels[i * pa.channels + c] - pb.pixels[i * pb.channels + c]);
+    if (d > 48) differ++;
+  }
+  return differ / (pa.width * pa.height);
+}
+
+// Waits until the first model's pictures show `step` ≥ `minStep` and satisfy `extra(status)`.
+async function waitForPictures(page, predicate, arg, timeout = 60_000) {
+  await page.waitForFunction(([source, arg]) => {
+    const s = JSON.parse(window.flowlab.status());
+    return new Function('s', 'arg', source)(s, arg);
+  }, [predicate, arg], { timeout, polling: 200 });
+  return status(page);
+}
+
+test('Views: a URL with model settings is applied, training progresses, depth 0 differs from depth K, a new architecture rebuilds', () => withPage(WEBGL2_FLAGS, async (page) => {
+  const scene = 'flow=realnvp&layers=6&width=32&activation=silu&lr=0.002&batch=128&seed=4&views=layers';
+  let s = await loadApp(page, `${BASE}#${scene}&depth=6&autoplay=1`);
+  s = await waitForPictures(page, 'return s.step >= 60 && s.models[0].pictures_step >= 60', null);
+  check(s.error === null, `error: ${s.error}`);
+  const settings = s.settings;
+  for (const [key, want] of [['flow', 'realnvp'], ['layers', 6], ['width', 32], ['activation', 'silu'], ['batch', 128], ['objective', 'mle']]) {
+    check(settings[key] === want, `settings.${key} is ${JSON.stringify(settings[key])}, expected ${JSON.stringify(want)}`);
+  }
+  check(Math.abs(settings.lr - 0.002) < 1e-9, `settings.lr is ${settings.lr}`);
+  check(JSON.stringify(s.views) === '["layers"]', `views: ${JSON.stringify(s.views)}`);
+  check(s.layers === 6 && s.depth === 6, `layers ${s.layers}, depth ${s.depth}`);
+  // Pause so the two pictures show the same model, then compare depth K with depth 0.
+  await page.evaluate((f) => { window.location.hash = `#${f}&depth=6&autoplay=0`; }, scene);
+  s = await waitForPictures(page, 'return !s.playing && s.depth === 6 && s.models[0].pictures_step === s.step', null);
+  const atK = await screenshot(page, 'views-depth-K');
+  expectRendered(atK, 'depth K');
+  await page.evaluate((f) => { window.location.hash = `#${f}&depth=0&autoplay=0`; }, scene);
+  const before = s.models[0].pictures;
+  s = await waitForPictures(page, 'return s.depth === 0 && s.models[0].pictures > arg', before);
+  const at0 = await screenshot(page, 'views-depth-0');
+  const difference = pixelDifference(atK, at0);
+  console.log(`    depth 0 vs depth K: ${(100 * difference).toFixed(1)} % of pixels differ`);
+  check(difference > 0.05, `depth 0 and depth K look the same (${(100 * difference).toFixed(2)} % differ)`);
+  // Another architecture: rebuilt in the worker, no error, it trains.
+  await page.evaluate(() => { window.location.hash = '#flow=glow&layers=2&autoplay=1&views=layers,loss'; });
+  s = await waitForPictures(page, 'return s.models[0].flow === "glow" && s.step >= 20 && s.models[0].pictures_step > 0', null);
+  check(s.error === null, `error after the rebuild: ${s.error}`);
+  check(s.layers === 6, `a 2-step Glow has 6 layers (actnorm, linear, coupling), status says ${s.layers}`);
+  check(s.settings.flow === 'glow' && s.settings.layers === 2, `settings: ${JSON.stringify(s.settings)}`);
+}));
+
+// Samples the status every 500 ms for `ms`.
+async function sampleStatus(page, ms) {
+  const samples = [];
+  const started = Date.now();
+  while (Date.now() - started < ms) {
+    await page.waitForTimeout(500);
+    samples.push({ t: Date.now(), ...(await status(page)) });
+  }
+  return samples;
+}
+
+test('Views: pictures refresh ≥ 2/s at 128² while training; the layer view animates 10,000 particles at frame_ms ≤ 8 (artifacts/views-perf.json)', () => withPage(WEBGPU_FLAGS, async (page) => {
+  const scene = 'views=layers,density,loss&autoplay=1';
+  const loadStarted = Date.now();
+  await loadApp(page, `${BASE}#${scene}`);
+  // Time to the first frame with the layer view's pictures, then to held-out NLL ≤ 1.80.
+  let s = await waitForPictures(page, 'return s.models[0].pictures > 0', null);
+  const firstPicturesMs = Date.now() - loadStarted;
+  s = await waitForPictures(page, 'return s.models[0].test_nll !== null && s.models[0].test_nll <= 1.80', null, 120_000);
+  const nllMs = Date.now() - loadStarted;
+  const nllStep = s.step;
+  // Still depth: pictures come at the trainer's own pace.
+  const still = await sampleStatus(page, 6_000);
+  const [a, b] = [still[0], still[still.length - 1]];
+  const picturesPerSec = (b.models[0].pictures - a.models[0].pictures) * 1000 / (b.t - a.t);
+  // Animating: the UI draws every frame, the trainer recomputes as the depth moves.
+  await page.evaluate((f) => { window.location.hash = `#${f}&animate=1`; }, scene);
+  const moving = await sampleStatus(page, 8_000);
+  const last = moving[moving.length - 1];
+  const frameMs = moving.map((x) => x.frame_ms).filter((v) => v !== null);
+  const meanFrameMs = frameMs.reduce((x, y) => x + y, 0) / Math.max(1, frameMs.length);
+  const depths = new Set(moving.map((x) => Math.round(x.depth * 4)));
+  const figures = {
+    renderer: last.renderer, first_pictures_ms_after_load: firstPicturesMs,
+    nll_1_80_ms_after_load: nllMs, nll_1_80_at_step: nllStep,
+    pictures_per_sec_still: picturesPerSec, pictures_ms_last: b.models[0].pictures_ms,
+    steps_per_sec_still: b.models[0].steps_per_sec, steps_per_sec_animating: last.models[0].steps_per_sec,
+    frame_ms_mean_animating: meanFrameMs, frame_ms_max_animating: Math.max(...frameMs),
+    frames_per_sec_animating: (last.frames - moving[0].frames) * 1000 / (last.t - moving[0].t),
+    distinct_depths_seen: depths.size, layers: last.layers,
+  };
+  console.log(`    ${JSON.stringify(figures)}`);
+  fs.writeFileSync(path.join(ARTIFACTS, 'views-perf.json'), JSON.stringify(figures, null, 2));
+  await screenshot(page, 'views-animating');
+  check(last.error === null, `error: ${last.error}`);
+  check(last.step > b.step, 'the hash change restarted or stopped training');
+  check(depths.size >= 5, `the depth did not sweep: ${[...depths]}`);
+  check(picturesPerSec >= 2, `pictures refresh ${picturesPerSec.toFixed(2)}/s`);
+  check(meanFrameMs <= 8, `frame_ms mean ${meanFrameMs.toFixed(2)} > 8`);
+}));
+
 (async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   console.log(`flowlab e2e: ${BASE} with ${CHROMIUM}`);

@@ -34,9 +34,6 @@ pub struct LayersView {
     show_grid: bool,
     show_particles: bool,
     initialised: bool,
-    playing: bool,
-    /// The depth while animating (the spec's depth lags: it is written when the user stops).
-    animated: Option<f32>,
     heat: CachedTexture,
     /// The particles' colours, for the trace they were computed from.
     colors: (u64, Vec<Color32>),
@@ -53,9 +50,19 @@ impl LayersView {
         }
         let workspace = view.workspace;
         let layers = workspace.layer_count();
-        let mut depth = self.animated.unwrap_or_else(|| workspace.depth());
-        self.animate(ui, &mut depth, layers, commands);
-        self.controls_ui(ui, &mut depth, layers, view.pictures, commands);
+        let mut depth = workspace.depth();
+        let animating = workspace.spec().animate;
+        if animating {
+            animate(ui, &mut depth, layers, commands);
+        }
+        self.controls_ui(
+            ui,
+            workspace.spec(),
+            &mut depth,
+            layers,
+            view.pictures,
+            commands,
+        );
 
         let (canvas, _) = Canvas::with_color_bar(
             ui,
@@ -90,41 +97,17 @@ impl LayersView {
         }
     }
 
-    /// Advances the animation by this frame's time, looping at the last layer.
-    fn animate(
-        &mut self,
-        ui: &egui::Ui,
-        depth: &mut f32,
-        layers: usize,
-        commands: &mut Vec<Command>,
-    ) {
-        if !self.playing {
-            return;
-        }
-        let dt = ui.input(|i| i.stable_dt).min(0.1);
-        let last = layers as f32;
-        *depth += dt / SECONDS_PER_LAYER;
-        if *depth > last {
-            *depth = 0.0;
-        }
-        self.animated = Some(*depth);
-        commands.push(Command::SetDepth {
-            depth: Some(*depth),
-            settled: false,
-        });
-        ui.ctx().request_repaint();
-    }
-
     fn controls_ui(
         &mut self,
         ui: &mut egui::Ui,
+        spec: &crate::lab::Spec,
         depth: &mut f32,
         layers: usize,
         pictures: Option<&Pictures>,
         commands: &mut Vec<Command>,
     ) {
         ui.horizontal_wrapped(|ui| {
-            let label = if self.playing {
+            let label = if spec.animate {
                 "Stop layers"
             } else {
                 "Play layers"
@@ -136,14 +119,10 @@ impl LayersView {
                 )
                 .clicked()
             {
-                self.playing = !self.playing;
-                if !self.playing {
-                    self.animated = None;
-                    commands.push(Command::SetDepth {
-                        depth: Some(*depth),
-                        settled: true,
-                    });
-                }
+                let mut edited = spec.clone();
+                edited.animate = !spec.animate;
+                edited.depth = Some(if spec.animate { depth.round() } else { *depth });
+                commands.push(Command::Edit(Box::new(edited)));
             }
             let is_cnf = pictures.is_some_and(|p| !p.times.is_empty());
             let text = if is_cnf { "time step" } else { "depth" };
@@ -153,8 +132,11 @@ impl LayersView {
                 .fixed_decimals(2);
             let response = ui.add(slider);
             if response.changed() {
-                self.playing = false;
-                self.animated = None;
+                if spec.animate {
+                    let mut edited = spec.clone();
+                    edited.animate = false;
+                    commands.push(Command::Edit(Box::new(edited)));
+                }
                 commands.push(Command::SetDepth {
                     depth: Some(*depth),
                     settled: false,
@@ -274,6 +256,20 @@ impl LayersView {
             .collect();
         self.colors = (version, colors);
     }
+}
+
+/// Advances the animation by this frame's time, looping at the last layer.
+fn animate(ui: &egui::Ui, depth: &mut f32, layers: usize, commands: &mut Vec<Command>) {
+    let dt = ui.input(|i| i.stable_dt).min(0.1);
+    *depth += dt / SECONDS_PER_LAYER;
+    if *depth > layers as f32 {
+        *depth = 0.0;
+    }
+    commands.push(Command::SetDepth {
+        depth: Some(*depth),
+        settled: false,
+    });
+    ui.ctx().request_repaint();
 }
 
 /// The largest absolute finite value, at least 0.1 (a flat map at 0 reads as neutral grey).
