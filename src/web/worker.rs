@@ -68,7 +68,7 @@ impl WorkerLoop {
         let queued = if idle_ms >= 1.0 {
             self.scope
                 .set_timeout_with_callback_and_timeout_and_arguments_0(
-                    self.tick_timeout.as_ref().unchecked_ref(),
+                    &self.tick_timeout,
                     idle_ms.ceil() as i32,
                 )
                 .map(drop)
