@@ -37,7 +37,7 @@ const SCORE_INTERVAL_MS: f64 = 1000.0;
 /// Computing the views' pictures may take at most this share of the trainer's time. Why this
 /// much: the pictures are what the student watches; at 128² the reference RealNVP's come
 /// about twice a second in the browser.
-const PICTURES_SHARE: f64 = 0.3;
+const PICTURES_SHARE: f64 = 0.35;
 /// Pictures about this often when they are cheap.
 const PICTURES_INTERVAL_MS: f64 = 250.0;
 /// Most particles traced through the layers.
@@ -256,15 +256,10 @@ impl ActiveRun {
         now: f64,
         playing: bool,
     ) -> Result<Option<Box<Pictures>>, RunError> {
-        let step = self.trainer.steps();
-        let wants_any = request.particles > 0
-            || (request.resolution > 0 && (request.density || request.depth.is_some()))
-            || request.field;
-        let same_request = self.pictured.as_ref().is_some_and(|(_, r)| r == request);
-        let same_step = self.pictured.as_ref().is_some_and(|(s, _)| *s == step);
-        if !wants_any || (same_request && (same_step || (playing && now < self.next_pictures_ms))) {
+        if !self.pictures_due(request, now, playing) {
             return Ok(None);
         }
+        let step = self.trainer.steps();
         let started = now_ms();
         let pictures = self
             .draw_pictures(request)
@@ -276,6 +271,19 @@ impl ActiveRun {
             cost_ms: cost,
             ..pictures
         })))
+    }
+
+    /// Whether new pictures are due (see [`ActiveRun::pictures_if_due`]).
+    fn pictures_due(&self, request: &ViewRequest, now: f64, playing: bool) -> bool {
+        let wants_any = request.particles > 0
+            || (request.resolution > 0 && (request.density || request.depth.is_some()))
+            || request.field;
+        let same_request = self.pictured.as_ref().is_some_and(|(_, r)| r == request);
+        let same_step = self
+            .pictured
+            .as_ref()
+            .is_some_and(|(s, _)| *s == self.trainer.steps());
+        wants_any && !(same_request && (same_step || (playing && now < self.next_pictures_ms)))
     }
 
     fn draw_pictures(&mut self, request: &ViewRequest) -> Result<Pictures, String> {
@@ -538,7 +546,13 @@ impl TrainLoop {
 
     fn report_if_due(&mut self) {
         let now = now_ms();
-        if !self.report_now && now < self.next_report_ms {
+        // Why pictures too: a slow report pace (a software-rendered page) must not slow the
+        // views' pictures, which are what the student watches.
+        let pictures_due = self
+            .run
+            .as_ref()
+            .is_some_and(|run| run.pictures_due(&self.request, now, self.playing));
+        if !self.report_now && now < self.next_report_ms && !pictures_due {
             return;
         }
         self.report_now = false;

@@ -50,6 +50,8 @@ pub struct Spec {
     pub depth: Option<f32>,
     /// The layer view sweeps its depth from 0 to K, looping.
     pub animate: bool,
+    /// The teaching notes are shown beside the views.
+    pub notes: bool,
     /// The views shown.
     pub views: ViewSet,
 }
@@ -76,6 +78,7 @@ impl Default for Spec {
             speed: None,
             depth: None,
             animate: false,
+            notes: true,
             views: ViewSet::default(),
         }
     }
@@ -350,6 +353,15 @@ pub const KEYS: &[Key] = &[
             Ok(())
         },
         write: |spec| spec.animate.then(|| "1".to_owned()),
+    },
+    Key {
+        name: "notes",
+        help: "0 to hide the teaching notes beside the views",
+        parse: |spec, value| {
+            spec.notes = parse_flag(value)?;
+            Ok(())
+        },
+        write: |spec| (!spec.notes).then(|| "0".to_owned()),
     },
     Key {
         name: "views",
@@ -713,6 +725,7 @@ mod tests {
             speed: Some(12.5),
             depth: Some(2.25),
             animate: true,
+            notes: false,
             views: [ViewKind::Layers, ViewKind::Field].into_iter().collect(),
         };
         let fragment = spec.to_fragment();

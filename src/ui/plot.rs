@@ -291,23 +291,39 @@ pub fn color_bar(
     }
 }
 
-/// The samples as one mesh of small hexagons instead of a circle shape per point. Why: 10,000
-/// anti-aliased circles cost egui's tessellator many milliseconds per frame; at 2.2 points a
-/// hexagon (7 vertices, 6 triangles) reads as the same round dot.
+/// Above this many points, dots are drawn as squares instead of hexagons.
+const MANY_DOTS: usize = 4000;
+
+/// The samples as one mesh of small polygons instead of a circle shape per point. Why: 10,000
+/// anti-aliased circles cost egui's tessellator many milliseconds per frame; a hexagon (7
+/// vertices, 6 triangles) at 2.2 points reads as the same round dot, and above [`MANY_DOTS`]
+/// points, where dots overlap anyway, a square (4 vertices, 2 triangles) halves the cost again.
 pub fn dots_mesh(
     points: &[[f32; 2]],
     screen_from_data: &ScreenFromData,
     clip: Rect,
     color: impl Fn(usize) -> Color32,
 ) -> egui::Shape {
-    const CORNERS: usize = 6;
-    let corners: [Vec2; CORNERS] = std::array::from_fn(|k| {
-        let angle = std::f32::consts::TAU * k as f32 / CORNERS as f32;
-        DOT_RADIUS * Vec2::new(angle.cos(), angle.sin())
-    });
+    let corners: Vec<Vec2> = if points.len() > MANY_DOTS {
+        let r = 0.8 * DOT_RADIUS;
+        vec![
+            Vec2::new(-r, -r),
+            Vec2::new(r, -r),
+            Vec2::new(r, r),
+            Vec2::new(-r, r),
+        ]
+    } else {
+        (0..6)
+            .map(|k| {
+                let angle = std::f32::consts::TAU * k as f32 / 6.0;
+                DOT_RADIUS * Vec2::new(angle.cos(), angle.sin())
+            })
+            .collect()
+    };
+    let n = corners.len() as u32;
     let mut mesh = egui::Mesh::default();
-    mesh.reserve_vertices(points.len() * (CORNERS + 1));
-    mesh.reserve_triangles(points.len() * CORNERS);
+    mesh.reserve_vertices(points.len() * corners.len());
+    mesh.reserve_triangles(points.len() * (corners.len() - 2));
     for (i, &point) in points.iter().enumerate() {
         let centre = screen_from_data.transform(point);
         if !clip.contains(centre) {
@@ -315,12 +331,12 @@ pub fn dots_mesh(
         }
         let color = color(i);
         let first = mesh.vertices.len() as u32;
-        mesh.colored_vertex(centre, color);
-        for corner in corners {
+        for &corner in &corners {
             mesh.colored_vertex(centre + corner, color);
         }
-        for k in 0..CORNERS as u32 {
-            mesh.add_triangle(first, first + 1 + k, first + 1 + (k + 1) % CORNERS as u32);
+        // A fan from the first corner.
+        for k in 1..n - 1 {
+            mesh.add_triangle(first, first + k, first + k + 1);
         }
     }
     egui::Shape::mesh(mesh)

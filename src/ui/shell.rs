@@ -57,6 +57,7 @@ impl Shell {
                         .exact_size(LEFT_WIDTH)
                         .show(ui, |ui| panel.ui(ui, ctx));
                 }
+                Dock::Right if !ctx.workspace.spec().notes => {}
                 Dock::Right => {
                     egui::Panel::right(panel.name())
                         .resizable(true)

@@ -389,3 +389,18 @@ fn snapshot_of_the_default_scene() {
     harness.run_steps(4);
     harness.snapshot("app");
 }
+
+#[test]
+fn the_layer_animation_sweeps_the_depth() {
+    let mut harness = app("autoplay=0&views=layers&animate=1");
+    let mut depths = Vec::new();
+    for _ in 0..12 {
+        harness.step();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        depths.push(harness.state().status().depth);
+    }
+    let distinct: std::collections::BTreeSet<u32> =
+        depths.iter().map(|d| (d * 100.0) as u32).collect();
+    assert!(distinct.len() >= 6, "depths: {depths:?}");
+    assert!(harness.state().workspace().spec().animate);
+}

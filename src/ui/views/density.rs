@@ -54,10 +54,21 @@ impl DensityView {
             .unwrap_or(0.0);
         let footer = 22.0;
         let size = ui.available_size() - egui::vec2(0.0, footer);
-        let half = egui::vec2((size.x - 6.0) / 2.0, size.y);
+        // Side by side in a wide tile, one above the other in a tall one.
+        let stacked = size.x < 1.2 * size.y;
+        let layout = if stacked {
+            egui::Layout::top_down(egui::Align::Min)
+        } else {
+            egui::Layout::left_to_right(egui::Align::Min)
+        };
+        let half = if stacked {
+            egui::vec2(size.x, (size.y - 6.0) / 2.0)
+        } else {
+            egui::vec2((size.x - 6.0) / 2.0, size.y)
+        };
         let version = view.run.map_or(0, |r| r.pictures_version()) * 2 + u64::from(self.linear);
         let target_version = target.map_or(0, |t| t.version) * 2 + u64::from(self.linear);
-        ui.horizontal(|ui| {
+        ui.allocate_ui_with_layout(size, layout, |ui| {
             let (canvas, _) = Canvas::new(
                 ui,
                 half,

@@ -128,8 +128,9 @@ impl LayersView {
             let text = if is_cnf { "time step" } else { "depth" };
             let slider = egui::Slider::new(depth, 0.0..=layers as f32)
                 .text(text)
-                .step_by(0.0)
-                .fixed_decimals(2);
+                // Why a formatter and not `fixed_decimals`: that rounds the value itself, and a
+                // rounded depth reads as a user's change, which stops the animation.
+                .custom_formatter(|v, _| format!("{v:.2}"));
             let response = ui.add(slider);
             if response.changed() {
                 if spec.animate {

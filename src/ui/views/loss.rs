@@ -17,6 +17,14 @@ const KL_COLOR: Color32 = Color32::from_rgb(140, 220, 120);
 /// Colour of a rollback mark.
 const ROLLBACK_COLOR: Color32 = Color32::from_rgb(230, 60, 60);
 
+/// Which of `n` points to draw in a plot `width` points wide: about two per point of width,
+/// evenly spaced, always the last.
+fn thinning(n: usize, width: f32) -> impl Fn(usize) -> bool {
+    let most = (2.0 * width.max(50.0)) as usize;
+    let every = n.div_ceil(most.max(1)).max(1);
+    move |i| i % every == 0 || i + 1 == n
+}
+
 /// The loss view.
 #[derive(Default)]
 pub struct LossView {
@@ -52,9 +60,14 @@ impl LossView {
         let y = |v: f64| if log { (v - floor + 0.01).log10() } else { v };
         let x = |step: u64, secs: f64| if self.against_time { secs } else { step as f64 };
         let loss_name = format!("training loss ({})", objective.title());
+        // Why thinned: egui_plot draws every point every frame; more than a few per point of
+        // width cost frame time and show nothing more.
+        let keep = thinning(history.len(), ui.available_width());
         let loss: PlotPoints<'_> = history
             .iter()
-            .map(|p| [x(p.step, p.train_secs), y(p.loss)])
+            .enumerate()
+            .filter(|&(i, _)| keep(i))
+            .map(|(_, p)| [x(p.step, p.train_secs), y(p.loss)])
             .collect();
         let nll: PlotPoints<'_> = scores
             .iter()
@@ -106,5 +119,18 @@ impl LossView {
                     );
                 }
             });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thinning_keeps_about_two_points_per_point_of_width_and_the_last() {
+        let keep = super::thinning(4096, 300.0);
+        let kept: Vec<usize> = (0..4096).filter(|&i| keep(i)).collect();
+        assert!(kept.len() <= 700 && kept.len() >= 500, "{}", kept.len());
+        assert_eq!(kept.last(), Some(&4095));
+        let keep = super::thinning(100, 300.0);
+        assert!((0..100).all(keep));
     }
 }

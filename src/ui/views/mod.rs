@@ -97,9 +97,8 @@ fn tile_ui(ui: &mut egui::Ui, title: &str, body: impl FnOnce(&mut egui::Ui)) {
 /// Height of a tile's title and toolbar rows, in points.
 const TILE_CHROME: f32 = 64.0;
 
-/// Where each shown view goes in `area`: the plots in rows (the density view, two plots side
-/// by side, is two columns wide), choosing the column count that makes the plots largest;
-/// the loss curves as a band across the bottom.
+/// Where each shown view goes in `area`: the plots in a grid, choosing the column count that
+/// makes them largest; the loss curves as a band across the bottom.
 pub fn tile_rects(shown: &[ViewKind], area: egui::Rect) -> Vec<(ViewKind, egui::Rect)> {
     let plots: Vec<ViewKind> = shown
         .iter()
@@ -212,6 +211,19 @@ fn toggles_ui(ui: &mut egui::Ui, workspace: &Workspace, commands: &mut Vec<Comma
                 edited.views = views;
                 commands.push(Command::Edit(Box::new(edited)));
             }
+        }
+    });
+    ui.horizontal_wrapped(|ui| {
+        ui.separator();
+        let mut notes = spec.notes;
+        if ui
+            .checkbox(&mut notes, "Notes")
+            .on_hover_text("The teaching notes beside the views, with their references")
+            .changed()
+        {
+            let mut edited = spec.clone();
+            edited.notes = notes;
+            commands.push(Command::Edit(Box::new(edited)));
         }
     });
     ui.add_space(2.0);
