@@ -14,6 +14,7 @@
 
 pub mod host;
 pub mod notes;
+pub mod probe;
 pub mod protocol;
 pub mod run;
 pub mod session;

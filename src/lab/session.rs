@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use super::probe::ProbeProgram;
 use super::protocol::{FromTrainer, Report, RunError, RunSpec, Stage, ToTrainer, TrainingEvent};
 use super::views::{FIELD_ARROWS, Pictures, ViewRequest, base_grid};
 use crate::flows::{FlowEvaluator, build_flow, inspect};
@@ -91,6 +92,8 @@ struct ActiveRun {
     /// The trace's evaluator and its inputs (particles' draws, then the base grid), for the
     /// particle count they were made for.
     tracer: Option<Tracer>,
+    /// The compiled probe, once a point was clicked.
+    probe: Option<ProbeProgram>,
     /// The step and request of the last pictures.
     pictured: Option<(u64, ViewRequest)>,
     next_pictures_ms: f64,
@@ -197,6 +200,7 @@ impl ActiveRun {
             sample_ms_per_1k: None,
             inspector,
             tracer: None,
+            probe: None,
             pictured: None,
             next_pictures_ms: 0.0,
         })
@@ -277,7 +281,8 @@ impl ActiveRun {
     fn pictures_due(&self, request: &ViewRequest, now: f64, playing: bool) -> bool {
         let wants_any = request.particles > 0
             || (request.resolution > 0 && (request.density || request.depth.is_some()))
-            || request.field;
+            || request.field
+            || request.probe.is_some();
         let same_request = self.pictured.as_ref().is_some_and(|(_, r)| r == request);
         let same_step = self
             .pictured
@@ -340,6 +345,15 @@ impl ActiveRun {
                     .map_err(|e| e.to_string())?
                     .log_prob;
             }
+        }
+        if let Some(point) = request.probe {
+            let probe = match &mut self.probe {
+                Some(probe) => probe,
+                None => self
+                    .probe
+                    .insert(ProbeProgram::new(flow).map_err(|e| e.to_string())?),
+            };
+            pictures.probe = Some(probe.run(flow, point).map_err(|e| e.to_string())?);
         }
         if request.field {
             let time = depth

@@ -187,6 +187,8 @@ pub struct ViewRequest {
     pub depth: Option<usize>,
     /// A CNF's vector field is shown (at `depth`'s time).
     pub field: bool,
+    /// A point the user clicked, to take apart by the change of variables.
+    pub probe: Option<[f32; 2]>,
 }
 
 impl Default for ViewRequest {
@@ -200,6 +202,7 @@ impl Default for ViewRequest {
             density: false,
             depth: None,
             field: false,
+            probe: None,
         }
     }
 }
@@ -239,6 +242,8 @@ pub struct Pictures {
     /// mean |exact trace| and the standard deviation of one Hutchinson probe's estimate, for
     /// each probe kind (`[exact, gaussian std, rademacher std]`).
     pub trace_spread: Option<[f32; 3]>,
+    /// The clicked point, taken apart (see `lab::probe`).
+    pub probe: Option<super::probe::ProbeBreakdown>,
     /// Milliseconds the trainer took for these pictures.
     pub cost_ms: f64,
     /// The trace: `K + 1` depths × (particles + grid points) × 2, depth-major.

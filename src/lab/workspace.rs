@@ -47,6 +47,8 @@ pub enum Command {
     /// and seed reload the target, model settings rebuild the models, views and speed restart
     /// nothing.
     Edit(Box<Spec>),
+    /// Take a point of the plane apart by the change of variables (`None`: stop).
+    Probe(Option<[f32; 2]>),
     /// Move the layer view's depth scrubber (`0…K`; `None`: the last layer). `settled`: the
     /// user let go (the URL is rewritten only then, not on every frame of an animation).
     SetDepth {
@@ -97,6 +99,7 @@ pub struct Workspace {
     objective_notice: Option<String>,
     trainer_fallback: Option<String>,
     target_version: u64,
+    probe: Option<[f32; 2]>,
 }
 
 impl Workspace {
@@ -116,6 +119,7 @@ impl Workspace {
             objective_notice: None,
             trainer_fallback: None,
             target_version: 0,
+            probe: None,
         };
         workspace.load(spec);
         workspace
@@ -178,6 +182,10 @@ impl Workspace {
                 self.adopt(*spec);
                 changed
             }
+            Command::Probe(point) => {
+                self.probe = point.filter(|p| p.iter().all(|v| v.is_finite()));
+                false
+            }
             Command::SetDepth { depth, settled } => {
                 self.spec.depth = depth;
                 settled
@@ -211,7 +219,13 @@ impl Workspace {
                     .map_or(usize::MAX, |d| d.round().max(0.0) as usize)
             }),
             field,
+            probe: self.probe,
         }
+    }
+
+    /// The point being probed, if any.
+    pub fn probe(&self) -> Option<[f32; 2]> {
+        self.probe
     }
 
     /// Sends the trainers what changed since they last heard: the views' request, the speed.
@@ -498,6 +512,37 @@ mod tests {
         assert_eq!(run.spec().flow.family, Family::Maf);
         let report = run.latest().unwrap();
         assert_eq!(report.step, 0, "the new model starts at 0");
+    }
+
+    #[test]
+    fn the_trainer_draws_the_views_pictures_and_takes_a_probed_point_apart() {
+        let mut workspace = workspace("autoplay=0&views=layers,density");
+        let _ = workspace.apply(Command::Probe(Some([0.5, 0.25])));
+        workspace.tick(Duration::ZERO);
+        let pictures = workspace.runs()[0].pictures().expect("pictures");
+        assert_eq!(pictures.layers, 8);
+        assert_eq!(pictures.labels.len(), 8);
+        assert_eq!(pictures.trace.len(), 9 * 2 * pictures.trace_stride());
+        assert_eq!(pictures.particles, LAYER_PARTICLES);
+        let cells = PICTURE_RESOLUTION * PICTURE_RESOLUTION;
+        assert_eq!(
+            (pictures.density.len(), pictures.depth_density.len()),
+            (cells, cells)
+        );
+        assert_eq!(pictures.depth, Some(8));
+        let probe = pictures.probe.as_ref().expect("the probe");
+        assert_eq!(probe.point, [0.5, 0.25]);
+        let sum = probe.base_log_prob - probe.layer_log_dets.iter().sum::<f32>();
+        assert!((sum - probe.log_prob).abs() < 1e-4, "{probe:?}");
+        // Hiding the views stops the pictures; showing the layers at depth 0 gives the base.
+        let mut spec = workspace.spec().clone();
+        spec.depth = Some(0.0);
+        let _ = workspace.apply(Command::Edit(Box::new(spec)));
+        let _ = workspace.apply(Command::Step);
+        workspace.tick(Duration::ZERO);
+        let pictures = workspace.runs()[0].pictures().unwrap();
+        assert_eq!(pictures.depth, Some(0));
+        assert!(pictures.log_det.is_empty(), "the base has no layer");
     }
 
     #[test]

@@ -106,7 +106,30 @@ fn live_value(concept: Concept, workspace: &Workspace, run: &Run) -> Option<Stri
                 (density / sample.max(1e-9)).max(sample / density.max(1e-9))
             ))
         }
-        Concept::NiceVolume | Concept::ChangeOfVariables => {
+        Concept::ChangeOfVariables if pictures.and_then(|p| p.probe.as_ref()).is_some() => {
+            let probe = pictures?.probe.as_ref()?;
+            let [x, y] = probe.point;
+            let mut text = format!(
+                "At the clicked point ({x:.2}, {y:.2}): log p₀(z₀) = {:+.3}",
+                probe.base_log_prob
+            );
+            for (i, term) in probe.layer_log_dets.iter().enumerate() {
+                text.push_str(&format!(", − layer {} ({term:+.3})", i + 1));
+            }
+            text.push_str(&format!(" = log p(x) = {:+.3}.", probe.log_prob));
+            Some(text)
+        }
+        Concept::ExplodingInverse if pictures.and_then(|p| p.probe.as_ref()).is_some() => {
+            let probe = pictures?.probe.as_ref()?;
+            Some(format!(
+                "At the clicked point: |f(f⁻¹(x)) − x| = {:.2e}, pre-image z₀ = ({:.2}, {:.2}).",
+                probe.reconstruction_error, probe.preimage[0], probe.preimage[1]
+            ))
+        }
+        Concept::ChangeOfVariables => Some(
+            "Click a point on the samples or density plots to see its terms add up.".to_owned(),
+        ),
+        Concept::NiceVolume => {
             let pictures = pictures?;
             let depth = pictures.depth.filter(|&d| d > 0)?;
             let finite = pictures.log_det.iter().copied().filter(|v| v.is_finite());

@@ -404,3 +404,20 @@ fn the_layer_animation_sweeps_the_depth() {
     assert!(distinct.len() >= 6, "depths: {depths:?}");
     assert!(harness.state().workspace().spec().animate);
 }
+
+#[test]
+fn clicking_a_density_plot_probes_the_point() {
+    let mut harness = view_harness("autoplay=0&seed=0&views=density");
+    harness.run_steps(3);
+    harness.get_by_label("Plot of the target density").click();
+    harness.run_steps(2);
+    let (fixture, _) = harness.state();
+    assert!(
+        fixture
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::Probe(Some(p)) if p.iter().all(|v| v.is_finite()))),
+        "{:?}",
+        fixture.commands
+    );
+}

@@ -16,7 +16,12 @@ pub struct DensityView {
 
 impl DensityView {
     /// Draws the view.
-    pub fn ui(&mut self, ui: &mut egui::Ui, view: &ViewContext<'_>) {
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        view: &ViewContext<'_>,
+        commands: &mut Vec<crate::lab::Command>,
+    ) {
         let scale = if self.linear {
             Scale::Linear
         } else {
@@ -69,7 +74,7 @@ impl DensityView {
         let version = view.run.map_or(0, |r| r.pictures_version()) * 2 + u64::from(self.linear);
         let target_version = target.map_or(0, |t| t.version) * 2 + u64::from(self.linear);
         ui.allocate_ui_with_layout(size, layout, |ui| {
-            let (canvas, _) = Canvas::new(
+            let (canvas, response) = Canvas::new(
                 ui,
                 half,
                 view.workspace.view(),
@@ -93,8 +98,9 @@ impl DensityView {
             } else {
                 "learned q(x): computing…".to_owned()
             }]);
+            super::probe_ui(&response, &canvas, view.workspace, commands);
 
-            let (canvas, _) = Canvas::with_color_bar(
+            let (canvas, response) = Canvas::with_color_bar(
                 ui,
                 half,
                 view.workspace.view(),
@@ -138,6 +144,7 @@ impl DensityView {
                 &low,
                 &top,
             );
+            super::probe_ui(&response, &canvas, view.workspace, commands);
         });
         ui.label(
             egui::RichText::new(if scores.is_empty() {

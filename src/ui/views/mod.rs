@@ -72,14 +72,37 @@ impl Panel for ViewsPanel {
             );
             child.set_clip_rect(rect.intersect(ui.clip_rect()));
             tile_ui(&mut child, kind.info().title, |ui| match kind {
-                ViewKind::Samples => self.samples.ui(ui, &view),
+                ViewKind::Samples => self.samples.ui(ui, &view, ctx.commands),
                 ViewKind::Layers => self.layers.ui(ui, &view, ctx.commands),
-                ViewKind::Density => self.density.ui(ui, &view),
+                ViewKind::Density => self.density.ui(ui, &view, ctx.commands),
                 ViewKind::Field => self.field.ui(ui, &view),
                 ViewKind::Loss => self.loss.ui(ui, &view),
             });
         }
         ui.advance_cursor_after_rect(area);
+    }
+}
+
+/// A click on a plot probes that point (the change of variables, taken apart in the notes);
+/// the probed point is marked on every plot of the plane.
+pub fn probe_ui(
+    response: &egui::Response,
+    canvas: &crate::ui::plot::Canvas,
+    workspace: &Workspace,
+    commands: &mut Vec<Command>,
+) {
+    if response.clicked()
+        && let Some(pos) = response.interact_pointer_pos()
+    {
+        commands.push(Command::Probe(Some(canvas.transform.inverse(pos))));
+    }
+    if let Some(point) = workspace.probe() {
+        let centre = canvas.transform.transform(point);
+        if canvas.screen.contains(centre) {
+            let painter = &canvas.painter;
+            painter.circle_stroke(centre, 7.0, egui::Stroke::new(2.5, egui::Color32::BLACK));
+            painter.circle_stroke(centre, 7.0, egui::Stroke::new(1.5, egui::Color32::WHITE));
+        }
     }
 }
 

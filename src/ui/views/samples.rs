@@ -33,7 +33,12 @@ pub struct SamplesView {
 
 impl SamplesView {
     /// Draws the view.
-    pub fn ui(&mut self, ui: &mut egui::Ui, view: &ViewContext<'_>) {
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        view: &ViewContext<'_>,
+        commands: &mut Vec<crate::lab::Command>,
+    ) {
         let target = view.workspace.target();
         let has_density = target.is_some_and(|t| t.heat_map.is_some());
         ui.horizontal_wrapped(|ui| {
@@ -48,7 +53,7 @@ impl SamplesView {
         } else {
             Under::Samples
         };
-        let (canvas, _) = Canvas::new(
+        let (canvas, response) = Canvas::new(
             ui,
             ui.available_size(),
             view.workspace.view(),
@@ -86,6 +91,7 @@ impl SamplesView {
             canvas.dots(samples, |_| MODEL_SAMPLE_COLOR);
         }
         canvas.caption(&[format!("{} flow samples", samples.len())]);
+        super::probe_ui(&response, &canvas, view.workspace, commands);
         wheel_legend(&canvas);
     }
 }
