@@ -405,15 +405,14 @@ async function sampleStatus(page, ms) {
 }
 
 test('Views: pictures refresh ≥ 2/s at 128² while training; the layer view animates 10,000 particles at frame_ms ≤ 8 (artifacts/views-perf.json)', () => withPage(WEBGPU_FLAGS, async (page) => {
-  const scene = 'views=layers,density,loss&autoplay=1';
+  const scene = 'target=twomoons&views=layers,density,loss&autoplay=1';
   const loadStarted = Date.now();
   await loadApp(page, `${BASE}#${scene}`);
-  // Time to the first frame with the layer view's pictures, then to a good fit. Why KL ≤ 0.15
-  // and not the issue's NLL ≤ 1.80: this `moons` is scaled by 2, its entropy is 2.40 nats, so
-  // no model's NLL goes below 2.40; KL 0.15 nats is a fit that looks right.
+  // Time to the first frame with the layer view's pictures, then to held-out NLL ≤ 1.80 (the
+  // benchmark's two moons, whose entropy is about 1.6 nats).
   let s = await waitForPictures(page, 'return s.models[0].pictures > 0', null);
   const firstPicturesMs = Date.now() - loadStarted;
-  s = await waitForPictures(page, 'return s.models[0].kl !== null && s.models[0].kl <= 0.15', null, 120_000);
+  s = await waitForPictures(page, 'return s.models[0].test_nll !== null && s.models[0].test_nll <= 1.80', null, 120_000);
   const fitMs = Date.now() - loadStarted;
   const fitStep = s.step;
   // Still depth: pictures come at the trainer's own pace.
@@ -429,7 +428,7 @@ test('Views: pictures refresh ≥ 2/s at 128² while training; the layer view an
   const depths = new Set(moving.map((x) => Math.round(x.depth * 4)));
   const figures = {
     renderer: last.renderer, first_pictures_ms_after_load: firstPicturesMs,
-    kl_0_15_ms_after_load: fitMs, kl_0_15_at_step: fitStep, test_nll_then: s.models[0].test_nll,
+    nll_1_80_ms_after_load: fitMs, nll_1_80_at_step: fitStep, kl_then: s.models[0].kl,
     pictures_per_sec_still: picturesPerSec, pictures_ms_last: b.models[0].pictures_ms,
     steps_per_sec_still: b.models[0].steps_per_sec, steps_per_sec_animating: last.models[0].steps_per_sec,
     frame_ms_mean_animating: meanFrameMs, frame_ms_max_animating: Math.max(...frameMs),
