@@ -292,7 +292,7 @@ pub fn color_bar(
 }
 
 /// Above this many points, dots are drawn as squares instead of hexagons.
-const MANY_DOTS: usize = 4000;
+pub const MANY_DOTS: usize = 4000;
 
 /// The samples as one mesh of small polygons instead of a circle shape per point. Why: 10,000
 /// anti-aliased circles cost egui's tessellator many milliseconds per frame; a hexagon (7
