@@ -9,6 +9,8 @@ use std::sync::Arc;
 use super::probe::ProbeProgram;
 use super::protocol::{FromTrainer, Report, RunError, RunSpec, Stage, ToTrainer, TrainingEvent};
 use super::views::{FIELD_ARROWS, Pictures, ViewRequest, base_grid};
+use crate::flows::cnf::AdaptiveEvaluator;
+use crate::flows::cnf::dopri::Tolerance;
 use crate::flows::{FlowEvaluator, build_flow, inspect};
 use crate::rng::Rng;
 use crate::targets::Target;
@@ -94,6 +96,8 @@ struct ActiveRun {
     /// The trace's evaluator and its inputs (particles' draws, then the base grid), for the
     /// particle count they were made for.
     tracer: Option<Tracer>,
+    /// A CNF's adaptive evaluator, when its evaluation solver is Dormand–Prince.
+    adaptive: Option<AdaptiveEvaluator>,
     /// The compiled probe, once a point was clicked.
     probe: Option<ProbeProgram>,
     /// The step and request of the last pictures.
@@ -174,6 +178,14 @@ impl ActiveRun {
             Trainer::new(flow, target.clone(), spec.train.clone()).map_err(|e| model(&e))?;
         let sampler = FlowEvaluator::new(&trainer.flow, MODEL_SAMPLES).map_err(|e| model(&e))?;
         let inspector = inspect::FlowInspector::new(&trainer.flow, 1024);
+        let config = &trainer.flow.config;
+        let adaptive = if config.family == crate::flows::Family::Cnf
+            && config.cnf.solver == crate::flows::cnf::Solver::DormandPrince
+        {
+            Some(AdaptiveEvaluator::new(&trainer.flow, 1024).map_err(|e| model(&e))?)
+        } else {
+            None
+        };
         let scorer = FlowEvaluator::new(&trainer.flow, 1024).map_err(|e| model(&e))?;
         let mut noise = vec![0.0; MODEL_SAMPLES * 2];
         Rng::seed_from_u64(spec.flow_seed)
@@ -202,6 +214,7 @@ impl ActiveRun {
             sample_ms_per_1k: None,
             inspector,
             tracer: None,
+            adaptive,
             probe: None,
             pictured: None,
             next_pictures_ms: 0.0,
@@ -216,10 +229,21 @@ impl ActiveRun {
             return Ok(());
         }
         let started = now_ms();
-        let score = self
-            .held_out
-            .score(&self.trainer.flow, &mut self.scorer)
-            .map_err(|e| RunError::new(Stage::Evaluation, e))?;
+        let score = match self.adaptive.as_mut() {
+            // A CNF set to Dormand–Prince is scored by it, as the CLI scores it.
+            Some(adaptive) => {
+                let flow = &self.trainer.flow;
+                let tolerance = Tolerance::of(&flow.config.cnf);
+                let out = adaptive
+                    .density(flow, self.held_out.points(), tolerance)
+                    .map_err(|e| RunError::new(Stage::Evaluation, e))?;
+                self.held_out.score_log_q(&out.log_prob)
+            }
+            None => self
+                .held_out
+                .score(&self.trainer.flow, &mut self.scorer)
+                .map_err(|e| RunError::new(Stage::Evaluation, e))?,
+        };
         let cost = now_ms() - started;
         self.density_ms_per_1k = Some(cost * 1e3 / HELD_OUT_POINTS as f64);
         self.score = Some(score);
@@ -340,7 +364,16 @@ impl ActiveRun {
                 pictures.depth_density = at_depth.log_prob;
                 pictures.log_det = at_depth.layer_log_det;
             }
-            if request.density && pictures.density.is_empty() {
+            if request.density
+                && let Some(adaptive) = self.adaptive.as_mut()
+            {
+                // The learned density by the model's evaluation solver (the layer view's
+                // intermediate densities stay on the training grid's RK4 segments).
+                let out = adaptive
+                    .density(flow, &cells, Tolerance::of(&flow.config.cnf))
+                    .map_err(|e| e.to_string())?;
+                pictures.density = out.log_prob;
+            } else if request.density && pictures.density.is_empty() {
                 pictures.density = self
                     .inspector
                     .depth_density(flow, layers, &cells)

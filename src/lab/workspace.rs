@@ -546,6 +546,27 @@ mod tests {
     }
 
     #[test]
+    fn a_cnf_set_to_dormand_prince_is_scored_and_pictured_by_it() {
+        let mut workspace =
+            workspace("flow=cnf&solver=dopri&rtol=1e-4&atol=1e-4&autoplay=0&views=density,field");
+        workspace.tick(Duration::ZERO);
+        let run = &workspace.runs()[0];
+        let nll = run.latest().and_then(|r| r.test_nll).expect("scored");
+        assert!(nll.is_finite() && nll > 0.0, "{nll}");
+        let pictures = run.pictures().expect("pictures");
+        let cells = PICTURE_RESOLUTION * PICTURE_RESOLUTION;
+        assert_eq!(pictures.density.len(), cells);
+        assert!(pictures.density.iter().all(|v| v.is_finite()));
+        // Dormand–Prince counts its own evaluations (RK4 would be 4 × 20 steps = 80).
+        assert!(pictures.solver_evaluations.is_some_and(|n| n > 0));
+        assert_eq!(pictures.field.len(), 2 * FIELD_ARROWS_SQUARED);
+    }
+
+    /// Arrows of the vector field picture.
+    const FIELD_ARROWS_SQUARED: usize =
+        crate::lab::views::FIELD_ARROWS * crate::lab::views::FIELD_ARROWS;
+
+    #[test]
     fn a_bad_url_is_reported_and_the_good_keys_apply() {
         let workspace = workspace("target=nope&seed=4&bogus=1");
         assert_eq!(workspace.spec().seed, 4);

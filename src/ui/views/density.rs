@@ -93,10 +93,17 @@ impl DensityView {
                 }
             }
             canvas.axes();
-            canvas.caption(&[if learned.is_some() {
-                "learned q(x)".to_owned()
-            } else {
-                "learned q(x): computing…".to_owned()
+            let solver = view.run.map(|r| &r.spec().flow).filter(|c| {
+                c.family == crate::flows::Family::Cnf
+                    && c.cnf.solver == crate::flows::cnf::Solver::DormandPrince
+            });
+            canvas.caption(&[match (&learned, solver) {
+                (None, _) => "learned q(x): computing…".to_owned(),
+                (Some(_), Some(c)) => format!(
+                    "learned q(x), by Dormand–Prince (rtol {:.0e}, atol {:.0e})",
+                    c.cnf.rtol, c.cnf.atol
+                ),
+                (Some(_), None) => "learned q(x)".to_owned(),
             }]);
             super::probe_ui(&response, &canvas, view.workspace, commands);
 
