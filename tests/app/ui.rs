@@ -67,6 +67,15 @@ impl Fixture {
 
 /// A harness drawing only the shell's `index`-th panel, in the dock it has in the app.
 fn panel_harness(index: usize, size: egui::Vec2) -> Harness<'static, (Fixture, Shell)> {
+    harness_on(index, size, Fixture::new(25))
+}
+
+/// A harness drawing only the shell's `index`-th panel on `fixture`.
+fn harness_on(
+    index: usize,
+    size: egui::Vec2,
+    fixture: Fixture,
+) -> Harness<'static, (Fixture, Shell)> {
     Harness::builder()
         .with_size(size)
         .with_context_setup(flowlab::ui::fonts::install)
@@ -85,7 +94,7 @@ fn panel_harness(index: usize, size: egui::Vec2) -> Harness<'static, (Fixture, S
                 };
                 panel.ui(ui, &mut ctx);
             },
-            (Fixture::new(25), Shell::default()),
+            (fixture, Shell::default()),
         )
 }
 
@@ -245,27 +254,11 @@ fn each_view_alone_has_a_snapshot() {
 
 /// The views panel alone on a paused model of `fragment` after 25 exact steps.
 fn view_harness(fragment: &str) -> Harness<'static, (Fixture, Shell)> {
-    let index = panel_index("views");
-    let fixture = Fixture::with(fragment, 25);
-    Harness::builder()
-        .with_size(egui::vec2(700.0, 560.0))
-        .with_context_setup(flowlab::ui::fonts::install)
-        .wgpu()
-        .build_ui_state(
-            move |ui, (fixture, shell): &mut (Fixture, Shell)| {
-                let status = fixture.status();
-                let mut ctx = PanelContext {
-                    workspace: &fixture.workspace,
-                    status: &status,
-                    renderer: &fixture.renderer,
-                    commands: &mut fixture.commands,
-                };
-                if let Some((_, panel)) = shell.panels_mut().into_iter().nth(index) {
-                    panel.ui(ui, &mut ctx);
-                }
-            },
-            (fixture, Shell::default()),
-        )
+    harness_on(
+        panel_index("views"),
+        egui::vec2(700.0, 560.0),
+        Fixture::with(fragment, 25),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -81,16 +81,15 @@ impl DensityView {
                 "Plot of the learned density",
             );
             if let Some(grid) = &learned {
-                let texture = self.learned.get(ui.ctx(), "learned density", version, || {
-                    Some(color_image(
-                        grid.width,
-                        grid.height,
-                        &grid.colors_on(high, scale),
-                    ))
-                });
-                if let Some(texture) = texture {
-                    canvas.image(texture, grid.view);
-                }
+                heat_ui(
+                    &canvas,
+                    &mut self.learned,
+                    "learned density",
+                    version,
+                    grid,
+                    high,
+                    scale,
+                );
             }
             canvas.axes();
             let solver = view.run.map(|r| &r.spec().flow).filter(|c| {
@@ -115,18 +114,16 @@ impl DensityView {
             );
             match (target, target_grid) {
                 (Some(_), Some(grid)) => {
-                    let texture =
-                        self.target
-                            .get(ui.ctx(), "target density", target_version, || {
-                                Some(color_image(
-                                    grid.width,
-                                    grid.height,
-                                    &grid.colors_on(high, scale),
-                                ))
-                            });
-                    if let Some(texture) = texture {
-                        canvas.image(texture, grid.view);
-                    }
+                    let name = "target density";
+                    heat_ui(
+                        &canvas,
+                        &mut self.target,
+                        name,
+                        target_version,
+                        grid,
+                        high,
+                        scale,
+                    );
                     canvas.axes();
                     canvas.caption(&["target p*(x)".to_owned()]);
                 }
@@ -161,5 +158,27 @@ impl DensityView {
             })
             .size(14.0),
         );
+    }
+}
+
+/// Draws `grid` on `canvas` on the colour scale topping at `high`, through `cache`.
+fn heat_ui(
+    canvas: &Canvas,
+    cache: &mut CachedTexture,
+    name: &str,
+    version: u64,
+    grid: &DensityGrid,
+    high: f32,
+    scale: Scale,
+) {
+    let texture = cache.get(canvas.painter.ctx(), name, version, || {
+        Some(color_image(
+            grid.width,
+            grid.height,
+            &grid.colors_on(high, scale),
+        ))
+    });
+    if let Some(texture) = texture {
+        canvas.image(texture, grid.view);
     }
 }
