@@ -23,7 +23,7 @@ pub struct ControlsPanel {
 }
 
 /// Width of the value column.
-const FIELD_WIDTH: f32 = 150.0;
+const FIELD_WIDTH: f32 = 130.0;
 
 impl Panel for ControlsPanel {
     fn name(&self) -> &'static str {
@@ -77,6 +77,8 @@ impl ControlsPanel {
             egui::CollapsingHeader::new("Continuous flow (CNF)")
                 .default_open(true)
                 .show(ui, |ui| {
+                    // Why narrower: the section is indented, and the panel's width is fixed.
+                    ui.spacing_mut().slider_width = 80.0;
                     egui::Grid::new("cnf settings")
                         .num_columns(2)
                         .spacing([8.0, 6.0])
@@ -489,14 +491,18 @@ fn cnf_rows(ui: &mut egui::Ui, draft: &mut Spec, track: &mut impl FnMut(egui::Re
     slider_row(
         ui,
         "λ_K kinetic",
-        egui::Slider::new(&mut cnf.kinetic, 0.0..=10.0).logarithmic(true),
+        egui::Slider::new(&mut cnf.kinetic, 0.0..=10.0)
+            .logarithmic(true)
+            .custom_formatter(|v, _| format!("{v:.3}")),
         "Weight of ∫‖f‖² dt: straighter, cheaper paths (Finlay et al. 2020)",
         track,
     );
     slider_row(
         ui,
         "λ_J Jacobian",
-        egui::Slider::new(&mut cnf.jacobian, 0.0..=10.0).logarithmic(true),
+        egui::Slider::new(&mut cnf.jacobian, 0.0..=10.0)
+            .logarithmic(true)
+            .custom_formatter(|v, _| format!("{v:.3}")),
         "Weight of ∫‖∂f/∂z‖²_F dt: smoother dynamics (Finlay et al. 2020)",
         track,
     );

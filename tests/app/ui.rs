@@ -414,3 +414,16 @@ fn clicking_a_density_plot_probes_the_point() {
         fixture.commands
     );
 }
+
+#[test]
+fn snapshot_of_a_cnf_scene_with_every_view() {
+    let mut harness = app("target=8gaussians&flow=cnf&autoplay=0&seed=1&depth=4");
+    harness.run_steps(6);
+    let status = harness.state().status();
+    assert_eq!(
+        status.views,
+        ["samples", "layers", "density", "field", "loss"]
+    );
+    assert_eq!((status.layers, status.depth), (10, 4.0));
+    harness.snapshot("app-cnf");
+}

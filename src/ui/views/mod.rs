@@ -143,56 +143,29 @@ pub fn tile_rects(shown: &[ViewKind], area: egui::Rect) -> Vec<(ViewKind, egui::
             area.max.y - loss_height - if has_loss { GAP } else { 0.0 },
         ),
     );
-    let units = |k: ViewKind, columns: usize| {
-        if k == ViewKind::Density {
-            columns.min(2)
-        } else {
-            1
-        }
-    };
-    // Rows of views for `columns` columns, in display order.
-    let rows_for = |columns: usize| {
-        let mut rows: Vec<Vec<ViewKind>> = Vec::new();
-        let mut used = columns;
-        for &k in &plots {
-            if used + units(k, columns) > columns {
-                rows.push(Vec::new());
-                used = 0;
-            }
-            used += units(k, columns);
-            if let Some(row) = rows.last_mut() {
-                row.push(k);
-            }
-        }
-        rows
-    };
+    let rows_for = |columns: usize| plots.len().div_ceil(columns).max(1);
     let side = |columns: usize| {
-        let rows = rows_for(columns).len().max(1) as f32;
+        let rows = rows_for(columns) as f32;
         let width = (plot_area.width() - GAP * (columns as f32 - 1.0)) / columns as f32;
         let height = (plot_area.height() - GAP * (rows - 1.0)) / rows - TILE_CHROME;
         width.min(height)
     };
-    let columns = (1..=plots.len().max(1) + 1)
+    // The largest plots; between equals, fewer columns (wider tiles hold their toolbars).
+    let columns = (1..=plots.len().max(1))
         .max_by(|&a, &b| side(a).total_cmp(&side(b)).then(b.cmp(&a)))
         .unwrap_or(1);
     let rows = rows_for(columns);
-    let unit_width = (plot_area.width() - GAP * (columns as f32 - 1.0)) / columns as f32;
-    let row_height =
-        (plot_area.height() - GAP * (rows.len().max(1) as f32 - 1.0)) / rows.len().max(1) as f32;
-    let mut out = Vec::new();
-    for (r, row) in rows.iter().enumerate() {
-        let mut x = plot_area.min.x;
-        let y = plot_area.min.y + r as f32 * (row_height + GAP);
-        for &k in row {
-            let span = units(k, columns) as f32;
-            let width = unit_width * span + GAP * (span - 1.0);
-            out.push((
-                k,
-                egui::Rect::from_min_size(egui::pos2(x, y), egui::vec2(width, row_height)),
-            ));
-            x += width + GAP;
-        }
-    }
+    let width = (plot_area.width() - GAP * (columns as f32 - 1.0)) / columns as f32;
+    let height = (plot_area.height() - GAP * (rows as f32 - 1.0)) / rows as f32;
+    let mut out: Vec<(ViewKind, egui::Rect)> = plots
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| {
+            let (column, row) = ((i % columns) as f32, (i / columns) as f32);
+            let min = plot_area.min + egui::vec2(column * (width + GAP), row * (height + GAP));
+            (k, egui::Rect::from_min_size(min, egui::vec2(width, height)))
+        })
+        .collect();
     if has_loss {
         out.push((
             ViewKind::Loss,
@@ -276,7 +249,7 @@ mod tests {
     }
 
     #[test]
-    fn the_loss_curves_are_a_band_at_the_bottom_and_density_is_twice_as_wide() {
+    fn the_loss_curves_are_a_band_at_the_bottom_under_the_plots() {
         let rects = tile_rects(
             &[ViewKind::Layers, ViewKind::Density, ViewKind::Loss],
             area(),
@@ -291,6 +264,7 @@ mod tests {
         let loss = find(ViewKind::Loss);
         assert_eq!((loss.width(), loss.bottom()), (900.0, 700.0));
         let (layers, density) = (find(ViewKind::Layers), find(ViewKind::Density));
-        assert!((density.width() - 2.0 * layers.width() - GAP).abs() < 1.0);
+        assert_eq!(layers.size(), density.size());
+        assert!(layers.bottom() < loss.top() && layers.top() == density.top());
     }
 }
