@@ -23,7 +23,7 @@ pub enum Dock {
 
 /// Width of the model panel, in points.
 pub const LEFT_WIDTH: f32 = 280.0;
-/// Starting width of the notes panel, in points (the user may drag it).
+/// Starting width of the notes panel at most, in points (the user may drag it).
 pub const RIGHT_WIDTH: f32 = 300.0;
 
 /// Every panel of the app.
@@ -59,9 +59,11 @@ impl Shell {
                 }
                 Dock::Right if !ctx.workspace.spec().notes => {}
                 Dock::Right => {
+                    // Narrower in a small window, so the views keep most of it.
+                    let width = (0.24 * ui.ctx().content_rect().width()).clamp(220.0, RIGHT_WIDTH);
                     egui::Panel::right(panel.name())
                         .resizable(true)
-                        .default_size(RIGHT_WIDTH)
+                        .default_size(width)
                         .show(ui, |ui| panel.ui(ui, ctx));
                 }
                 Dock::Bottom => {

@@ -98,7 +98,7 @@ impl SamplesView {
 
 /// The colour wheel as a small legend in the bottom-left corner: the base space's directions.
 pub fn wheel_legend(canvas: &Canvas) {
-    let radius = 22.0;
+    let radius = (0.07 * canvas.screen.width().min(canvas.screen.height())).clamp(10.0, 22.0);
     let centre = canvas.screen.left_bottom() + egui::vec2(radius + 24.0, -(radius + 34.0));
     let mut mesh = egui::Mesh::default();
     const SEGMENTS: u32 = 48;
