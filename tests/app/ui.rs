@@ -427,3 +427,41 @@ fn snapshot_of_a_cnf_scene_with_every_view() {
     assert_eq!((status.layers, status.depth), (10, 4.0));
     harness.snapshot("app-cnf");
 }
+
+/// Every non-ASCII character in the source (labels, notes, layer labels, messages) has a glyph
+/// in the app's fonts: no missing-glyph boxes ("tofu") on screen. A new symbol fails here until
+/// `scripts/font-subset` adds it to `assets/fonts/symbols.ttf`.
+#[test]
+fn every_character_the_app_writes_has_a_glyph() {
+    fn sources(dir: &std::path::Path, out: &mut String) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push_str(&std::fs::read_to_string(&path).unwrap_or_default());
+            }
+        }
+    }
+    let mut text = String::new();
+    sources(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut text,
+    );
+    let wanted: std::collections::BTreeSet<char> = text
+        .chars()
+        .filter(|c| !c.is_ascii() && !c.is_whitespace())
+        .collect();
+    assert!(wanted.len() > 40, "only {} symbols found", wanted.len());
+    let ctx = egui::Context::default();
+    flowlab::ui::fonts::install(&ctx);
+    let _ = ctx.run_ui(egui::RawInput::default(), |_| {});
+    let font = egui::FontId::proportional(14.0);
+    let missing: String = ctx.fonts_mut(|fonts| {
+        wanted
+            .iter()
+            .filter(|&&c| !fonts.has_glyph(&font, c))
+            .collect()
+    });
+    assert!(missing.is_empty(), "no glyph for: {missing}");
+}
