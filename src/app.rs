@@ -100,19 +100,10 @@ impl FlowlabApp {
         let spawn: SpawnTrainer = match trainers {
             Trainers::Background => {
                 let ctx = cc.egui_ctx.clone();
-                let mut spawned = 0;
-                Box::new(move || {
-                    // One trainer per core, less the page's: more would only take turns.
-                    let cores = platform::max_parallel_trainers();
-                    if spawned >= cores {
-                        return Err(format!(
-                            "{spawned} trainers already use every core this machine offers but one"
-                        ));
-                    }
-                    let link = platform::spawn_trainer(&ctx, wake_every)?;
-                    spawned += 1;
-                    Ok(link)
-                })
+                // Why every model its own trainer, even beyond the cores: compared models
+                // must train side by side (the workspace caps them at `MAX_MODELS`); on fewer
+                // cores they share them, and the table's steps/s says so honestly.
+                Box::new(move || platform::spawn_trainer(&ctx, wake_every))
             }
             Trainers::UiThread => {
                 Box::new(|| Ok(Box::new(crate::lab::InlineLink::new()) as Box<dyn TrainerLink>))
@@ -181,6 +172,32 @@ impl FlowlabApp {
     }
 }
 
+impl FlowlabApp {
+    /// Opens what the user dropped on the window or picked in the file input: an image or CSV
+    /// becomes the target, a `model.json` the first model; a bad file is one message, and
+    /// the scene stays as it was.
+    fn take_files(&mut self, ctx: &egui::Context) {
+        let dropped: Vec<egui::DroppedFileHandle> = ctx.input(|i| i.raw.dropped_files.clone());
+        if !dropped.is_empty() {
+            platform::receive_dropped(dropped);
+        }
+        let files = platform::take_opened_files();
+        let options = self.shell.image_options();
+        for (name, bytes) in files {
+            let opened = bytes.and_then(|bytes| {
+                crate::lab::export::open(&name, &bytes, options.invert, options.threshold)
+            });
+            self.apply(match opened {
+                Ok(crate::lab::export::Opened::Target(source)) => {
+                    Command::SetTarget(Box::new(source))
+                }
+                Ok(crate::lab::export::Opened::Model(model)) => Command::ImportModel(model),
+                Err(why) => Command::Problem(format!("{why} The scene is unchanged.")),
+            });
+        }
+    }
+}
+
 impl eframe::App for FlowlabApp {
     fn raw_input_hook(&mut self, _ctx: &egui::Context, _raw_input: &mut egui::RawInput) {
         self.frame_started = Some(Instant::now());
@@ -188,9 +205,23 @@ impl eframe::App for FlowlabApp {
 
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         if let Some(fragment) = platform::take_fragment_change() {
-            self.apply(Command::Load(Spec::from_fragment_lenient(&fragment)));
+            self.apply(Command::Load(Box::new(Spec::from_fragment_lenient(
+                &fragment,
+            ))));
+        }
+        self.take_files(ctx);
+        for point in platform::take_hook_probes() {
+            self.apply(Command::Probe(Some(point)));
         }
         self.workspace.tick(TRAIN_BUDGET_PER_FRAME);
+        if let Some(file) = self.workspace.take_export() {
+            let message = file.and_then(|file| platform::save_file(&file));
+            self.apply(match message {
+                Ok(done) => Command::Inform(done),
+                Err(why) => Command::Problem(why),
+            });
+        }
+        platform::publish_probes(crate::lab::probe::probes_json(&self.workspace));
         // Why only then: a trainer off the UI thread wakes the app when it reports, so the app
         // draws when there is something new and leaves the CPU to training otherwise.
         if self.workspace.needs_frames() {

@@ -42,7 +42,8 @@ fn spec_file() -> Option<std::path::PathBuf> {
 pub fn stored_spec() -> Option<String> {
     let text = std::fs::read_to_string(spec_file()?).ok()?;
     // Why bounded: a hand-edited or damaged file should not be parsed at any length.
-    (text.len() <= 4096).then(|| text.trim().to_owned())
+    // An edited target makes the line long (an image's grid is some 20 kB).
+    (text.len() <= 4 * 1024 * 1024).then(|| text.trim().to_owned())
 }
 
 /// Keeps `fragment` for the next session (a failure only costs the next session's start).
@@ -58,6 +59,60 @@ pub fn store_spec(fragment: &str) {
         log::warn!("could not keep the settings in {}: {error}", path.display());
     }
 }
+
+/// Saves an exported file in the downloads folder (`$XDG_DOWNLOAD_DIR`, else `~/Downloads`,
+/// else the working directory); returns where it went.
+pub fn save_file(file: &crate::lab::export::ExportFile) -> Result<String, String> {
+    let folder = std::env::var_os("XDG_DOWNLOAD_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|home| std::path::Path::new(&home).join("Downloads"))
+                .filter(|dir| dir.is_dir())
+        })
+        .unwrap_or_else(|| std::path::PathBuf::from("."));
+    let path = folder.join(&file.name);
+    std::fs::write(&path, &file.bytes)
+        .map(|()| path.display().to_string())
+        .map_err(|e| format!("could not save {}: {e}", path.display()))
+}
+
+/// Opens the file picker: natively files are dropped on the window (no dialog crate: see
+/// the README), so this says so.
+pub fn open_file() -> Result<(), String> {
+    Err("drop the image, CSV or model.json on the window to open it".to_owned())
+}
+
+thread_local! {
+    /// Files dropped on the window, read, not yet taken by the app.
+    static OPENED: std::cell::RefCell<Vec<crate::lab::export::OpenedFile>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Reads files dropped on the window (each at most the targets' file limit); they arrive in
+/// [`take_opened_files`].
+pub fn receive_dropped(files: Vec<egui::DroppedFileHandle>) {
+    OPENED.with(|cell| {
+        for file in files {
+            let path = file.path().to_string_lossy().into_owned();
+            let bytes = crate::targets::read_limited(&path).map_err(|e| e.to_string());
+            cell.borrow_mut().push((path, bytes));
+        }
+    });
+}
+
+/// Files dropped since the last call, with their bytes (or why they could not be read).
+pub fn take_opened_files() -> Vec<crate::lab::export::OpenedFile> {
+    OPENED.with(|cell| std::mem::take(&mut *cell.borrow_mut()))
+}
+
+/// Probes the page's test hook asked for: natively there is no hook.
+pub fn take_hook_probes() -> Vec<[f32; 2]> {
+    Vec::new()
+}
+
+/// Publishes the probes' results for the hook: natively there is none.
+pub fn publish_probes(_json: String) {}
 
 /// Publishes the status for the browser test hook: natively there is none (tests read
 /// `FlowlabApp::status` directly).

@@ -11,7 +11,7 @@ use crate::engine::ParamStore;
 /// A trained model as `model.json` holds it: the architecture, the data dimension and every
 /// parameter (names, shapes and values). Its JSON form is pinned by tests; change it only with
 /// a migration.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SavedModel {
     /// The architecture.
     pub config: FlowConfig,

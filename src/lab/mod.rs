@@ -8,10 +8,12 @@
 //! - [`session`]: the trainer's loop, the same in a Web Worker, a thread or the UI thread;
 //! - [`host`]: the trainer link trait and the UI-thread fallback;
 //! - [`status`]: the status snapshot behind the status line and the browser test hook;
+//! - [`export`]: the files the app exports (model.json, PyTorch, CSVs, PNG) and opens;
 //! - [`notes`]: the teaching notes on the seed article's concepts, and which go beside which view.
 //!
 //! Depends on `train`, `flows`, `targets`, `viz`; never on `ui`, egui or a platform.
 
+pub mod export;
 pub mod host;
 pub mod notes;
 pub mod probe;

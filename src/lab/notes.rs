@@ -387,6 +387,10 @@ pub fn notes_for(view: ViewKind, family: Family, objective: ObjectiveKind) -> Ve
             notes.push(C::AugmentedOde);
             notes.push(C::Homeomorphism);
         }
+        ViewKind::Compare => {
+            notes.push(C::AutoregressiveSpeed);
+            notes.push(C::Homeomorphism);
+        }
         ViewKind::Loss => {
             notes.extend(objective_note);
             if cnf && mle {

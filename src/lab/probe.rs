@@ -29,6 +29,45 @@ pub struct ProbeBreakdown {
     pub reconstruction_error: f32,
 }
 
+/// Every pinned point as every model takes it apart, as the JSON `window.flowlab.probe`
+/// answers from: `[{"point": [x, y], "models": [{"flow", "step", "log_prob", "base_log_prob",
+/// "layer_log_dets", "preimage", "reconstruction_error", "out_of_distribution"}, …]}, …]`.
+/// `out_of_distribution`: `log p(x)` below the 1st percentile of the held-out data's (`null`
+/// until scored).
+pub fn probes_json(workspace: &super::Workspace) -> String {
+    let entries: Vec<serde_json::Value> = workspace
+        .probes()
+        .iter()
+        .enumerate()
+        .map(|(k, point)| {
+            let models: Vec<serde_json::Value> = workspace
+                .runs()
+                .iter()
+                .filter_map(|run| {
+                    let probe = run
+                        .pictures()?
+                        .probes
+                        .get(k)
+                        .filter(|p| p.point == *point)?;
+                    let low = run.latest().and_then(|r| r.held_out_log_q_p01);
+                    Some(serde_json::json!({
+                        "flow": run.spec().flow.family.name(),
+                        "step": run.pictures().map(|p| p.step),
+                        "log_prob": probe.log_prob,
+                        "base_log_prob": probe.base_log_prob,
+                        "layer_log_dets": probe.layer_log_dets,
+                        "preimage": probe.preimage,
+                        "reconstruction_error": probe.reconstruction_error,
+                        "out_of_distribution": low.map(|low| f64::from(probe.log_prob) < low),
+                    }))
+                })
+                .collect();
+            serde_json::json!({ "point": point, "models": models })
+        })
+        .collect();
+    serde_json::Value::Array(entries).to_string()
+}
+
 /// The compiled probe of one flow architecture (parameters are read at each run).
 pub struct ProbeProgram {
     program: CpuProgram<f32>,

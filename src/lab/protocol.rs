@@ -15,14 +15,17 @@ use crate::train::TrainConfig;
 /// What a trainer needs to build and train one model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunSpec {
-    /// The built-in target, by name (the trainer builds its own copy).
-    pub target: String,
+    /// The target (the trainer builds its own copy).
+    pub target: crate::targets::TargetSource,
     /// The architecture.
     pub flow: FlowConfig,
     /// Seed of the flow's initial parameters.
     pub flow_seed: u64,
     /// Batch, objective, optimiser and the data stream's seed.
     pub train: TrainConfig,
+    /// Parameters to start from instead of a fresh initialisation (an imported `model.json`;
+    /// its architecture is `flow`).
+    pub init: Option<crate::flows::SavedModel>,
 }
 
 /// UI → trainer.
@@ -51,6 +54,9 @@ pub enum ToTrainer {
         /// The cap.
         steps_per_sec: Option<f64>,
     },
+    /// Send the current model's architecture and parameters ([`FromTrainer::Model`]), for
+    /// `model.json` and the PyTorch export.
+    SendModel,
     /// Report at most this often while training (the UI draws no more often than this: a
     /// software-rendered page redraws slowly, and samples nobody sees are wasted work).
     Pace {
@@ -68,6 +74,15 @@ pub enum FromTrainer {
     /// where drawing the samples is costly, see `lab::session`), and at once after every
     /// command.
     Report(Box<Report>),
+    /// The current model as `model.json` holds it (the answer to [`ToTrainer::SendModel`]).
+    Model {
+        /// Which model.
+        generation: u64,
+        /// Its architecture and parameters, at `step`.
+        model: Box<crate::flows::SavedModel>,
+        /// The step it was taken at.
+        step: u64,
+    },
     /// The model could not be built or trained any further.
     Failed {
         /// Which model.
@@ -111,6 +126,10 @@ pub struct Report {
     pub scored_at_step: u64,
     /// What happened since the previous report (rollbacks, …), oldest first.
     pub events: Vec<TrainingEvent>,
+    /// The 1st percentile of the held-out points' `log q` (scored with `test_nll`): below it a
+    /// point is flagged out of distribution.
+    #[serde(default)]
+    pub held_out_log_q_p01: Option<f64>,
     /// Milliseconds to evaluate the density of 1,000 points (measured while scoring).
     pub density_ms_per_1k: Option<f64>,
     /// Milliseconds to sample 1,000 points (measured while drawing the samples).
@@ -275,6 +294,7 @@ mod tests {
             flow: FlowConfig::new(Family::RealNvp),
             flow_seed: 4,
             train: TrainConfig::default(),
+            init: None,
         };
         for command in [
             ToTrainer::Start {

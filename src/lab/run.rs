@@ -86,6 +86,8 @@ pub struct Run {
     failure: Option<RunError>,
     sent_request: Option<ViewRequest>,
     sent_speed: Option<Option<f64>>,
+    paused: bool,
+    model: Option<(crate::flows::SavedModel, u64)>,
 }
 
 /// Most held-out scores kept (one every second or two: over an hour of training).
@@ -110,6 +112,8 @@ impl Run {
             failure: None,
             sent_request: None,
             sent_speed: None,
+            paused: false,
+            model: None,
         };
         run.restart(spec, playing);
         run
@@ -124,6 +128,7 @@ impl Run {
         self.scores.clear();
         self.events.clear();
         self.failure = None;
+        self.model = None;
         self.origins.clear();
         self.link.send(ToTrainer::Start {
             generation: self.generation,
@@ -212,13 +217,49 @@ impl Run {
                 });
                 true
             }
+            FromTrainer::Model {
+                generation,
+                model,
+                step,
+            } if generation == self.generation => {
+                self.model = Some((*model, step));
+                true
+            }
             FromTrainer::Failed { generation, error } if generation == self.generation => {
                 self.failure = Some(error);
                 true
             }
             // A late message about a model this run has replaced.
-            FromTrainer::Report(_) | FromTrainer::Failed { .. } => false,
+            FromTrainer::Report(_) | FromTrainer::Failed { .. } | FromTrainer::Model { .. } => {
+                false
+            }
         }
+    }
+
+    /// Asks the trainer for the current model's parameters (they arrive in [`Run::model`]).
+    pub fn request_model(&mut self) {
+        self.model = None;
+        self.link.send(ToTrainer::SendModel);
+    }
+
+    /// The model the trainer last sent (architecture, parameters, and the step), if any.
+    pub fn model(&self) -> Option<(&crate::flows::SavedModel, u64)> {
+        self.model.as_ref().map(|(m, step)| (m, *step))
+    }
+
+    /// Whether this run is held while the others train.
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    /// Holds or releases this run; it trains when the workspace plays and it is not held.
+    pub fn set_paused(&mut self, paused: bool, workspace_playing: bool) {
+        self.paused = paused;
+        self.link.send(if workspace_playing && !paused {
+            ToTrainer::Play
+        } else {
+            ToTrainer::Pause
+        });
     }
 
     /// Its id.

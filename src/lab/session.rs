@@ -47,6 +47,8 @@ const PICTURES_SHARE: f64 = 0.45;
 const PICTURES_INTERVAL_MS: f64 = 400.0;
 /// Most particles traced through the layers.
 pub const MAX_PARTICLES: usize = 20_000;
+/// Most points taken apart per set of pictures (the pinned ones and the one pointed at).
+pub const MAX_PROBES: usize = 8;
 /// Most cells per side of a density picture.
 pub const MAX_RESOLUTION: usize = 256;
 /// Half-width of the base-space square the warped grid covers (±3 standard deviations).
@@ -98,7 +100,7 @@ struct ActiveRun {
     tracer: Option<Tracer>,
     /// A CNF's adaptive evaluator, when its evaluation solver is Dormand–Prince.
     adaptive: Option<AdaptiveEvaluator>,
-    /// The compiled probe, once a point was clicked.
+    /// The compiled probe, once a point was probed.
     probe: Option<ProbeProgram>,
     /// The step and request of the last pictures.
     pictured: Option<(u64, ViewRequest)>,
@@ -168,14 +170,21 @@ impl Tracer {
 
 impl ActiveRun {
     fn build(generation: u64, spec: &RunSpec) -> Result<Self, RunError> {
-        let target: Arc<dyn Target> = crate::targets::by_name(&spec.target)
-            .map(Arc::from)
+        let target: Arc<dyn Target> = spec
+            .target
+            .build()
             .map_err(|e| RunError::new(Stage::Target, e))?;
         let model = |e: &dyn std::fmt::Display| RunError::new(Stage::Model, e);
-        let flow = build_flow(&spec.flow, 2, spec.flow_seed).map_err(|e| model(&e))?;
+        let flow = match &spec.init {
+            // An imported model.json: its own architecture and parameters.
+            Some(saved) => saved.clone().into_flow().map_err(|e| model(&e))?,
+            None => build_flow(&spec.flow, 2, spec.flow_seed).map_err(|e| model(&e))?,
+        };
         let n_params = flow.n_params();
-        let trainer =
-            Trainer::new(flow, target.clone(), spec.train.clone()).map_err(|e| model(&e))?;
+        let mut train = spec.train.clone();
+        // Why: a data-dependent initialisation would overwrite the imported parameters.
+        train.init_from_data &= spec.init.is_none();
+        let trainer = Trainer::new(flow, target.clone(), train).map_err(|e| model(&e))?;
         let sampler = FlowEvaluator::new(&trainer.flow, MODEL_SAMPLES).map_err(|e| model(&e))?;
         let inspector = inspect::FlowInspector::new(&trainer.flow, 1024);
         let config = &trainer.flow.config;
@@ -308,7 +317,7 @@ impl ActiveRun {
         let wants_any = request.particles > 0
             || (request.resolution > 0 && (request.density || request.depth.is_some()))
             || request.field
-            || request.probe.is_some();
+            || !request.probes.is_empty();
         let same_request = self.pictured.as_ref().is_some_and(|(_, r)| r == request);
         let same_step = self
             .pictured
@@ -381,14 +390,18 @@ impl ActiveRun {
                     .log_prob;
             }
         }
-        if let Some(point) = request.probe {
+        if !request.probes.is_empty() {
             let probe = match &mut self.probe {
                 Some(probe) => probe,
                 None => self
                     .probe
                     .insert(ProbeProgram::new(flow).map_err(|e| e.to_string())?),
             };
-            pictures.probe = Some(probe.run(flow, point).map_err(|e| e.to_string())?);
+            for &point in request.probes.iter().take(MAX_PROBES) {
+                pictures
+                    .probes
+                    .push(probe.run(flow, point).map_err(|e| e.to_string())?);
+            }
         }
         if request.field {
             let time = depth
@@ -541,6 +554,16 @@ impl TrainLoop {
                 self.playing = false;
                 self.step_once();
             }
+            ToTrainer::SendModel => {
+                if let Some(run) = &self.run {
+                    self.outbox.push(FromTrainer::Model {
+                        generation: run.generation,
+                        model: Box::new(crate::flows::SavedModel::of(&run.trainer.flow)),
+                        step: run.trainer.steps(),
+                    });
+                }
+                return;
+            }
             ToTrainer::Pace { report_every_ms } => {
                 self.report_every_ms = if report_every_ms.is_finite() {
                     report_every_ms.clamp(10.0, 5000.0)
@@ -655,6 +678,7 @@ impl TrainLoop {
             lr: run.trainer.learning_rate(),
             test_nll: run.score.map(|s| s.nll),
             kl: run.score.and_then(|s| s.kl),
+            held_out_log_q_p01: run.score.map(|s| s.log_q_p01).filter(|v| v.is_finite()),
             scored_at_step: run.scored_at_step.unwrap_or(0),
             events: std::mem::take(&mut self.events),
             density_ms_per_1k: run.density_ms_per_1k,
@@ -703,10 +727,10 @@ mod tests {
     use crate::lab::spec::Spec;
 
     fn start(spec: &Spec, playing: bool) -> ToTrainer {
-        let target = crate::targets::by_name(&spec.target).unwrap();
+        let target = spec.target.build().unwrap();
         ToTrainer::Start {
             generation: 1,
-            spec: Box::new(spec.run_spec(target.as_ref())),
+            spec: Box::new(spec.run_spec(&spec.model, target.as_ref())),
             playing,
         }
     }
@@ -780,7 +804,10 @@ mod tests {
     #[test]
     fn a_model_that_cannot_be_built_fails_with_its_stage() {
         let mut train = TrainLoop::new();
-        let mut spec = Spec::default().run_spec(crate::targets::by_name("moons").unwrap().as_ref());
+        let mut spec = Spec::default().run_spec(
+            &Default::default(),
+            crate::targets::by_name("moons").unwrap().as_ref(),
+        );
         spec.flow.layers = 0;
         train.handle(ToTrainer::Start {
             generation: 9,

@@ -10,24 +10,18 @@
 use crate::flows::cnf::{CnfOptions, ProbeKind, Solver, TraceEstimator};
 use crate::flows::mlp::Activation;
 use crate::flows::{Family, FlowConfig};
-use crate::targets::{self, Target};
+use crate::targets::{Target, TargetSource};
 use crate::train::{ObjectiveKind, TrainConfig};
 
 use super::protocol::RunSpec;
 use super::views::ViewSet;
 
-/// Everything that defines a scene. Model settings left at `None` take the family's default
-/// from the flow registry, so switching the family gives it its own sensible size.
+/// One model's settings. Those left at `None` take the family's default from the flow
+/// registry, so switching the family gives it its own sensible size.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Spec {
-    /// Target name, one of [`targets::names`].
-    pub target: String,
+pub struct ModelSettings {
     /// Flow family.
     pub flow: Family,
-    /// Start training as soon as the scene is loaded.
-    pub autoplay: bool,
-    /// Seed of every random stream of the scene (data, initialisation, sampling).
-    pub seed: u64,
     /// Layers (`None`: the family's default).
     pub layers: Option<usize>,
     /// Hidden width of the conditioner / vector-field networks (`None`: the family's default).
@@ -44,6 +38,31 @@ pub struct Spec {
     pub learnable_base: bool,
     /// A CNF's solver, trace estimator, regularisers and augmentation.
     pub cnf: CnfOptions,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        Self::of(Family::DEFAULT)
+    }
+}
+
+/// Most models trained side by side (the first and five compared with it).
+pub const MAX_MODELS: usize = 6;
+
+/// Everything that defines a scene: the target, the models trained on it, and what is shown.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Spec {
+    /// The target: a built-in's name, or an edited target's content.
+    pub target: TargetSource,
+    /// The first model (the views show it).
+    pub model: ModelSettings,
+    /// Models trained beside the first on the same data stream and seed (at most
+    /// [`MAX_MODELS`] − 1).
+    pub compare: Vec<ModelSettings>,
+    /// Start training as soon as the scene is loaded.
+    pub autoplay: bool,
+    /// Seed of every random stream of the scene (data, initialisation, sampling).
+    pub seed: u64,
     /// Most training steps per second (`None`: as fast as it goes).
     pub speed: Option<f64>,
     /// The layer view's depth, `0…K`, fractional between layers (`None`: the last layer).
@@ -63,10 +82,25 @@ pub const DEFAULT_BATCH: usize = 256;
 impl Default for Spec {
     fn default() -> Self {
         Self {
-            target: targets::DEFAULT_TARGET.to_owned(),
-            flow: Family::DEFAULT,
+            target: TargetSource::default(),
+            model: ModelSettings::default(),
+            compare: Vec::new(),
             autoplay: true,
             seed: 0,
+            speed: None,
+            depth: None,
+            animate: false,
+            notes: true,
+            views: ViewSet::default(),
+        }
+    }
+}
+
+impl ModelSettings {
+    /// A model of `family` at the family's own size.
+    pub fn of(flow: Family) -> Self {
+        Self {
+            flow,
             layers: None,
             width: None,
             lr: None,
@@ -75,11 +109,6 @@ impl Default for Spec {
             activation: Activation::default(),
             learnable_base: false,
             cnf: CnfOptions::default(),
-            speed: None,
-            depth: None,
-            animate: false,
-            notes: true,
-            views: ViewSet::default(),
         }
     }
 }
@@ -90,298 +119,490 @@ pub struct Key {
     pub name: &'static str,
     /// One line for help texts and the README.
     pub help: &'static str,
-    /// Reads a (decoded) value into the spec; `Err` says what would have been accepted.
-    parse: fn(&mut Spec, &str) -> Result<(), String>,
-    /// The value to write, or `None` to leave the key out (it has its default).
-    write: fn(&Spec) -> Option<String>,
+    access: Access,
+}
+
+/// How a key reads and writes its value: a setting of the scene, or of a model (the first
+/// model's at the top level of the fragment, a compared model's inside `compare=…(…)`).
+enum Access {
+    /// A scene setting. `parse` reads a decoded value (`Err` says what would have been
+    /// accepted); `write` gives the value, or `None` to leave the key out (its default).
+    Scene {
+        parse: fn(&mut Spec, &str) -> Result<(), String>,
+        write: fn(&Spec) -> Option<String>,
+    },
+    /// A model setting, the same in both places.
+    Model {
+        parse: fn(&mut ModelSettings, &str) -> Result<(), String>,
+        write: fn(&ModelSettings) -> Option<String>,
+    },
+}
+
+impl Key {
+    /// Whether this key is a model setting (it may appear inside `compare=…(…)`).
+    pub fn is_model_setting(&self) -> bool {
+        matches!(self.access, Access::Model { .. })
+    }
 }
 
 /// Every key, in the order they are written.
 pub const KEYS: &[Key] = &[
     Key {
         name: "target",
-        help: "a built-in target (moons, 8gaussians, checkerboard, u1, …)",
-        parse: |spec, value| {
-            let name = value.to_ascii_lowercase();
-            match targets::info(&name) {
-                Some(info) => {
-                    spec.target = info.name.to_owned();
-                    Ok(())
-                }
-                None => Err(targets::names().collect::<Vec<_>>().join(", ")),
-            }
+        help: "a built-in target (moons, 8gaussians, checkerboard, u1, …), or an edited one \
+               (painted:…, mixture:…, image:…, csv:…, as the app writes it)",
+        access: Access::Scene {
+            parse: |spec, value| {
+                spec.target = TargetSource::from_text(value)
+                    .map_err(|e| format!("a built-in target's name or an edited target ({e})"))?;
+                Ok(())
+            },
+            write: |spec| Some(spec.target.to_text()),
         },
-        write: |spec| Some(spec.target.clone()),
     },
     Key {
         name: "flow",
         help: "the flow family (planar, radial, nice, realnvp, glow, maf, iaf, nsf, cnf)",
-        parse: |spec, value| {
-            spec.flow = Family::from_name(&value.to_ascii_lowercase()).map_err(|_| {
-                Family::ALL
-                    .iter()
-                    .map(|f| f.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })?;
-            Ok(())
+        access: Access::Model {
+            parse: |model, value| {
+                model.flow = Family::from_name(&value.to_ascii_lowercase()).map_err(|_| {
+                    Family::ALL
+                        .iter()
+                        .map(|f| f.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })?;
+                Ok(())
+            },
+            write: |model| Some(model.flow.name().to_owned()),
         },
-        write: |spec| Some(spec.flow.name().to_owned()),
     },
     Key {
         name: "autoplay",
         help: "1 to start training at once, 0 to start paused",
-        parse: |spec, value| {
-            spec.autoplay = parse_flag(value)?;
-            Ok(())
+        access: Access::Scene {
+            parse: |spec, value| {
+                spec.autoplay = parse_flag(value)?;
+                Ok(())
+            },
+            write: |spec| Some(u8::from(spec.autoplay).to_string()),
         },
-        write: |spec| Some(u8::from(spec.autoplay).to_string()),
     },
     Key {
         name: "seed",
         help: "seed of the data, the initialisation and the sampling",
-        parse: |spec, value| {
-            spec.seed = value
-                .parse()
-                .map_err(|_| "an integer in 0..=2^64-1".to_owned())?;
-            Ok(())
+        access: Access::Scene {
+            parse: |spec, value| {
+                spec.seed = value
+                    .parse()
+                    .map_err(|_| "an integer in 0..=2^64-1".to_owned())?;
+                Ok(())
+            },
+            write: |spec| Some(spec.seed.to_string()),
         },
-        write: |spec| Some(spec.seed.to_string()),
     },
     Key {
         name: "layers",
         help: "number of layers (default: the family's own)",
-        parse: |spec, value| {
-            spec.layers = Some(parse_in(value, LAYERS, "an integer from 1 to 64")?);
-            Ok(())
+        access: Access::Model {
+            parse: |model, value| {
+                model.layers = Some(parse_in(value, LAYERS, "an integer from 1 to 64")?);
+                Ok(())
+            },
+            write: |model| model.layers.map(|n| n.to_string()),
         },
-        write: |spec| spec.layers.map(|n| n.to_string()),
     },
     Key {
         name: "width",
         help: "hidden width of the networks inside the layers (default: the family's own)",
-        parse: |spec, value| {
-            spec.width = Some(parse_in(value, WIDTH, "an integer from 1 to 1024")?);
-            Ok(())
+        access: Access::Model {
+            parse: |model, value| {
+                model.width = Some(parse_in(value, WIDTH, "an integer from 1 to 1024")?);
+                Ok(())
+            },
+            write: |model| model.width.map(|n| n.to_string()),
         },
-        write: |spec| spec.width.map(|n| n.to_string()),
     },
     Key {
         name: "lr",
         help: "Adam's learning rate, in (0, 1] (default: the family's own)",
-        parse: |spec, value| {
-            let lr: f32 = value
-                .parse()
-                .ok()
-                .filter(|lr: &f32| lr.is_finite() && *lr > 0.0 && *lr <= 1.0)
-                .ok_or_else(|| "a number in (0, 1], e.g. 0.001".to_owned())?;
-            spec.lr = Some(lr);
-            Ok(())
+        access: Access::Model {
+            parse: |model, value| {
+                let lr: f32 = value
+                    .parse()
+                    .ok()
+                    .filter(|lr: &f32| lr.is_finite() && *lr > 0.0 && *lr <= 1.0)
+                    .ok_or_else(|| "a number in (0, 1], e.g. 0.001".to_owned())?;
+                model.lr = Some(lr);
+                Ok(())
+            },
+            write: |model| model.lr.map(|lr| lr.to_string()),
         },
-        write: |spec| spec.lr.map(|lr| lr.to_string()),
     },
     Key {
         name: "batch",
         help: "samples per training step",
-        parse: |spec, value| {
-            spec.batch = parse_in(value, BATCH, "an integer from 1 to 65536")?;
-            Ok(())
+        access: Access::Model {
+            parse: |model, value| {
+                model.batch = parse_in(value, BATCH, "an integer from 1 to 65536")?;
+                Ok(())
+            },
+            write: |model| (model.batch != DEFAULT_BATCH).then(|| model.batch.to_string()),
         },
-        write: |spec| (spec.batch != DEFAULT_BATCH).then(|| spec.batch.to_string()),
     },
     Key {
         name: "objective",
         help: "mle, reverse-kl or flow-matching (default: the family's usual one)",
-        parse: |spec, value| {
-            spec.objective = Some(
-                ObjectiveKind::from_name(&value.to_ascii_lowercase()).ok_or_else(|| {
-                    ObjectiveKind::ALL
-                        .iter()
-                        .map(|o| o.name())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })?,
-            );
-            Ok(())
+        access: Access::Model {
+            parse: |model, value| {
+                model.objective = Some(
+                    ObjectiveKind::from_name(&value.to_ascii_lowercase()).ok_or_else(|| {
+                        ObjectiveKind::ALL
+                            .iter()
+                            .map(|o| o.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })?,
+                );
+                Ok(())
+            },
+            write: |model| model.objective.map(|o| o.name().to_owned()),
         },
-        write: |spec| spec.objective.map(|o| o.name().to_owned()),
     },
     Key {
         name: "activation",
         help: "the networks' nonlinearity: tanh, relu, silu or elu",
-        parse: |spec, value| {
-            spec.activation = choice(value, &Activation::ALL, |a| a.name())?;
-            Ok(())
-        },
-        write: |spec| {
-            (spec.activation != Activation::default()).then(|| spec.activation.name().to_owned())
+        access: Access::Model {
+            parse: |model, value| {
+                model.activation = choice(value, &Activation::ALL, |a| a.name())?;
+                Ok(())
+            },
+            write: |model| {
+                (model.activation != Activation::default())
+                    .then(|| model.activation.name().to_owned())
+            },
         },
     },
     Key {
         name: "base",
         help: "the base distribution: normal (standard) or diagonal (a learnable diagonal Gaussian)",
-        parse: |spec, value| {
-            spec.learnable_base = match value.to_ascii_lowercase().as_str() {
-                "normal" => false,
-                "diagonal" => true,
-                _ => return Err("normal or diagonal".to_owned()),
-            };
-            Ok(())
+        access: Access::Model {
+            parse: |model, value| {
+                model.learnable_base = match value.to_ascii_lowercase().as_str() {
+                    "normal" => false,
+                    "diagonal" => true,
+                    _ => return Err("normal or diagonal".to_owned()),
+                };
+                Ok(())
+            },
+            write: |model| model.learnable_base.then(|| "diagonal".to_owned()),
         },
-        write: |spec| spec.learnable_base.then(|| "diagonal".to_owned()),
     },
     Key {
         name: "solver",
         help: "CNF: the integrator evaluating the trained model, rk4 or dopri (adaptive)",
-        parse: |spec, value| {
-            spec.cnf.solver = choice(value, Solver::ALL, |s| s.name())?;
-            Ok(())
+        access: Access::Model {
+            parse: |model, value| {
+                model.cnf.solver = choice(value, Solver::ALL, |s| s.name())?;
+                Ok(())
+            },
+            write: |model| {
+                cnf_differs(model, |c| c.solver).then(|| model.cnf.solver.name().to_owned())
+            },
         },
-        write: |spec| cnf_differs(spec, |c| c.solver).then(|| spec.cnf.solver.name().to_owned()),
     },
     Key {
         name: "steps",
         help: "CNF: RK4 steps over [0, T]",
-        parse: |spec, value| {
-            spec.cnf.steps = parse_in(value, CNF_STEPS, "an integer from 1 to 1000")?;
-            Ok(())
+        access: Access::Model {
+            parse: |model, value| {
+                model.cnf.steps = parse_in(value, CNF_STEPS, "an integer from 1 to 1000")?;
+                Ok(())
+            },
+            write: |model| cnf_differs(model, |c| c.steps).then(|| model.cnf.steps.to_string()),
         },
-        write: |spec| cnf_differs(spec, |c| c.steps).then(|| spec.cnf.steps.to_string()),
     },
     Key {
         name: "rtol",
         help: "CNF: dopri's relative tolerance",
-        parse: |spec, value| {
-            spec.cnf.rtol = parse_f32_in(value, TOLERANCE, "a number in [1e-10, 1]")?;
-            Ok(())
+        access: Access::Model {
+            parse: |model, value| {
+                model.cnf.rtol = parse_f32_in(value, TOLERANCE, "a number in [1e-10, 1]")?;
+                Ok(())
+            },
+            write: |model| cnf_differs(model, |c| c.rtol).then(|| model.cnf.rtol.to_string()),
         },
-        write: |spec| cnf_differs(spec, |c| c.rtol).then(|| spec.cnf.rtol.to_string()),
     },
     Key {
         name: "atol",
         help: "CNF: dopri's absolute tolerance",
-        parse: |spec, value| {
-            spec.cnf.atol = parse_f32_in(value, TOLERANCE, "a number in [1e-10, 1]")?;
-            Ok(())
+        access: Access::Model {
+            parse: |model, value| {
+                model.cnf.atol = parse_f32_in(value, TOLERANCE, "a number in [1e-10, 1]")?;
+                Ok(())
+            },
+            write: |model| cnf_differs(model, |c| c.atol).then(|| model.cnf.atol.to_string()),
         },
-        write: |spec| cnf_differs(spec, |c| c.atol).then(|| spec.cnf.atol.to_string()),
     },
     Key {
         name: "trace",
         help: "CNF: how training gets Tr(∂f/∂z), exact or hutchinson",
-        parse: |spec, value| {
-            spec.cnf.trace = choice(value, TraceEstimator::ALL, |t| t.name())?;
-            Ok(())
+        access: Access::Model {
+            parse: |model, value| {
+                model.cnf.trace = choice(value, TraceEstimator::ALL, |t| t.name())?;
+                Ok(())
+            },
+            write: |model| {
+                cnf_differs(model, |c| c.trace).then(|| model.cnf.trace.name().to_owned())
+            },
         },
-        write: |spec| cnf_differs(spec, |c| c.trace).then(|| spec.cnf.trace.name().to_owned()),
     },
     Key {
         name: "probe",
         help: "CNF: Hutchinson's probe vectors, rademacher or gaussian",
-        parse: |spec, value| {
-            spec.cnf.probe = choice(value, ProbeKind::ALL, |p| p.name())?;
-            Ok(())
+        access: Access::Model {
+            parse: |model, value| {
+                model.cnf.probe = choice(value, ProbeKind::ALL, |p| p.name())?;
+                Ok(())
+            },
+            write: |model| {
+                cnf_differs(model, |c| c.probe).then(|| model.cnf.probe.name().to_owned())
+            },
         },
-        write: |spec| cnf_differs(spec, |c| c.probe).then(|| spec.cnf.probe.name().to_owned()),
     },
     Key {
         name: "probes",
         help: "CNF: Hutchinson probes per sample",
-        parse: |spec, value| {
-            spec.cnf.probes = parse_in(value, PROBES, "an integer from 1 to 64")?;
-            Ok(())
+        access: Access::Model {
+            parse: |model, value| {
+                model.cnf.probes = parse_in(value, PROBES, "an integer from 1 to 64")?;
+                Ok(())
+            },
+            write: |model| cnf_differs(model, |c| c.probes).then(|| model.cnf.probes.to_string()),
         },
-        write: |spec| cnf_differs(spec, |c| c.probes).then(|| spec.cnf.probes.to_string()),
     },
     Key {
         name: "kinetic",
         help: "CNF: λ_K, weight of the kinetic energy ∫‖f‖² dt",
-        parse: |spec, value| {
-            spec.cnf.kinetic = parse_f32_in(value, WEIGHT, "a number in [0, 10000]")?;
-            Ok(())
+        access: Access::Model {
+            parse: |model, value| {
+                model.cnf.kinetic = parse_f32_in(value, WEIGHT, "a number in [0, 10000]")?;
+                Ok(())
+            },
+            write: |model| cnf_differs(model, |c| c.kinetic).then(|| model.cnf.kinetic.to_string()),
         },
-        write: |spec| cnf_differs(spec, |c| c.kinetic).then(|| spec.cnf.kinetic.to_string()),
     },
     Key {
         name: "jacobian",
         help: "CNF: λ_J, weight of ∫‖∂f/∂z‖²_F dt",
-        parse: |spec, value| {
-            spec.cnf.jacobian = parse_f32_in(value, WEIGHT, "a number in [0, 10000]")?;
-            Ok(())
+        access: Access::Model {
+            parse: |model, value| {
+                model.cnf.jacobian = parse_f32_in(value, WEIGHT, "a number in [0, 10000]")?;
+                Ok(())
+            },
+            write: |model| {
+                cnf_differs(model, |c| c.jacobian).then(|| model.cnf.jacobian.to_string())
+            },
         },
-        write: |spec| cnf_differs(spec, |c| c.jacobian).then(|| spec.cnf.jacobian.to_string()),
     },
     Key {
         name: "augment",
         help: "CNF: augmented dimensions (ANODE)",
-        parse: |spec, value| {
-            spec.cnf.augment = parse_in(value, AUGMENT, "an integer from 0 to 16")?;
-            Ok(())
+        access: Access::Model {
+            parse: |model, value| {
+                model.cnf.augment = parse_in(value, AUGMENT, "an integer from 0 to 16")?;
+                Ok(())
+            },
+            write: |model| cnf_differs(model, |c| c.augment).then(|| model.cnf.augment.to_string()),
         },
-        write: |spec| cnf_differs(spec, |c| c.augment).then(|| spec.cnf.augment.to_string()),
     },
     Key {
         name: "speed",
         help: "most training steps per second (max: as fast as it goes)",
-        parse: |spec, value| {
-            spec.speed = match value.to_ascii_lowercase().as_str() {
-                "max" => None,
-                text => Some(f64::from(parse_f32_in(
-                    text,
-                    SPEED,
-                    "max, or a number of steps per second from 0.1 to 100000",
-                )?)),
-            };
-            Ok(())
+        access: Access::Scene {
+            parse: |spec, value| {
+                spec.speed = match value.to_ascii_lowercase().as_str() {
+                    "max" => None,
+                    text => Some(f64::from(parse_f32_in(
+                        text,
+                        SPEED,
+                        "max, or a number of steps per second from 0.1 to 100000",
+                    )?)),
+                };
+                Ok(())
+            },
+            write: |spec| spec.speed.map(|s| s.to_string()),
         },
-        write: |spec| spec.speed.map(|s| s.to_string()),
     },
     Key {
         name: "depth",
         help: "the layer view's depth, 0 to the number of layers (fractional between layers)",
-        parse: |spec, value| {
-            spec.depth = Some(parse_f32_in(value, DEPTH, "a number from 0 to 64")?);
-            Ok(())
+        access: Access::Scene {
+            parse: |spec, value| {
+                spec.depth = Some(parse_f32_in(value, DEPTH, "a number from 0 to 64")?);
+                Ok(())
+            },
+            write: |spec| spec.depth.map(|d| d.to_string()),
         },
-        write: |spec| spec.depth.map(|d| d.to_string()),
     },
     Key {
         name: "animate",
         help: "1: the layer view sweeps its depth from 0 to K, looping",
-        parse: |spec, value| {
-            spec.animate = parse_flag(value)?;
-            Ok(())
+        access: Access::Scene {
+            parse: |spec, value| {
+                spec.animate = parse_flag(value)?;
+                Ok(())
+            },
+            write: |spec| spec.animate.then(|| "1".to_owned()),
         },
-        write: |spec| spec.animate.then(|| "1".to_owned()),
     },
     Key {
         name: "notes",
         help: "0 to hide the teaching notes beside the views",
-        parse: |spec, value| {
-            spec.notes = parse_flag(value)?;
-            Ok(())
+        access: Access::Scene {
+            parse: |spec, value| {
+                spec.notes = parse_flag(value)?;
+                Ok(())
+            },
+            write: |spec| (!spec.notes).then(|| "0".to_owned()),
         },
-        write: |spec| (!spec.notes).then(|| "0".to_owned()),
     },
     Key {
         name: "views",
         help: "the views shown, comma-separated: samples, layers, density, field, loss",
-        parse: |spec, value| {
-            spec.views = ViewSet::from_names(value).map_err(|bad| {
-                format!(
-                    "view names from {} ('{bad}' is none)",
-                    super::views::VIEWS
-                        .iter()
-                        .map(|v| v.name)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })?;
-            Ok(())
+        access: Access::Scene {
+            parse: |spec, value| {
+                spec.views = ViewSet::from_names(value).map_err(|bad| {
+                    format!(
+                        "view names from {} ('{bad}' is none)",
+                        super::views::VIEWS
+                            .iter()
+                            .map(|v| v.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })?;
+                Ok(())
+            },
+            write: |spec| (spec.views != ViewSet::default()).then(|| spec.views.to_names()),
         },
-        write: |spec| (spec.views != ViewSet::default()).then(|| spec.views.to_names()),
+    },
+    Key {
+        name: "compare",
+        help: "models trained beside the first, comma-separated, each a flow with its settings \
+               in brackets: maf,nsf(layers=4,width=32)",
+        access: Access::Scene {
+            parse: |spec, value| {
+                let (models, problems) = parse_compare(value);
+                spec.compare = models;
+                if problems.is_empty() {
+                    Ok(())
+                } else {
+                    Err(problems.join("; "))
+                }
+            },
+            write: |spec| (!spec.compare.is_empty()).then(|| write_compare(&spec.compare)),
+        },
     },
 ];
+
+/// The models of a `compare` value; what could not be read is reported and left out.
+fn parse_compare(value: &str) -> (Vec<ModelSettings>, Vec<String>) {
+    let mut models = Vec::new();
+    let mut problems = Vec::new();
+    for item in split_top_level(value)
+        .into_iter()
+        .filter(|i| !i.trim().is_empty())
+    {
+        if models.len() == MAX_MODELS - 1 {
+            problems.push(format!("at most {} compared models", MAX_MODELS - 1));
+            break;
+        }
+        match parse_model(item.trim()) {
+            Ok(model) => models.push(model),
+            Err(why) => problems.push(format!("'{item}': {why}")),
+        }
+    }
+    (models, problems)
+}
+
+/// `family` or `family(key=value,…)` with model keys only.
+fn parse_model(item: &str) -> Result<ModelSettings, String> {
+    let (family, settings) = match item.split_once('(') {
+        Some((family, rest)) => (
+            family,
+            rest.strip_suffix(')')
+                .ok_or_else(|| "a '(' without its ')'".to_owned())?,
+        ),
+        None => (item, ""),
+    };
+    let mut model = ModelSettings::default();
+    model_key("flow").map_or(Ok(()), |parse| parse(&mut model, family.trim()))?;
+    for setting in settings.split(',').filter(|s| !s.trim().is_empty()) {
+        let (name, value) = setting
+            .split_once('=')
+            .ok_or_else(|| format!("'{setting}' is not key=value"))?;
+        let parse = model_key(name.trim())
+            .filter(|_| name.trim() != "flow")
+            .ok_or_else(|| format!("'{name}' is not a model setting"))?;
+        parse(&mut model, value.trim())
+            .map_err(|expected| format!("{name}: expected {expected}"))?;
+    }
+    Ok(model)
+}
+
+/// Reads one model setting's value into the settings (an error says what was expected).
+type ModelParser = fn(&mut ModelSettings, &str) -> Result<(), String>;
+
+fn model_key(name: &str) -> Option<ModelParser> {
+    KEYS.iter()
+        .find(|k| k.name == name)
+        .and_then(|k| match k.access {
+            Access::Model { parse, .. } => Some(parse),
+            Access::Scene { .. } => None,
+        })
+}
+
+fn write_compare(models: &[ModelSettings]) -> String {
+    models
+        .iter()
+        .map(|model| {
+            let settings: Vec<String> = KEYS
+                .iter()
+                .filter(|k| k.name != "flow")
+                .filter_map(|k| match k.access {
+                    Access::Model { write, .. } => write(model).map(|v| format!("{}={v}", k.name)),
+                    Access::Scene { .. } => None,
+                })
+                .collect();
+            if settings.is_empty() {
+                model.flow.name().to_owned()
+            } else {
+                format!("{}({})", model.flow.name(), settings.join(","))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Splits at the commas outside brackets.
+fn split_top_level(value: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0i32, 0);
+    for (i, c) in value.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&value[start..]);
+    parts
+}
 
 // Why these ranges here too: a bad URL value should be refused while parsing, with the key
 // named; `FlowConfig::validate` and `Trainer::new` check the same bounds again.
@@ -426,8 +647,8 @@ fn choice<T: Copy>(value: &str, all: &[T], name: fn(T) -> &'static str) -> Resul
 }
 
 /// Whether a CNF setting differs from its default (only then is it written).
-fn cnf_differs<T: PartialEq>(spec: &Spec, field: fn(&CnfOptions) -> T) -> bool {
-    field(&spec.cnf) != field(&CnfOptions::default())
+fn cnf_differs<T: PartialEq>(model: &ModelSettings, field: fn(&CnfOptions) -> T) -> bool {
+    field(&model.cnf) != field(&CnfOptions::default())
 }
 
 fn parse_in(
@@ -517,7 +738,11 @@ impl Spec {
     pub fn to_fragment(&self) -> String {
         KEYS.iter()
             .filter_map(|key| {
-                (key.write)(self).map(|value| format!("{}={}", key.name, percent_encode(&value)))
+                let value = match key.access {
+                    Access::Scene { write, .. } => write(self),
+                    Access::Model { write, .. } => write(&self.model),
+                };
+                value.map(|value| format!("{}={}", key.name, percent_encode(&value)))
             })
             .collect::<Vec<_>>()
             .join("&")
@@ -534,13 +759,48 @@ impl Spec {
         let Some(key) = KEYS.iter().find(|key| key.name == name) else {
             return Err(SpecError::UnknownKey { key: name });
         };
-        (key.parse)(self, &value).map_err(|expected| SpecError::BadValue {
+        let parsed = match key.access {
+            Access::Scene { parse, .. } => parse(self, &value),
+            Access::Model { parse, .. } => parse(&mut self.model, &value),
+        };
+        parsed.map_err(|expected| SpecError::BadValue {
             key: key.name,
-            value,
+            value: abbreviated(&value),
             expected,
         })
     }
 
+    /// Every model: the first, then the compared ones.
+    pub fn models(&self) -> impl Iterator<Item = &ModelSettings> {
+        std::iter::once(&self.model).chain(&self.compare)
+    }
+
+    /// What a trainer needs to train `model` on `target` (this scene's seed: every model
+    /// sees the same data stream and starts from the same seed).
+    pub fn run_spec(&self, model: &ModelSettings, target: &dyn Target) -> RunSpec {
+        let (objective, _) = model.objective_for(target);
+        RunSpec {
+            target: self.target.clone(),
+            flow: model.flow_config(),
+            flow_seed: self.seed,
+            train: TrainConfig {
+                batch: model.batch,
+                objective,
+                adam: crate::engine::AdamConfig {
+                    lr: model.learning_rate(),
+                    ..crate::engine::AdamConfig::default()
+                },
+                seed: self.seed,
+                // Why small: the app scores its own fixed held-out set (see `lab::session`).
+                held_out: 16,
+                init_from_data: true,
+            },
+            init: None,
+        }
+    }
+}
+
+impl ModelSettings {
     /// The architecture these settings describe: the family's defaults from the registry,
     /// overridden by the settings that are set.
     pub fn flow_config(&self) -> FlowConfig {
@@ -558,8 +818,8 @@ impl Spec {
     }
 
     /// Whether `other` trains a different model (architecture, objective or optimisation):
-    /// then the runs start again.
-    pub fn model_differs(&self, other: &Spec) -> bool {
+    /// then its run starts again.
+    pub fn differs(&self, other: &ModelSettings) -> bool {
         self.flow_config() != other.flow_config()
             || self.learning_rate() != other.learning_rate()
             || self.batch != other.batch
@@ -586,27 +846,13 @@ impl Spec {
             },
         }
     }
+}
 
-    /// What a trainer needs to train this scene's model on `target`.
-    pub fn run_spec(&self, target: &dyn Target) -> RunSpec {
-        let (objective, _) = self.objective_for(target);
-        RunSpec {
-            target: self.target.clone(),
-            flow: self.flow_config(),
-            flow_seed: self.seed,
-            train: TrainConfig {
-                batch: self.batch,
-                objective,
-                adam: crate::engine::AdamConfig {
-                    lr: self.learning_rate(),
-                    ..crate::engine::AdamConfig::default()
-                },
-                seed: self.seed,
-                // Why small: the app scores its own fixed held-out set (see `lab::session`).
-                held_out: 16,
-                init_from_data: true,
-            },
-        }
+/// `text`, cut to its first 48 characters (an edited target's value can be long).
+fn abbreviated(text: &str) -> String {
+    match text.char_indices().nth(48) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
     }
 }
 
@@ -643,11 +889,13 @@ fn percent_decode(text: &str) -> Result<String, SpecError> {
     String::from_utf8(bytes).map_err(|_| bad())
 }
 
-/// Escapes everything but RFC 3986's unreserved characters.
+/// Escapes everything but RFC 3986's unreserved characters and the few sub-delimiters the
+/// values use (`,` `:` `(` `)` `=`), which a fragment may hold as they are (the fragment's own
+/// separators, `&` and the first `=` of each part, still split it correctly).
 fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+        if byte.is_ascii_alphanumeric() || b"-._~,:()=".contains(&byte) {
             out.push(byte as char);
         } else {
             out.push_str(&format!("%{byte:02X}"));
@@ -682,14 +930,16 @@ mod tests {
             spec,
             Spec {
                 target: "8gaussians".into(),
-                flow: Family::Maf,
+                model: ModelSettings {
+                    layers: Some(6),
+                    width: Some(32),
+                    lr: Some(0.005),
+                    batch: 128,
+                    objective: Some(ObjectiveKind::Mle),
+                    ..ModelSettings::of(Family::Maf)
+                },
                 autoplay: false,
                 seed: 3,
-                layers: Some(6),
-                width: Some(32),
-                lr: Some(0.005),
-                batch: 128,
-                objective: Some(ObjectiveKind::Mle),
                 ..Spec::default()
             }
         );
@@ -697,11 +947,8 @@ mod tests {
 
     #[test]
     fn every_key_round_trips_through_to_fragment() {
-        let spec = Spec {
-            target: "u2".into(),
+        let model = ModelSettings {
             flow: Family::Cnf,
-            autoplay: false,
-            seed: u64::MAX,
             layers: Some(3),
             width: Some(17),
             lr: Some(0.0123),
@@ -722,6 +969,20 @@ mod tests {
                 augment: 2,
                 ..CnfOptions::default()
             },
+        };
+        let spec = Spec {
+            target: "u2".into(),
+            model,
+            compare: vec![
+                ModelSettings::of(Family::Maf),
+                ModelSettings {
+                    layers: Some(4),
+                    width: Some(32),
+                    ..ModelSettings::of(Family::Nsf)
+                },
+            ],
+            autoplay: false,
+            seed: u64::MAX,
             speed: Some(12.5),
             depth: Some(2.25),
             animate: true,
@@ -752,14 +1013,17 @@ mod tests {
         let with_hash = Spec::from_fragment("#flow=NSF&autoplay=true&target=U1").unwrap();
         let without = Spec::from_fragment("flow=nsf&autoplay=1&target=u1").unwrap();
         assert_eq!(with_hash, without);
-        assert_eq!((without.flow, without.target.as_str()), (Family::Nsf, "u1"));
+        assert_eq!(
+            (without.model.flow, without.target.name()),
+            (Family::Nsf, "u1")
+        );
     }
 
     #[test]
     fn last_repeated_key_wins_and_escapes_are_decoded() {
         assert_eq!(Spec::from_fragment("seed=1&seed=2").unwrap().seed, 2);
         let spec = Spec::from_fragment("%66low=%6Eice&seed=%34%32").unwrap();
-        assert_eq!((spec.flow, spec.seed), (Family::Nice, 42));
+        assert_eq!((spec.model.flow, spec.seed), (Family::Nice, 42));
     }
 
     #[test]
@@ -873,25 +1137,28 @@ mod tests {
     #[test]
     fn model_settings_override_the_family_defaults() {
         let spec = Spec::from_fragment("flow=maf&layers=3&width=16").unwrap();
-        let config = spec.flow_config();
+        let config = spec.model.flow_config();
         assert_eq!(
             (config.family, config.layers, config.hidden),
             (Family::Maf, 3, 16)
         );
-        let defaults = Spec::from_fragment("flow=maf").unwrap().flow_config();
+        let defaults = Spec::from_fragment("flow=maf").unwrap().model.flow_config();
         assert_eq!(defaults.layers, Family::Maf.info().default_layers);
         assert_eq!(defaults.hidden, Family::Maf.info().default_hidden);
     }
 
     #[test]
     fn an_objective_that_does_not_apply_falls_back_with_a_reason() {
-        let moons = targets::by_name("moons").unwrap();
+        let moons = crate::targets::by_name("moons").unwrap();
         let spec = Spec::from_fragment("flow=realnvp&objective=flow-matching").unwrap();
-        let (objective, why) = spec.objective_for(moons.as_ref());
+        let (objective, why) = spec.model.objective_for(moons.as_ref());
         assert_eq!(objective, ObjectiveKind::Mle);
         assert!(why.is_some());
-        let u1 = targets::by_name("u1").unwrap();
+        let u1 = crate::targets::by_name("u1").unwrap();
         let spec = Spec::from_fragment("flow=planar").unwrap();
-        assert_eq!(spec.objective_for(u1.as_ref()).0, ObjectiveKind::ReverseKl);
+        assert_eq!(
+            spec.model.objective_for(u1.as_ref()).0,
+            ObjectiveKind::ReverseKl
+        );
     }
 }

@@ -58,23 +58,32 @@ pub struct StatusSnapshot {
     pub views: Vec<&'static str>,
     /// The first model's full settings, as trained (defaults filled in), keyed by URL key.
     pub settings: serde_json::Value,
+    /// What the target is: `"builtin"`, `"painted"`, `"mixture"`, `"image"` or `"csv"`.
+    pub target_kind: &'static str,
+    /// A hash of the target (16 hex digits), equal for equal targets wherever they were
+    /// made (see `targets::source`).
+    pub target_fingerprint: String,
 }
 
 /// The settings a model trains with, keyed by the URL's key names, every default filled in.
-fn settings_of(spec: &super::Spec, run: Option<&super::Run>) -> serde_json::Value {
-    let config = run.map_or_else(|| spec.flow_config(), |r| r.spec().flow.clone());
+fn settings_of(
+    spec: &super::Spec,
+    model: &super::spec::ModelSettings,
+    run: Option<&super::Run>,
+) -> serde_json::Value {
+    let config = run.map_or_else(|| model.flow_config(), |r| r.spec().flow.clone());
     let train = run.map(|r| &r.spec().train);
     let cnf = &config.cnf;
     serde_json::json!({
-        "target": spec.target,
+        "target": spec.target.name(),
         "flow": config.family.name(),
         "layers": config.layers,
         "width": config.hidden,
         "activation": config.activation.name(),
         "base": if config.learnable_base { "diagonal" } else { "normal" },
         "objective": train.map(|t| t.objective.name()),
-        "lr": train.map_or_else(|| spec.learning_rate(), |t| t.adam.lr),
-        "batch": train.map_or(spec.batch, |t| t.batch),
+        "lr": train.map_or_else(|| model.learning_rate(), |t| t.adam.lr),
+        "batch": train.map_or(model.batch, |t| t.batch),
         "seed": spec.seed,
         "speed": spec.speed,
         "solver": cnf.solver.name(),
@@ -117,6 +126,14 @@ pub struct ModelStatus {
     pub pictures_ms: Option<f64>,
     /// Step of the model in the latest pictures, or `null`.
     pub pictures_step: Option<u64>,
+    /// Its full settings as trained, keyed by URL key (as the top level's `settings`).
+    pub settings: serde_json::Value,
+    /// Whether it is held while the others train.
+    pub paused: bool,
+    /// Where it trains: `"worker"`, `"thread"` or `"main"`.
+    pub training_thread: &'static str,
+    /// Why it stopped, if it failed, else `null`.
+    pub failure: Option<String>,
 }
 
 /// What the app knows about itself that the workspace does not.
@@ -139,10 +156,12 @@ pub struct FrameFacts {
 impl StatusSnapshot {
     /// The status of `workspace`, as the app with `facts` shows it.
     pub fn of(workspace: &Workspace, facts: FrameFacts) -> Self {
+        let spec = workspace.spec();
         let models: Vec<ModelStatus> = workspace
             .runs()
             .iter()
-            .map(|run| {
+            .zip(spec.models())
+            .map(|(run, model)| {
                 let report = run.latest();
                 ModelStatus {
                     flow: run.spec().flow.family.name().to_owned(),
@@ -156,12 +175,15 @@ impl StatusSnapshot {
                     pictures: run.pictures_version(),
                     pictures_ms: run.pictures().map(|p| p.cost_ms),
                     pictures_step: run.pictures().map(|p| p.step),
+                    settings: settings_of(spec, model, Some(run)),
+                    paused: run.is_paused(),
+                    training_thread: run.thread().name(),
+                    failure: run.failure().map(ToString::to_string),
                 }
             })
             .collect();
         let first = models.first();
         let problems = workspace.problems();
-        let spec = workspace.spec();
         Self {
             backend: "cpu".to_owned(),
             webgpu_available: facts.webgpu_available,
@@ -170,8 +192,8 @@ impl StatusSnapshot {
             step: first.map_or(0, |m| m.step),
             loss: first.and_then(|m| m.loss),
             error: (!problems.is_empty()).then(|| problems.join("; ")),
-            target: spec.target.clone(),
-            flow: spec.flow.name().to_owned(),
+            target: spec.target.name().to_owned(),
+            flow: spec.model.flow.name().to_owned(),
             seed: spec.seed,
             playing: workspace.is_playing(),
             trainer: workspace.trainer_fallback().map(str::to_owned),
@@ -184,7 +206,11 @@ impl StatusSnapshot {
             depth: workspace.depth(),
             layers: workspace.layer_count(),
             views: workspace.shown_views().map(|v| v.name()).collect(),
-            settings: settings_of(spec, workspace.runs().first()),
+            settings: settings_of(spec, &spec.model, workspace.runs().first()),
+            target_kind: spec.target.kind().name(),
+            target_fingerprint: workspace
+                .target()
+                .map_or_else(|| spec.target.fingerprint(), |t| t.fingerprint.clone()),
         }
     }
 }

@@ -19,6 +19,8 @@ pub enum ViewKind {
     Density,
     /// A CNF's vector field and trajectories.
     Field,
+    /// Every model side by side: small multiples and a table of their figures.
+    Compare,
     /// Training loss and held-out NLL against steps or time.
     Loss,
 }
@@ -63,6 +65,12 @@ pub const VIEWS: &[ViewInfo] = &[
         description: "A continuous flow's velocity f(z, t) and the samples' paths up to time t (CNF only)",
     },
     ViewInfo {
+        kind: ViewKind::Compare,
+        name: "compare",
+        title: "Compare models",
+        description: "Every model trained on this target, side by side, with a table of their numbers (shown when there are several models)",
+    },
+    ViewInfo {
         kind: ViewKind::Loss,
         name: "loss",
         title: "Loss curves",
@@ -81,11 +89,12 @@ const _: () = {
 
 impl ViewKind {
     /// Every view, in display order.
-    pub const ALL: [ViewKind; 5] = [
+    pub const ALL: [ViewKind; 6] = [
         ViewKind::Samples,
         ViewKind::Layers,
         ViewKind::Density,
         ViewKind::Field,
+        ViewKind::Compare,
         ViewKind::Loss,
     ];
 
@@ -187,8 +196,8 @@ pub struct ViewRequest {
     pub depth: Option<usize>,
     /// A CNF's vector field is shown (at `depth`'s time).
     pub field: bool,
-    /// A point the user clicked, to take apart by the change of variables.
-    pub probe: Option<[f32; 2]>,
+    /// Points the user pinned or points at, to take apart by the change of variables.
+    pub probes: Vec<[f32; 2]>,
 }
 
 impl Default for ViewRequest {
@@ -202,7 +211,7 @@ impl Default for ViewRequest {
             density: false,
             depth: None,
             field: false,
-            probe: None,
+            probes: Vec::new(),
         }
     }
 }
@@ -242,8 +251,8 @@ pub struct Pictures {
     /// mean |exact trace| and the standard deviation of one Hutchinson probe's estimate, for
     /// each probe kind (`[exact, gaussian std, rademacher std]`).
     pub trace_spread: Option<[f32; 3]>,
-    /// The clicked point, taken apart (see `lab::probe`).
-    pub probe: Option<super::probe::ProbeBreakdown>,
+    /// The probed points, taken apart (see `lab::probe`), in the request's order.
+    pub probes: Vec<super::probe::ProbeBreakdown>,
     /// Milliseconds the trainer took for these pictures.
     pub cost_ms: f64,
     /// The trace: `K + 1` depths × (particles + grid points) × 2, depth-major.

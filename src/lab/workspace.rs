@@ -9,11 +9,12 @@ use web_time::Duration;
 use super::host::{InlineLink, SpawnTrainer, TrainerLink, TrainingThread};
 use super::protocol::ToTrainer;
 use super::run::{Run, RunId};
-use super::spec::{LenientSpec, Spec, SpecError};
+use super::spec::{LenientSpec, MAX_MODELS, ModelSettings, Spec, SpecError};
 use super::views::{ViewKind, ViewRequest};
 use crate::flows::Family;
+use crate::flows::SavedModel;
 use crate::rng::Rng;
-use crate::targets::{Target, ViewRect};
+use crate::targets::{Target, TargetSource, ViewRect};
 use crate::viz::density::DensityGrid;
 
 /// Target samples drawn in the plot.
@@ -29,6 +30,9 @@ const DISPLAY_SAMPLES_STREAM: u64 = 0xD15_B1A7;
 pub enum Command {
     /// Show and train on another built-in target.
     SelectTarget(String),
+    /// Show and train on an edited target (a finished stroke, a moved component, an opened
+    /// file). One that describes no density is refused with a message, keeping the current.
+    SetTarget(Box<TargetSource>),
     /// Train another flow family (at its default size).
     SelectFlow(Family),
     /// Start (or resume) training.
@@ -42,13 +46,35 @@ pub enum Command {
     /// Use another seed (restarts the runs).
     SetSeed(u64),
     /// Replace the whole spec, e.g. from an edited URL; `errors` are what could not be read.
-    Load(LenientSpec),
+    Load(Box<LenientSpec>),
     /// Change settings (the model panel): what changed decides what restarts — the target
     /// and seed reload the target, model settings rebuild the models, views and speed restart
     /// nothing.
     Edit(Box<Spec>),
-    /// Take a point of the plane apart by the change of variables (`None`: stop).
+    /// Pin a point of the plane, to take it apart by the change of variables (`None`: unpin
+    /// every point). At most [`MAX_PINNED`] stay pinned; the oldest goes first.
     Probe(Option<[f32; 2]>),
+    /// Train one more model beside the others (at most [`MAX_MODELS`]).
+    AddModel(Box<ModelSettings>),
+    /// Stop and remove model `index` (`0` is the first; the last model left stays).
+    RemoveModel(usize),
+    /// Hold (or release) model `index` while the others train.
+    PauseModel {
+        /// Which model.
+        index: usize,
+        /// Hold it.
+        paused: bool,
+    },
+    /// Restart model `index` from step 0.
+    ResetModel(usize),
+    /// Train the first model from an imported `model.json` (its architecture and parameters).
+    ImportModel(Box<SavedModel>),
+    /// Something the user gave could not be used (a bad file): shown until the next change.
+    Problem(String),
+    /// Something worth telling that is not a problem (where an export was saved).
+    Inform(String),
+    /// Prepare a file for the user (see [`Workspace::take_export`]).
+    Export(super::export::Export),
     /// Move the layer view's depth scrubber (`0…K`; `None`: the last layer). `settled`: the
     /// user let go (the URL is rewritten only then, not on every frame of an animation).
     SetDepth {
@@ -58,6 +84,12 @@ pub enum Command {
         settled: bool,
     },
 }
+
+/// The held-out NLL the exported table times each model to.
+const TABLE_NLL_GOAL: f64 = 1.80;
+
+/// Most points pinned at once.
+pub const MAX_PINNED: usize = 4;
 
 /// Particles the layer view traces (the 10,000: dense enough to read a density).
 pub const LAYER_PARTICLES: usize = 10_000;
@@ -76,6 +108,10 @@ pub struct Effects {
 
 /// The target the spec names, with what the plot draws of it.
 pub struct TargetView {
+    /// The target as data (what the URL holds).
+    pub source: TargetSource,
+    /// [`TargetSource::fingerprint`] of `source`.
+    pub fingerprint: String,
     /// The density.
     pub target: Arc<dyn Target>,
     /// Samples for the plot.
@@ -99,7 +135,16 @@ pub struct Workspace {
     objective_notice: Option<String>,
     trainer_fallback: Option<String>,
     target_version: u64,
-    probe: Option<[f32; 2]>,
+    pinned: Vec<[f32; 2]>,
+    /// Parameters the first model starts from (an imported `model.json`), until its
+    /// settings change.
+    imported: Option<SavedModel>,
+    /// A file or edit that could not be used, until the next change.
+    input_problem: Option<String>,
+    /// A message that is not a problem, until the next change.
+    info: Option<String>,
+    /// An export asked for and not yet handed out.
+    export: Option<super::export::Export>,
 }
 
 impl Workspace {
@@ -119,7 +164,11 @@ impl Workspace {
             objective_notice: None,
             trainer_fallback: None,
             target_version: 0,
-            probe: None,
+            pinned: Vec::new(),
+            imported: None,
+            input_problem: None,
+            info: None,
+            export: None,
         };
         workspace.load(spec);
         workspace
@@ -136,23 +185,30 @@ impl Workspace {
     /// Applies one command.
     pub fn apply(&mut self, command: Command) -> Effects {
         // Why: once the user changes the scene, problems of the URL it came from are stale.
-        if !matches!(command, Command::Load(_)) {
+        if !matches!(command, Command::Load(_) | Command::Inform(_)) {
             self.spec_errors.clear();
+            self.input_problem = None;
+            self.info = None;
         }
         let spec_changed = match command {
             Command::SelectTarget(name) => {
-                self.spec.target = name;
+                self.spec.target = TargetSource::Builtin(name);
                 self.reload_target();
                 true
             }
+            Command::SetTarget(source) => {
+                let previous = std::mem::replace(&mut self.spec.target, source.canonical());
+                self.reload_target();
+                previous != self.spec.target
+            }
             Command::SelectFlow(family) => {
-                self.spec.flow = family;
                 // A family's size and rate are its own: switching resets them to its defaults.
-                self.spec.layers = None;
-                self.spec.width = None;
-                self.spec.lr = None;
-                self.spec.objective = None;
-                self.restart_runs();
+                let mut spec = self.spec.clone();
+                spec.model = ModelSettings {
+                    batch: spec.model.batch,
+                    ..ModelSettings::of(family)
+                };
+                self.adopt(spec);
                 true
             }
             Command::Play => self.set_playing(true),
@@ -174,7 +230,7 @@ impl Workspace {
                 true
             }
             Command::Load(spec) => {
-                self.load(spec);
+                self.load(*spec);
                 true
             }
             Command::Edit(spec) => {
@@ -183,12 +239,85 @@ impl Workspace {
                 changed
             }
             Command::Probe(point) => {
-                self.probe = point.filter(|p| p.iter().all(|v| v.is_finite()));
+                match point.filter(|p| p.iter().all(|v| v.is_finite())) {
+                    Some(point) => {
+                        if self.pinned.len() == MAX_PINNED {
+                            self.pinned.remove(0);
+                        }
+                        self.pinned.push(point);
+                    }
+                    None => self.pinned.clear(),
+                }
                 false
             }
             Command::SetDepth { depth, settled } => {
                 self.spec.depth = depth;
                 settled
+            }
+            Command::AddModel(model) => {
+                if self.spec.compare.len() + 1 >= MAX_MODELS {
+                    self.input_problem = Some(format!(
+                        "at most {MAX_MODELS} models train side by side: remove one first"
+                    ));
+                    false
+                } else {
+                    let mut spec = self.spec.clone();
+                    spec.compare.push(*model);
+                    self.adopt(spec);
+                    true
+                }
+            }
+            Command::RemoveModel(index) => {
+                let mut spec = self.spec.clone();
+                if index == 0 && !spec.compare.is_empty() {
+                    spec.model = spec.compare.remove(0);
+                    self.imported = None;
+                    // The second run becomes the first: keep it training where it is.
+                    self.runs.remove(0);
+                } else if index >= 1 && index <= spec.compare.len() {
+                    spec.compare.remove(index - 1);
+                    self.runs.remove(index);
+                } else {
+                    return Effects::default();
+                }
+                self.spec = spec;
+                true
+            }
+            Command::PauseModel { index, paused } => {
+                let playing = self.playing;
+                if let Some(run) = self.runs.get_mut(index) {
+                    run.set_paused(paused, playing);
+                }
+                false
+            }
+            Command::ResetModel(index) => {
+                self.restart_run(index);
+                false
+            }
+            Command::ImportModel(saved) => {
+                let mut spec = self.spec.clone();
+                spec.model = settings_of(&saved, spec.model.batch);
+                self.imported = Some(*saved);
+                let old = std::mem::replace(&mut self.spec, spec);
+                self.reconcile(&old, true);
+                true
+            }
+            Command::Problem(message) => {
+                self.input_problem = Some(message);
+                false
+            }
+            Command::Inform(message) => {
+                self.info = Some(message);
+                false
+            }
+            Command::Export(export) => {
+                if export.needs_model()
+                    && let Some(run) = self.runs.first_mut()
+                {
+                    run.request_model();
+                }
+                self.export = Some(export);
+                false
             }
         };
         self.sync_trainers();
@@ -200,7 +329,7 @@ impl Workspace {
         let views = self.spec.views;
         let layers = views.contains(ViewKind::Layers);
         let density = views.contains(ViewKind::Density);
-        let field = views.contains(ViewKind::Field) && self.spec.flow == Family::Cnf;
+        let field = views.contains(ViewKind::Field) && self.spec.model.flow == Family::Cnf;
         ViewRequest {
             view: self.view(),
             particles: if layers || field { LAYER_PARTICLES } else { 0 },
@@ -219,21 +348,74 @@ impl Workspace {
                     .map_or(usize::MAX, |d| d.round().max(0.0) as usize)
             }),
             field,
-            probe: self.probe,
+            probes: self.probes(),
         }
     }
 
-    /// The point being probed, if any.
+    /// What a compared model's trainer computes: the learned density (for the small
+    /// multiples) and the probed points, nothing of the layer view.
+    fn compared_request(&self) -> ViewRequest {
+        ViewRequest {
+            view: self.view(),
+            resolution: PICTURE_RESOLUTION,
+            density: self.spec.views.contains(ViewKind::Compare),
+            probes: self.probes(),
+            ..ViewRequest::default()
+        }
+    }
+
+    /// A message that is not a problem (where an export went), if any.
+    pub fn info(&self) -> Option<&str> {
+        self.info.as_deref()
+    }
+
+    /// The file of the export asked for, once it can be made (a model's export waits for its
+    /// trainer to send the parameters); `Err` says why it could not be made.
+    pub fn take_export(&mut self) -> Option<Result<super::export::ExportFile, String>> {
+        use super::export::{self, Export};
+        let kind = self.export?;
+        let run = self.runs.first()?;
+        let file = match kind {
+            Export::ModelJson | Export::PyTorch => {
+                let (model, _) = run.model()?;
+                if kind == Export::ModelJson {
+                    export::model_json(model)
+                } else {
+                    export::pytorch(model)
+                }
+            }
+            Export::Samples => Ok(export::samples_csv(run.samples())),
+            Export::Table => Ok(export::table_csv(&self.runs, TABLE_NLL_GOAL)),
+            Export::Picture => {
+                let learned = run
+                    .pictures()
+                    .filter(|p| !p.density.is_empty())
+                    .map(|p| (p.density.as_slice(), p.resolution));
+                let fallback = self.target.as_ref().and_then(|t| t.heat_map.as_ref());
+                export::picture_png(self.view(), learned, fallback, run.samples())
+            }
+        };
+        self.export = None;
+        Some(file)
+    }
+
+    /// The points probed (pinned), oldest first.
+    pub fn probes(&self) -> Vec<[f32; 2]> {
+        self.pinned.clone()
+    }
+
+    /// The latest pinned point, if any.
     pub fn probe(&self) -> Option<[f32; 2]> {
-        self.probe
+        self.pinned.last().copied()
     }
 
     /// Sends the trainers what changed since they last heard: the views' request, the speed.
     fn sync_trainers(&mut self) {
-        let request = self.view_request();
+        let first = self.view_request();
+        let compared = self.compared_request();
         let speed = self.spec.speed;
-        for run in &mut self.runs {
-            run.sync(&request, speed);
+        for (index, run) in self.runs.iter_mut().enumerate() {
+            run.sync(if index == 0 { &first } else { &compared }, speed);
         }
     }
 
@@ -277,12 +459,14 @@ impl Workspace {
             .map_or(ViewRect::square(4.0), |t| t.target.view())
     }
 
-    /// The views shown: those the spec asks for that apply to its flow.
+    /// The views shown: those the spec asks for that apply (the vector field to a CNF, the
+    /// comparison to several models).
     pub fn shown_views(&self) -> impl Iterator<Item = ViewKind> + '_ {
-        self.spec
-            .views
-            .iter()
-            .filter(|&view| view != ViewKind::Field || self.spec.flow == Family::Cnf)
+        self.spec.views.iter().filter(|&view| match view {
+            ViewKind::Field => self.spec.model.flow == Family::Cnf,
+            ViewKind::Compare => !self.spec.compare.is_empty(),
+            _ => true,
+        })
     }
 
     /// Layers `K` of the first model (the layer view's last depth): from its pictures, else
@@ -291,7 +475,7 @@ impl Workspace {
         self.runs
             .first()
             .and_then(|run| run.pictures())
-            .map_or_else(|| self.spec.flow_config().layers, |p| p.layers)
+            .map_or_else(|| self.spec.model.flow_config().layers, |p| p.layers)
     }
 
     /// The layer view's depth, `0…K`.
@@ -300,7 +484,7 @@ impl Workspace {
         self.spec.depth.map_or(last, |d| d.clamp(0.0, last))
     }
 
-    /// The runs (one today; several when comparing).
+    /// The runs, one per model of the spec, in its order.
     pub fn runs(&self) -> &[Run] {
         &self.runs
     }
@@ -322,6 +506,7 @@ impl Workspace {
             .iter()
             .map(ToString::to_string)
             .chain(self.target_error.clone())
+            .chain(self.input_problem.clone())
             .chain(self.objective_notice.clone())
             .chain(
                 self.runs
@@ -334,11 +519,8 @@ impl Workspace {
     fn set_playing(&mut self, playing: bool) -> bool {
         self.playing = playing;
         for run in &mut self.runs {
-            run.send(if playing {
-                ToTrainer::Play
-            } else {
-                ToTrainer::Pause
-            });
+            let paused = run.is_paused();
+            run.set_paused(paused, playing);
         }
         false
     }
@@ -357,13 +539,42 @@ impl Workspace {
     }
 
     /// Replaces the spec, reloading the target if it or the seed changed, else restarting
-    /// the runs if the model changed.
-    fn adopt(&mut self, spec: Spec) {
+    /// the runs whose model changed (and starting or stopping runs for added or removed ones).
+    fn adopt(&mut self, mut spec: Spec) {
+        spec.compare.truncate(MAX_MODELS - 1);
         let old = std::mem::replace(&mut self.spec, spec);
         if self.target.is_none() || old.target != self.spec.target || old.seed != self.spec.seed {
             self.reload_target();
-        } else if old.model_differs(&self.spec) {
-            self.restart_runs();
+        } else {
+            self.reconcile(&old, false);
+        }
+    }
+
+    /// Makes the runs match the spec's models: restarts those whose model differs from `old`'s
+    /// (the first one also when `restart_first`), starts new ones, stops removed ones.
+    fn reconcile(&mut self, old: &Spec, restart_first: bool) {
+        if self.spec.model.differs(&old.model) && !restart_first {
+            self.imported = None;
+        }
+        let old_models: Vec<&ModelSettings> = old.models().collect();
+        let count = 1 + self.spec.compare.len();
+        self.runs.truncate(count);
+        for index in 0..count {
+            let changed = old_models
+                .get(index)
+                .is_none_or(|m| m.differs(self.model(index)));
+            if index >= self.runs.len() {
+                self.start_run(index);
+            } else if changed || (index == 0 && restart_first) {
+                self.restart_run(index);
+            }
+        }
+    }
+
+    fn model(&self, index: usize) -> &ModelSettings {
+        match index {
+            0 => &self.spec.model,
+            i => &self.spec.compare[i - 1],
         }
     }
 
@@ -371,25 +582,32 @@ impl Workspace {
     /// that fails to load keeps the previous one (or the default), and says why.
     fn reload_target(&mut self) {
         self.target_error = None;
-        let target: Arc<dyn Target> = match crate::targets::by_name(&self.spec.target) {
-            Ok(target) => Arc::from(target),
+        let target: Arc<dyn Target> = match self.spec.target.build() {
+            Ok(target) => target,
             Err(error) => {
-                self.target_error = Some(error.to_string());
+                self.target_error = Some(format!("{error} The previous target is kept."));
                 match &self.target {
                     Some(previous) => {
-                        self.spec.target = previous.target.name().to_owned();
+                        self.spec.target = previous.source.clone();
                         previous.target.clone()
                     }
                     None => {
-                        self.spec.target = crate::targets::DEFAULT_TARGET.to_owned();
-                        match crate::targets::by_name(crate::targets::DEFAULT_TARGET) {
-                            Ok(target) => Arc::from(target),
+                        self.spec.target = TargetSource::default();
+                        match self.spec.target.build() {
+                            Ok(target) => target,
                             Err(_) => return,
                         }
                     }
                 }
             }
         };
+        if self
+            .target
+            .as_ref()
+            .is_some_and(|t| t.source == self.spec.target && Arc::ptr_eq(&t.target, &target))
+        {
+            return;
+        }
         let mut rng = Rng::seed_from_u64(self.spec.seed).fork(DISPLAY_SAMPLES_STREAM);
         let samples = target.sample(DISPLAY_SAMPLE_COUNT, &mut rng);
         let grid = DensityGrid::from_target(
@@ -400,6 +618,8 @@ impl Workspace {
         );
         self.target_version += 1;
         self.target = Some(TargetView {
+            fingerprint: self.spec.target.fingerprint(),
+            source: self.spec.target.clone(),
             target,
             samples,
             heat_map: grid.max_finite().is_some().then_some(grid),
@@ -408,40 +628,85 @@ impl Workspace {
         self.restart_runs();
     }
 
-    /// Starts every run again from step 0 on the current spec and target (creating the first
-    /// run if there is none).
+    /// Starts every run again from step 0 on the current spec and target (creating the runs
+    /// that do not exist yet).
     fn restart_runs(&mut self) {
-        let Some(target) = &self.target else {
-            return;
-        };
-        let (_, notice) = self.spec.objective_for(target.target.as_ref());
-        self.objective_notice = notice.map(|why| {
-            format!(
-                "objective: {why}; training with {} instead",
-                crate::train::ObjectiveKind::default_for(self.spec.flow, target.target.as_ref())
-                    .title()
-            )
-        });
-        let run_spec = self.spec.run_spec(target.target.as_ref());
-        if self.runs.is_empty() {
-            let link = match (self.spawn)() {
-                Ok(link) => link,
-                Err(reason) => {
-                    self.trainer_fallback = Some(format!(
-                        "training on the UI thread: the background trainer could not start ({reason})"
-                    ));
-                    Box::new(InlineLink::new())
-                }
-            };
-            let id = RunId(self.next_run_id);
-            self.next_run_id += 1;
-            self.runs.push(Run::new(id, run_spec, link, self.playing));
-            self.sync_trainers();
-        } else {
-            for run in &mut self.runs {
-                run.restart(run_spec.clone(), self.playing);
+        let count = 1 + self.spec.compare.len();
+        self.runs.truncate(count);
+        for index in 0..count {
+            if index < self.runs.len() {
+                self.restart_run(index);
+            } else {
+                self.start_run(index);
             }
         }
+    }
+
+    /// The trainer's spec for model `index` on the current target.
+    fn run_spec(&mut self, index: usize) -> Option<super::protocol::RunSpec> {
+        let target = self.target.as_ref()?.target.clone();
+        let model = self.model(index).clone();
+        let mut run_spec = self.spec.run_spec(&model, target.as_ref());
+        if index == 0 {
+            let (_, notice) = model.objective_for(target.as_ref());
+            self.objective_notice = notice.map(|why| {
+                format!(
+                    "objective: {why}; training with {} instead",
+                    crate::train::ObjectiveKind::default_for(model.flow, target.as_ref()).title()
+                )
+            });
+            if let Some(saved) = &self.imported {
+                run_spec.flow = saved.config.clone();
+                run_spec.init = Some(saved.clone());
+            }
+        }
+        Some(run_spec)
+    }
+
+    fn restart_run(&mut self, index: usize) {
+        let playing = self.playing && !self.runs.get(index).is_some_and(Run::is_paused);
+        if let Some(run_spec) = self.run_spec(index)
+            && let Some(run) = self.runs.get_mut(index)
+        {
+            run.restart(run_spec, playing);
+        }
+    }
+
+    /// Starts a trainer for model `index` (which must be the next one).
+    fn start_run(&mut self, index: usize) {
+        let Some(run_spec) = self.run_spec(index) else {
+            return;
+        };
+        let link = match (self.spawn)() {
+            Ok(link) => link,
+            Err(reason) => {
+                self.trainer_fallback = Some(format!(
+                    "training on the UI thread: the background trainer could not start ({reason})"
+                ));
+                Box::new(InlineLink::new())
+            }
+        };
+        let id = RunId(self.next_run_id);
+        self.next_run_id += 1;
+        self.runs.push(Run::new(id, run_spec, link, self.playing));
+        self.sync_trainers();
+    }
+}
+
+/// The settings that describe a saved model's architecture (`batch` kept from the scene).
+fn settings_of(saved: &SavedModel, batch: usize) -> ModelSettings {
+    let config = &saved.config;
+    let info = config.family.info();
+    ModelSettings {
+        flow: config.family,
+        layers: (config.layers != info.default_layers).then_some(config.layers),
+        width: (config.hidden != info.default_hidden).then_some(config.hidden),
+        lr: None,
+        batch,
+        objective: None,
+        activation: config.activation,
+        learnable_base: config.learnable_base,
+        cnf: config.cnf.clone(),
     }
 }
 
@@ -530,7 +795,7 @@ mod tests {
             (cells, cells)
         );
         assert_eq!(pictures.depth, Some(8));
-        let probe = pictures.probe.as_ref().expect("the probe");
+        let probe = pictures.probes.first().expect("the probe");
         assert_eq!(probe.point, [0.5, 0.25]);
         let sum = probe.base_log_prob - probe.layer_log_dets.iter().sum::<f32>();
         assert!((sum - probe.log_prob).abs() < 1e-4, "{probe:?}");

@@ -123,7 +123,26 @@ pub fn parse_points(text: &str) -> Result<Vec<[f32; 2]>, TargetError> {
 
 /// A data set from CSV `text`, resampled with `jitter`.
 pub fn from_csv_text(text: &str, jitter: Jitter) -> Result<CsvTarget, TargetError> {
-    let points = parse_points(text)?;
+    from_points(parse_points(text)?, jitter)
+}
+
+/// A data set of `points` (at least [`MIN_CSV_POINTS`], all finite), resampled with `jitter`.
+pub fn from_points(points: Vec<[f32; 2]>, jitter: Jitter) -> Result<CsvTarget, TargetError> {
+    if points.len() < MIN_CSV_POINTS {
+        return Err(TargetError::CsvTooFewPoints {
+            found: points.len(),
+            min: MIN_CSV_POINTS,
+        });
+    }
+    if let Some(p) = points
+        .iter()
+        .find(|p| !p.iter().all(|v| v.is_finite() && v.abs() <= 1e6))
+    {
+        return Err(TargetError::InvalidParameter {
+            what: "point",
+            reason: format!("{p:?} is not a finite point of the plane (|coordinates| ≤ 1e6)"),
+        });
+    }
     let n = points.len() as f64;
     let mut mean = [0.0f64; 2];
     let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);

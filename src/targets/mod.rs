@@ -7,7 +7,9 @@
 //! - [`energy`]: Rezende & Mohamed's U1–U4, banana, funnel, ring mixture (`exp(−U)`);
 //! - [`mixture`]: a Gaussian mixture the user edits; [`painted`]: a grid the user paints, its
 //!   presets, and [`painted::GridTarget`]; [`image`]: PNG/JPEG → density; [`csv`]: points → data set;
-//! - [`grid`]: the tabulated-density machinery they share.
+//! - [`grid`]: the tabulated-density machinery they share;
+//! - [`source`]: a target as data ([`TargetSource`]: built-in name or edited content), its
+//!   compact text form for links, and its fingerprint.
 //!
 //! Every built-in target is a row of [`CATALOG`] (name, description, kind, builder), built by
 //! [`by_name`] / [`load_shared`]; [`load`] also reads files, and
@@ -27,6 +29,7 @@ pub mod image;
 pub mod mixture;
 pub mod painted;
 mod registry;
+pub mod source;
 mod special;
 pub mod toy;
 mod toy_grid;
@@ -35,6 +38,7 @@ pub use error::TargetError;
 pub use registry::{
     CATALOG, DEFAULT_TARGET, NAMES, TargetInfo, TargetKind, by_name, info, load_shared, names,
 };
+pub use source::{SourceKind, TargetSource};
 
 /// Largest file (image or CSV) accepted, in bytes: 20 MB.
 pub const MAX_FILE_BYTES: usize = 20 * 1024 * 1024;

@@ -84,6 +84,46 @@ impl PaintedGrid {
         }
     }
 
+    /// A grid of `nx × ny` intensities (row-major, row 0 at the bottom), each in `[0, 1]`, over
+    /// `view`; sizes must be `1..=1024` and match `cells`, and the view must have an area.
+    pub fn from_cells(
+        view: ViewRect,
+        nx: usize,
+        ny: usize,
+        cells: Vec<f32>,
+    ) -> Result<Self, TargetError> {
+        let invalid = |reason: String| TargetError::InvalidParameter {
+            what: "grid",
+            reason,
+        };
+        if !(1..=1024).contains(&nx) || !(1..=1024).contains(&ny) || cells.len() != nx * ny {
+            return Err(invalid(format!(
+                "{nx}×{ny} cells cannot hold {} values",
+                cells.len()
+            )));
+        }
+        let finite = view
+            .min
+            .iter()
+            .chain(&view.max)
+            .all(|v| v.is_finite() && v.abs() <= 1e4);
+        if !finite || view.max[0] <= view.min[0] || view.max[1] <= view.min[1] {
+            return Err(invalid(format!(
+                "{:?}…{:?} is not a rectangle of the plane",
+                view.min, view.max
+            )));
+        }
+        if let Some(bad) = cells.iter().find(|c| !(0.0..=1.0).contains(*c)) {
+            return Err(invalid(format!("intensity {bad} is not in [0, 1]")));
+        }
+        Ok(Self {
+            view,
+            nx,
+            ny,
+            cells,
+        })
+    }
+
     /// The view the grid covers.
     pub fn view(&self) -> ViewRect {
         self.view

@@ -31,6 +31,9 @@ pub struct HeldOutScore {
     pub nll: f64,
     /// `(1/n) Σ (log p*(x_i) − log q(x_i))`, in nats, where the target's normaliser is known.
     pub kl: Option<f64>,
+    /// The 1st percentile of `log q(x_i)`: a point scoring below it is less likely under the
+    /// model than 99 % of held-out data (the app's out-of-distribution flag).
+    pub log_q_p01: f64,
 }
 
 impl HeldOut {
@@ -70,7 +73,7 @@ impl HeldOut {
     }
 
     /// Scores `flow`, evaluating `log q` with `evaluator` (compiled for `flow`); allocates
-    /// nothing.
+    /// only the list the percentile is read from.
     pub fn score(
         &self,
         flow: &Flow,
@@ -104,21 +107,31 @@ impl HeldOut {
 struct Sums {
     log_q: f64,
     kl: f64,
+    all: Vec<f32>,
 }
 
 impl Sums {
     fn add(&mut self, log_q: f32, log_p: Option<f64>) {
         self.log_q += log_q as f64;
+        self.all.push(log_q);
         if let Some(p) = log_p {
             self.kl += p - log_q as f64;
         }
     }
 
-    fn score(&self, n: usize, with_kl: bool) -> HeldOutScore {
+    fn score(mut self, n: usize, with_kl: bool) -> HeldOutScore {
         let n = n.max(1) as f64;
+        let p01 = if self.all.is_empty() {
+            f64::NAN
+        } else {
+            let k = self.all.len() / 100;
+            let (_, value, _) = self.all.select_nth_unstable_by(k, f32::total_cmp);
+            f64::from(*value)
+        };
         HeldOutScore {
             nll: -self.log_q / n,
             kl: with_kl.then_some(self.kl / n),
+            log_q_p01: p01,
         }
     }
 }

@@ -20,7 +20,53 @@ pub struct ControlsPanel {
     /// The settings being edited, while an edit is in progress.
     draft: Option<Spec>,
     seed_edit: Option<(u64, String)>,
+    /// How an opened image becomes a density.
+    pub image: ImageOptions,
+    /// The family the "Add model" button adds.
+    compare_family: Option<Family>,
 }
+
+/// How an opened image becomes a density.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ImageOptions {
+    /// Light pixels carry the mass.
+    pub invert: bool,
+    /// Cells fainter than this share of the darkest are left empty.
+    pub threshold: f32,
+}
+
+impl Default for ImageOptions {
+    fn default() -> Self {
+        Self {
+            invert: false,
+            threshold: 0.05,
+        }
+    }
+}
+
+type MakeTarget = fn() -> crate::targets::TargetSource;
+
+/// The targets a user makes, in the target menu: a name, what it is, and how to start it.
+const OWN_TARGETS: &[(&str, &str, MakeTarget)] = &[
+    (
+        "paint: two blobs",
+        "Two separate blobs: watch the flow stretch a bridge between them (flows are homeomorphisms); paint over it with the brush",
+        || crate::targets::TargetSource::Painted(crate::targets::painted::PaintedGrid::two_blobs()),
+    ),
+    (
+        "paint: a ring",
+        "A ring, a hole the Gaussian does not have; paint over it with the brush",
+        || crate::targets::TargetSource::Painted(crate::targets::painted::PaintedGrid::ring()),
+    ),
+    ("paint: letters", "The word FLOW, to paint over", || {
+        crate::targets::TargetSource::Painted(crate::targets::painted::PaintedGrid::text("FLOW"))
+    }),
+    (
+        "mixture (edit with the mouse)",
+        "A Gaussian mixture: drag its centres, click to add one, change widths and weights",
+        || crate::targets::TargetSource::Mixture(crate::targets::mixture::Mixture::default()),
+    ),
+];
 
 /// Width of the value column.
 const FIELD_WIDTH: f32 = 130.0;
@@ -72,7 +118,7 @@ impl ControlsPanel {
                     .small(),
             );
         }
-        if draft.flow == Family::Cnf {
+        if draft.model.flow == Family::Cnf {
             ui.add_space(4.0);
             egui::CollapsingHeader::new("Continuous flow (CNF)")
                 .default_open(true)
@@ -95,11 +141,51 @@ impl ControlsPanel {
         }
         ui.separator();
         self.seed_ui(ui, ctx, spec.seed);
+        ui.separator();
+        self.compare_ui(ui, ctx, &spec);
+        ui.separator();
+        export_ui(ui, ctx);
+    }
+
+    fn compare_ui(&mut self, ui: &mut egui::Ui, ctx: &mut PanelContext<'_>, spec: &Spec) {
+        let count = 1 + spec.compare.len();
+        ui.label(
+            egui::RichText::new(format!(
+                "Compare ({count} of {} models)",
+                crate::lab::spec::MAX_MODELS
+            ))
+            .strong(),
+        );
+        let family = self.compare_family.unwrap_or(Family::Maf);
+        ui.horizontal(|ui| {
+            egui::ComboBox::from_id_salt("compare flow")
+                .selected_text(family.info().title)
+                .width(FIELD_WIDTH)
+                .show_ui(ui, |ui| {
+                    for f in Family::ALL {
+                        if ui.selectable_label(f == family, f.info().title).clicked() {
+                            self.compare_family = Some(f);
+                        }
+                    }
+                });
+            if ui
+                .add_enabled(
+                    count < crate::lab::spec::MAX_MODELS,
+                    egui::Button::new("Add model"),
+                )
+                .on_hover_text("Train this flow beside the others, on the same data and seed")
+                .clicked()
+            {
+                ctx.commands.push(Command::AddModel(Box::new(
+                    crate::lab::spec::ModelSettings::of(family),
+                )));
+            }
+        });
     }
 
     fn pickers_ui(&mut self, ui: &mut egui::Ui, ctx: &mut PanelContext<'_>, spec: &Spec) {
         let workspace = ctx.workspace;
-        let current_target = spec.target.as_str();
+        let current_target = spec.target.name();
         ui.horizontal(|ui| {
             let label = ui.label("Target");
             egui::ComboBox::from_id_salt("Target")
@@ -115,9 +201,42 @@ impl ControlsPanel {
                                 .push(Command::SelectTarget(info.name.to_owned()));
                         }
                     }
+                    ui.separator();
+                    ui.label(egui::RichText::new("Your own").weak());
+                    for (name, hover, make) in OWN_TARGETS {
+                        if ui
+                            .selectable_label(false, *name)
+                            .on_hover_text(*hover)
+                            .clicked()
+                        {
+                            ctx.commands.push(Command::SetTarget(Box::new(make())));
+                        }
+                    }
                 })
                 .response
                 .labelled_by(label.id);
+        });
+        ui.horizontal_wrapped(|ui| {
+            if ui
+                .button("Open image or CSV…")
+                .on_hover_text(
+                    "A PNG/JPEG (dark pixels are the mass) or a CSV of x,y points; or drop the \
+                     file on the window. A model.json opens as the first model.",
+                )
+                .clicked()
+                && let Err(why) = crate::platform::open_file()
+            {
+                ctx.commands.push(Command::Inform(why));
+            }
+            ui.checkbox(&mut self.image.invert, "invert")
+                .on_hover_text("For an image: light pixels carry the mass");
+        });
+        ui.horizontal(|ui| {
+            ui.label("image threshold");
+            ui.add(egui::Slider::new(&mut self.image.threshold, 0.0..=0.9).fixed_decimals(2))
+                .on_hover_text(
+                    "For an image: cells fainter than this share of the darkest are empty",
+                );
         });
         if let Some(view) = workspace.target() {
             ui.label(egui::RichText::new(view.target.description()).weak());
@@ -125,15 +244,15 @@ impl ControlsPanel {
         ui.horizontal(|ui| {
             let label = ui.label("Flow");
             egui::ComboBox::from_id_salt("Flow")
-                .selected_text(spec.flow.info().title)
+                .selected_text(spec.model.flow.info().title)
                 .width(FIELD_WIDTH)
                 .show_ui(ui, |ui| {
                     for family in Family::ALL {
                         let info = family.info();
                         let picked = ui
-                            .selectable_label(family == spec.flow, info.title)
+                            .selectable_label(family == spec.model.flow, info.title)
                             .on_hover_text(info.description);
-                        if picked.clicked() && family != spec.flow {
+                        if picked.clicked() && family != spec.model.flow {
                             ctx.commands.push(Command::SelectFlow(family));
                         }
                     }
@@ -141,7 +260,7 @@ impl ControlsPanel {
                 .response
                 .labelled_by(label.id);
         });
-        ui.label(egui::RichText::new(spec.flow.info().description).weak());
+        ui.label(egui::RichText::new(spec.model.flow.info().description).weak());
     }
 
     fn training_ui(&mut self, ui: &mut egui::Ui, ctx: &mut PanelContext<'_>, spec: &Spec) {
@@ -266,24 +385,24 @@ fn model_rows(
     workspace: &crate::lab::Workspace,
     track: &mut impl FnMut(egui::Response),
 ) -> Vec<String> {
-    let info = draft.flow.info();
-    let mut layers = draft.layers.unwrap_or(info.default_layers);
+    let info = draft.model.flow.info();
+    let mut layers = draft.model.layers.unwrap_or(info.default_layers);
     let label = ui.label("Layers");
     let response = ui
         .add(egui::Slider::new(&mut layers, 1..=64).logarithmic(true))
         .labelled_by(label.id);
     if response.changed() {
-        draft.layers = Some(layers);
+        draft.model.layers = Some(layers);
     }
-    track(response.on_hover_text(match draft.flow {
+    track(response.on_hover_text(match draft.model.flow {
         Family::Glow => "Glow steps (each: actnorm, invertible linear, affine coupling)",
         Family::Cnf => "Time segments of [0, T] (the layer view's steps)",
         _ => "Layers of the flow",
     }));
     ui.end_row();
 
-    let uses_networks = !matches!(draft.flow, Family::Planar | Family::Radial);
-    let mut width = draft.width.unwrap_or(info.default_hidden);
+    let uses_networks = !matches!(draft.model.flow, Family::Planar | Family::Radial);
+    let mut width = draft.model.width.unwrap_or(info.default_hidden);
     let label = ui.label("Hidden width");
     let response = ui
         .add_enabled(
@@ -292,7 +411,7 @@ fn model_rows(
         )
         .labelled_by(label.id);
     if response.changed() {
-        draft.width = Some(width);
+        draft.model.width = Some(width);
     }
     track(response.on_disabled_hover_text("Planar and radial layers have no networks"));
     ui.end_row();
@@ -302,7 +421,7 @@ fn model_rows(
         choice_combo(
             ui,
             label.id,
-            &mut draft.activation,
+            &mut draft.model.activation,
             &Activation::ALL,
             |a| a.name(),
             track,
@@ -311,7 +430,7 @@ fn model_rows(
     ui.end_row();
 
     let label = ui.label("Base");
-    let mut learnable = draft.learnable_base;
+    let mut learnable = draft.model.learnable_base;
     egui::ComboBox::from_id_salt("Base")
         .selected_text(base_title(learnable))
         .width(FIELD_WIDTH)
@@ -319,7 +438,7 @@ fn model_rows(
             for option in [false, true] {
                 let response = ui.selectable_value(&mut learnable, option, base_title(option));
                 if response.clicked() {
-                    draft.learnable_base = learnable;
+                    draft.model.learnable_base = learnable;
                 }
                 track(response);
             }
@@ -330,7 +449,7 @@ fn model_rows(
 
     let reasons = objective_rows(ui, draft, workspace, track);
 
-    let mut lr = draft.learning_rate();
+    let mut lr = draft.model.learning_rate();
     let label = ui.label("Learning rate");
     let response = ui
         .add(
@@ -340,7 +459,7 @@ fn model_rows(
         )
         .labelled_by(label.id);
     if response.changed() {
-        draft.lr = Some(lr);
+        draft.model.lr = Some(lr);
     }
     track(
         response
@@ -348,13 +467,13 @@ fn model_rows(
     );
     ui.end_row();
 
-    let mut batch = draft.batch;
+    let mut batch = draft.model.batch;
     let label = ui.label("Batch");
     let response = ui
         .add(egui::Slider::new(&mut batch, 1..=65_536).logarithmic(true))
         .labelled_by(label.id);
     if response.changed() {
-        draft.batch = batch;
+        draft.model.batch = batch;
     }
     track(response.on_hover_text("Samples per training step"));
     ui.end_row();
@@ -381,7 +500,7 @@ fn objective_rows(
         return Vec::new();
     };
     let target = target.target.as_ref();
-    let (current, _) = draft.objective_for(target);
+    let (current, _) = draft.model.objective_for(target);
     let label = ui.label("Objective");
     let mut reasons = Vec::new();
     egui::ComboBox::from_id_salt("Objective")
@@ -389,7 +508,7 @@ fn objective_rows(
         .width(FIELD_WIDTH)
         .show_ui(ui, |ui| {
             for objective in ObjectiveKind::ALL {
-                let applies = objective.applies(draft.flow, target);
+                let applies = objective.applies(draft.model.flow, target);
                 let response = ui
                     .add_enabled(
                         applies.is_ok(),
@@ -402,7 +521,7 @@ fn objective_rows(
                             .map_or(String::new(), ToString::to_string),
                     );
                 if response.clicked() {
-                    draft.objective = Some(objective);
+                    draft.model.objective = Some(objective);
                 }
                 track(response);
             }
@@ -411,7 +530,7 @@ fn objective_rows(
         .labelled_by(label.id);
     ui.end_row();
     for objective in ObjectiveKind::ALL {
-        if let Err(why) = objective.applies(draft.flow, target) {
+        if let Err(why) = objective.applies(draft.model.flow, target) {
             reasons.push(format!("{}: {why}", objective.title()));
         }
     }
@@ -420,7 +539,7 @@ fn objective_rows(
 
 /// The CNF's rows.
 fn cnf_rows(ui: &mut egui::Ui, draft: &mut Spec, track: &mut impl FnMut(egui::Response)) {
-    let cnf = &mut draft.cnf;
+    let cnf = &mut draft.model.cnf;
     let label = ui.label("Solver");
     choice_combo(
         ui,
@@ -574,6 +693,22 @@ fn group_thousands(n: usize) -> String {
         out.push(c);
     }
     out
+}
+
+/// Exports of the first model and the scene, and the import of a `model.json`.
+fn export_ui(ui: &mut egui::Ui, ctx: &mut PanelContext<'_>) {
+    ui.label(egui::RichText::new("Export").strong());
+    ui.horizontal_wrapped(|ui| {
+        for export in crate::lab::export::Export::ALL {
+            if ui
+                .button(export.title())
+                .on_hover_text(export.description())
+                .clicked()
+            {
+                ctx.commands.push(Command::Export(export));
+            }
+        }
+    });
 }
 
 #[cfg(test)]

@@ -106,8 +106,8 @@ fn live_value(concept: Concept, workspace: &Workspace, run: &Run) -> Option<Stri
                 (density / sample.max(1e-9)).max(sample / density.max(1e-9))
             ))
         }
-        Concept::ChangeOfVariables if pictures.and_then(|p| p.probe.as_ref()).is_some() => {
-            let probe = pictures?.probe.as_ref()?;
+        Concept::ChangeOfVariables if pictures.is_some_and(|p| !p.probes.is_empty()) => {
+            let probe = pictures?.probes.last()?;
             let [x, y] = probe.point;
             let mut text = format!(
                 "At the clicked point ({x:.2}, {y:.2}): log p₀(z₀) = {:+.3}",
@@ -119,8 +119,8 @@ fn live_value(concept: Concept, workspace: &Workspace, run: &Run) -> Option<Stri
             text.push_str(&format!(" = log p(x) = {:+.3}.", probe.log_prob));
             Some(text)
         }
-        Concept::ExplodingInverse if pictures.and_then(|p| p.probe.as_ref()).is_some() => {
-            let probe = pictures?.probe.as_ref()?;
+        Concept::ExplodingInverse if pictures.is_some_and(|p| !p.probes.is_empty()) => {
+            let probe = pictures?.probes.last()?;
             Some(format!(
                 "At the clicked point: |f(f⁻¹(x)) − x| = {:.2e}, pre-image z₀ = ({:.2}, {:.2}).",
                 probe.reconstruction_error, probe.preimage[0], probe.preimage[1]

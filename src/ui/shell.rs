@@ -47,6 +47,11 @@ impl Shell {
         ]
     }
 
+    /// How the model panel says an opened image becomes a density.
+    pub fn image_options(&self) -> super::controls::ImageOptions {
+        self.controls.image
+    }
+
     /// Lays out and draws every panel.
     pub fn ui(&mut self, ui: &mut egui::Ui, ctx: &mut PanelContext<'_>) {
         for (dock, panel) in self.panels_mut() {

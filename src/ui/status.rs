@@ -78,6 +78,9 @@ impl Panel for StatusPanel {
         if let Some(reason) = &status.trainer {
             ui.label(RichText::new(reason).color(NOTICE_COLOR));
         }
+        if let Some(info) = ctx.workspace.info() {
+            ui.label(info);
+        }
         if let Some(event) = ctx
             .workspace
             .runs()

@@ -91,7 +91,7 @@ impl Shared {
                     .unwrap_or_default();
                 report.put_bulk(&bulk)?;
             }
-            FromTrainer::Failed { .. } => {}
+            FromTrainer::Failed { .. } | FromTrainer::Model { .. } => {}
         }
         self.inbox.borrow_mut().push_back(message);
         Ok(())

@@ -110,11 +110,49 @@ fn install_status_hook(runner: &eframe::WebRunner) -> Result<(), JsValue> {
     js_sys::Reflect::set(&hook, &JsValue::from_str("status"), status.as_ref())?;
     let bench = Closure::<dyn Fn(String) -> String>::new(bench_json);
     js_sys::Reflect::set(&hook, &JsValue::from_str("bench"), bench.as_ref())?;
+    let probe = Closure::<dyn Fn(f64, f64) -> String>::new(probe_json);
+    js_sys::Reflect::set(&hook, &JsValue::from_str("probe"), probe.as_ref())?;
     js_sys::Reflect::set(&window, &JsValue::from_str("flowlab"), &hook)?;
     // Why: the hooks live as long as the page.
     status.forget();
     bench.forget();
+    probe.forget();
     Ok(())
+}
+
+/// `window.flowlab.probe(x, y)`: the point taken apart by every model (see
+/// `lab::probe::probes_json`). The first call pins the point and answers
+/// `{"point": [x, y], "pending": true, "models": []}`; once the trainers have taken it apart
+/// (within a second or so), the same call answers with every model's values.
+fn probe_json(x: f64, y: f64) -> String {
+    let point = [x as f32, y as f32];
+    let pending = || serde_json::json!({ "point": point, "pending": true, "models": [] });
+    if !point.iter().all(|v| v.is_finite()) {
+        return serde_json::json!({ "point": null, "error": "x and y must be finite numbers" })
+            .to_string();
+    }
+    let known = platform::PROBES_JSON.with(|cell| {
+        let json = cell.borrow();
+        let entries: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap_or_default();
+        entries.into_iter().find(|entry| {
+            entry["point"].as_array().is_some_and(|p| {
+                p.len() == 2
+                    && p[0].as_f64().map(|v| v as f32) == Some(point[0])
+                    && p[1].as_f64().map(|v| v as f32) == Some(point[1])
+            })
+        })
+    });
+    match known {
+        Some(entry) if entry["models"].as_array().is_some_and(|m| !m.is_empty()) => {
+            entry.to_string()
+        }
+        Some(_) => pending().to_string(),
+        None => {
+            platform::HOOK_PROBES.with(|cell| cell.borrow_mut().push(point));
+            platform::wake();
+            pending().to_string()
+        }
+    }
 }
 
 /// `window.flowlab.bench(flow)`: the same measurement as `flowlab bench --flow <flow> --json`

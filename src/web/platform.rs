@@ -15,6 +15,112 @@ thread_local! {
     static PENDING_FRAGMENT: RefCell<Option<String>> = const { RefCell::new(None) };
     /// The app's egui context, to wake it up from browser events and workers.
     static EGUI_CTX: RefCell<Option<egui::Context>> = const { RefCell::new(None) };
+    /// Files the user picked or dropped, read, not yet taken by the app.
+    static OPENED: RefCell<Vec<crate::lab::export::OpenedFile>> = const { RefCell::new(Vec::new()) };
+    /// Points `window.flowlab.probe(x, y)` asked for, not yet pinned by the app.
+    pub(super) static HOOK_PROBES: RefCell<Vec<[f32; 2]>> = const { RefCell::new(Vec::new()) };
+    /// The pinned points' results as JSON, for `window.flowlab.probe`.
+    pub(super) static PROBES_JSON: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Hands an exported file to the user as a download (a Blob behind an `<a download>`).
+pub fn save_file(file: &crate::lab::export::ExportFile) -> Result<String, String> {
+    let fail = |e: JsValue| format!("could not download {}: {e:?}", file.name);
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or("no document")?;
+    let bytes = js_sys::Uint8Array::from(file.bytes.as_slice());
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type(file.mime);
+    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(
+        &js_sys::Array::of1(&bytes),
+        &options,
+    )
+    .map_err(fail)?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(fail)?;
+    let anchor: web_sys::HtmlAnchorElement = document
+        .create_element("a")
+        .map_err(fail)?
+        .dyn_into()
+        .map_err(|_| "no <a>".to_owned())?;
+    anchor.set_href(&url);
+    anchor.set_download(&file.name);
+    anchor.click();
+    web_sys::Url::revoke_object_url(&url).map_err(fail)?;
+    Ok(format!("downloaded {}", file.name))
+}
+
+/// Opens the browser's file picker; the picked file arrives in [`take_opened_files`].
+pub fn open_file() -> Result<(), String> {
+    let fail = |e: JsValue| format!("could not open the file picker: {e:?}");
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or("no document")?;
+    let input: web_sys::HtmlInputElement = document
+        .create_element("input")
+        .map_err(fail)?
+        .dyn_into()
+        .map_err(|_| "no <input>".to_owned())?;
+    input.set_type("file");
+    input.set_accept(".png,.jpg,.jpeg,.csv,.txt,.json");
+    let picked = input.clone();
+    let on_change = Closure::<dyn Fn()>::new(move || {
+        let Some(file) = picked.files().and_then(|files| files.get(0)) else {
+            return;
+        };
+        let name = file.name();
+        wasm_bindgen_futures::spawn_local(async move {
+            let bytes = match wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await {
+                Ok(buffer) => Ok(js_sys::Uint8Array::new(&buffer).to_vec()),
+                Err(error) => Err(format!("{name}: the browser could not read it ({error:?})")),
+            };
+            OPENED.with(|cell| cell.borrow_mut().push((name, bytes)));
+            wake();
+        });
+    });
+    input.set_onchange(Some(on_change.as_ref().unchecked_ref()));
+    // Why: the closure lives as long as the input, which the page drops after one use.
+    on_change.forget();
+    input.click();
+    Ok(())
+}
+
+/// Reads files dropped on the page (the browser reads them asynchronously); they arrive in
+/// [`take_opened_files`].
+pub fn receive_dropped(files: Vec<egui::DroppedFileHandle>) {
+    for file in files {
+        wasm_bindgen_futures::spawn_local(async move {
+            let name = file.path().to_string_lossy().into_owned();
+            let bytes = file.bytes_async().await;
+            OPENED.with(|cell| cell.borrow_mut().push((name, bytes)));
+            wake();
+        });
+    }
+}
+
+/// Files picked or dropped since the last call, with their bytes (or why they could not be
+/// read).
+pub fn take_opened_files() -> Vec<crate::lab::export::OpenedFile> {
+    OPENED.with(|cell| std::mem::take(&mut *cell.borrow_mut()))
+}
+
+/// Wakes the app (for what the page's hooks asked).
+pub(super) fn wake() {
+    EGUI_CTX.with(|cell| {
+        if let Some(ctx) = cell.borrow().as_ref() {
+            ctx.request_repaint();
+        }
+    });
+}
+
+/// Points the test hook's `probe(x, y)` asked for since the last call.
+pub fn take_hook_probes() -> Vec<[f32; 2]> {
+    HOOK_PROBES.with(|cell| std::mem::take(&mut *cell.borrow_mut()))
+}
+
+/// Publishes the pinned points' results for `window.flowlab.probe`.
+pub fn publish_probes(json: String) {
+    PROBES_JSON.with(|cell| *cell.borrow_mut() = json);
 }
 
 /// Whether this is the browser build.

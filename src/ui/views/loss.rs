@@ -69,6 +69,11 @@ impl LossView {
             .filter(|&(i, _)| keep(i))
             .map(|(_, p)| [x(p.step, p.train_secs), y(p.loss)])
             .collect();
+        let nll_name = if view.workspace.runs().len() > 1 {
+            format!("{}: held-out NLL", super::compare::model_label(0, run))
+        } else {
+            "held-out NLL".to_owned()
+        };
         let nll: PlotPoints<'_> = scores
             .iter()
             .map(|s| [x(s.step, s.train_secs), y(s.nll)])
@@ -93,6 +98,26 @@ impl LossView {
                 }
             })
             .collect();
+        // Compared models: their held-out NLL, each in its model's colour.
+        let compared: Vec<(String, Color32, Vec<[f64; 2]>)> = view
+            .workspace
+            .runs()
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(i, other)| {
+                let points = other
+                    .scores()
+                    .iter()
+                    .map(|s| [x(s.step, s.train_secs), y(s.nll)])
+                    .collect();
+                (
+                    format!("{}: held-out NLL", super::compare::model_label(i, other)),
+                    super::compare::model_color(i),
+                    points,
+                )
+            })
+            .collect();
         let y_label = if log {
             "log₁₀(value − lowest + 0.01)"
         } else {
@@ -109,7 +134,14 @@ impl LossView {
             .allow_scroll(false)
             .show(ui, |plot| {
                 plot.line(Line::new(loss_name, loss).color(LOSS_COLOR).width(1.5));
-                plot.line(Line::new("held-out NLL", nll).color(NLL_COLOR).width(2.0));
+                plot.line(Line::new(nll_name, nll).color(NLL_COLOR).width(2.0));
+                for (name, color, points) in compared {
+                    plot.line(
+                        Line::new(name, PlotPoints::from(points))
+                            .color(color)
+                            .width(2.0),
+                    );
+                }
                 if has_kl {
                     plot.line(Line::new("KL(p*‖q)", kl).color(KL_COLOR).width(2.0));
                 }

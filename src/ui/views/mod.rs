@@ -6,9 +6,13 @@
 //! - [`layers`]: the flow layer by layer (depth scrubber, warped grid, p_i, log-det map)
 //! - [`density`]: the learned density beside the target's
 //! - [`field`]: a CNF's vector field and trajectories
+//! - [`compare`]: every model side by side (small multiples and a table)
+//! - [`editor`]: painting a target and placing a mixture's components, on the samples plot
 //! - [`loss`]: the loss curves (egui_plot)
 
+pub mod compare;
 pub mod density;
+pub mod editor;
 pub mod field;
 pub mod layers;
 pub mod loss;
@@ -35,6 +39,7 @@ pub struct ViewsPanel {
     layers: layers::LayersView,
     density: density::DensityView,
     field: field::FieldView,
+    compare: compare::CompareView,
     loss: loss::LossView,
 }
 
@@ -76,6 +81,7 @@ impl Panel for ViewsPanel {
                 ViewKind::Layers => self.layers.ui(ui, &view, ctx.commands),
                 ViewKind::Density => self.density.ui(ui, &view, ctx.commands),
                 ViewKind::Field => self.field.ui(ui, &view),
+                ViewKind::Compare => self.compare.ui(ui, &view, ctx.commands),
                 ViewKind::Loss => self.loss.ui(ui, &view),
             });
         }
@@ -83,8 +89,9 @@ impl Panel for ViewsPanel {
     }
 }
 
-/// A click on a plot probes that point (the change of variables, taken apart in the notes);
-/// the probed point is marked on every plot of the plane.
+/// A click on a plot pins that point (the change of variables, taken apart in the notes and,
+/// with several models, in the comparison); a right click unpins every point. Pinned points
+/// are marked on every plot of the plane, the latest ringed.
 pub fn probe_ui(
     response: &egui::Response,
     canvas: &crate::ui::plot::Canvas,
@@ -96,12 +103,17 @@ pub fn probe_ui(
     {
         commands.push(Command::Probe(Some(canvas.transform.inverse(pos))));
     }
-    if let Some(point) = workspace.probe() {
+    if response.secondary_clicked() {
+        commands.push(Command::Probe(None));
+    }
+    let pinned = workspace.probes();
+    for (i, &point) in pinned.iter().enumerate() {
         let centre = canvas.transform.transform(point);
         if canvas.screen.contains(centre) {
+            let radius = if i + 1 == pinned.len() { 7.0 } else { 4.5 };
             let painter = &canvas.painter;
-            painter.circle_stroke(centre, 7.0, egui::Stroke::new(2.5, egui::Color32::BLACK));
-            painter.circle_stroke(centre, 7.0, egui::Stroke::new(1.5, egui::Color32::WHITE));
+            painter.circle_stroke(centre, radius, egui::Stroke::new(2.5, egui::Color32::BLACK));
+            painter.circle_stroke(centre, radius, egui::Stroke::new(1.5, egui::Color32::WHITE));
         }
     }
 }
@@ -182,7 +194,11 @@ fn toggles_ui(ui: &mut egui::Ui, workspace: &Workspace, commands: &mut Vec<Comma
         ui.label(egui::RichText::new("Views:").strong());
         for kind in ViewKind::ALL {
             let info = kind.info();
-            let applies = kind != ViewKind::Field || spec.flow == crate::flows::Family::Cnf;
+            let applies = match kind {
+                ViewKind::Field => spec.model.flow == crate::flows::Family::Cnf,
+                ViewKind::Compare => !spec.compare.is_empty(),
+                _ => true,
+            };
             let mut on = spec.views.contains(kind);
             let hover = if applies {
                 info.description.to_owned()
@@ -195,7 +211,11 @@ fn toggles_ui(ui: &mut egui::Ui, workspace: &Workspace, commands: &mut Vec<Comma
             let response = ui
                 .add_enabled(applies, egui::Checkbox::new(&mut on, info.title))
                 .on_hover_text(hover)
-                .on_disabled_hover_text("Only a continuous flow (CNF) has a vector field");
+                .on_disabled_hover_text(if kind == ViewKind::Compare {
+                    "Add a model to compare (the model panel's \"Compare\" section)"
+                } else {
+                    "Only a continuous flow (CNF) has a vector field"
+                });
             if response.changed() {
                 let mut views: ViewSet = spec.views;
                 if on {

@@ -29,6 +29,7 @@ pub struct SamplesView {
     under: Under,
     heat: CachedTexture,
     colors: Vec<Color32>,
+    editor: super::editor::TargetEditor,
 }
 
 impl SamplesView {
@@ -48,6 +49,8 @@ impl SamplesView {
             });
             ui.radio_value(&mut self.under, Under::Samples, "target samples");
         });
+        let source = &view.workspace.spec().target;
+        self.editor.toolbar_ui(ui, source, commands);
         let under = if has_density {
             self.under
         } else {
@@ -76,6 +79,7 @@ impl SamplesView {
         }
         canvas.axes();
         let Some(run) = view.run else {
+            self.editor.canvas_ui(&response, &canvas, source, commands);
             return;
         };
         let samples = run.samples();
@@ -91,7 +95,9 @@ impl SamplesView {
             canvas.dots(samples, |_| MODEL_SAMPLE_COLOR);
         }
         canvas.caption(&[format!("{} flow samples", samples.len())]);
-        super::probe_ui(&response, &canvas, view.workspace, commands);
+        if !self.editor.canvas_ui(&response, &canvas, source, commands) {
+            super::probe_ui(&response, &canvas, view.workspace, commands);
+        }
         wheel_legend(&canvas);
     }
 }
