@@ -878,4 +878,69 @@ mod tests {
         );
         assert!(train_until(&mut workspace, 2) >= 2);
     }
+
+    #[test]
+    fn a_compare_link_trains_every_model_on_the_same_data_and_seed() {
+        let mut workspace = workspace("compare=maf,nsf(layers=3)&autoplay=0&seed=4");
+        workspace.tick(Duration::ZERO);
+        let runs = workspace.runs();
+        let families: Vec<Family> = runs.iter().map(|r| r.spec().flow.family).collect();
+        assert_eq!(families, [Family::RealNvp, Family::Maf, Family::Nsf]);
+        assert_eq!(runs[2].spec().flow.layers, 3);
+        for run in runs {
+            assert_eq!(run.spec().target, runs[0].spec().target);
+            assert_eq!(run.spec().train.seed, runs[0].spec().train.seed);
+            assert_eq!(run.spec().flow_seed, runs[0].spec().flow_seed);
+        }
+        let _ = workspace.apply(Command::Step);
+        workspace.tick(Duration::ZERO);
+        assert!(
+            workspace
+                .runs()
+                .iter()
+                .all(|r| r.latest().is_some_and(|r| r.step == 1)),
+            "every model took the step"
+        );
+        // Removing one keeps the others; the link says so.
+        let _ = workspace.apply(Command::RemoveModel(1));
+        assert_eq!(workspace.runs().len(), 2);
+        assert!(workspace.spec().to_fragment().contains("compare=nsf"));
+    }
+
+    #[test]
+    fn a_target_with_no_mass_is_refused_and_the_previous_one_kept() {
+        let mut workspace = workspace("target=painted:ring&autoplay=0");
+        workspace.tick(Duration::ZERO);
+        let before = workspace.target().unwrap().fingerprint.clone();
+        let TargetSource::Painted(ring) = workspace.spec().target.clone() else {
+            panic!("{:?}", workspace.spec().target.kind())
+        };
+        let (nx, ny) = ring.size();
+        let blank = crate::targets::painted::PaintedGrid::blank(ring.view(), nx, ny);
+        let _ = workspace.apply(Command::SetTarget(Box::new(TargetSource::Painted(blank))));
+        workspace.tick(Duration::ZERO);
+        assert_eq!(workspace.target().unwrap().fingerprint, before);
+        assert_eq!(workspace.spec().target, TargetSource::Painted(ring));
+        let problems = workspace.problems().join(" ");
+        assert!(problems.contains("previous target is kept"), "{problems}");
+    }
+
+    #[test]
+    fn an_edited_target_restarts_training_on_it_and_its_link_restores_it() {
+        let mut workspace = workspace("target=painted:two-blobs&autoplay=0");
+        let _ = workspace.apply(Command::Step);
+        workspace.tick(Duration::ZERO);
+        let TargetSource::Painted(mut grid) = workspace.spec().target.clone() else {
+            panic!()
+        };
+        grid.stroke([0.0, 0.0], &crate::targets::painted::Brush::default());
+        let _ = workspace.apply(Command::SetTarget(Box::new(TargetSource::Painted(grid))));
+        workspace.tick(Duration::ZERO);
+        let fingerprint = workspace.target().unwrap().fingerprint.clone();
+        assert_eq!(workspace.runs()[0].spec().target, workspace.spec().target);
+        assert_eq!(workspace.runs()[0].latest().map(|r| r.step), Some(0));
+        let link = workspace.spec().to_fragment();
+        let restored = Workspace::inline(Spec::from_fragment_lenient(&link));
+        assert_eq!(restored.target().unwrap().fingerprint, fingerprint);
+    }
 }

@@ -87,6 +87,55 @@ pub enum TargetSource {
     Csv(Vec<[f32; 2]>),
 }
 
+/// A ready-made edited target: a starting point for the brush or the mixture editor, with the
+/// lesson it shows. Links may name one (`painted:ring`), so a lecturer can type a scene.
+pub struct Preset {
+    /// Its name after the kind in a link (`painted:<name>`).
+    pub name: &'static str,
+    /// Its label in the target menu.
+    pub label: &'static str,
+    /// What it shows, one sentence.
+    pub lesson: &'static str,
+    /// Its content.
+    pub make: fn() -> TargetSource,
+}
+
+impl Preset {
+    /// Its text form in a link, e.g. `painted:ring`.
+    pub fn link(&self) -> String {
+        format!("{}:{}", (self.make)().kind().name(), self.name)
+    }
+}
+
+/// The presets, in the order the target menu lists them.
+pub const PRESETS: &[Preset] = &[
+    Preset {
+        name: "two-blobs",
+        label: "paint: two blobs",
+        lesson: "Two separate blobs: watch the flow stretch a bridge between them (a flow is a \
+                 homeomorphism and cannot tear the plane); paint over it with the brush",
+        make: || TargetSource::Painted(PaintedGrid::two_blobs()),
+    },
+    Preset {
+        name: "ring",
+        label: "paint: a ring",
+        lesson: "A ring, with a hole the Gaussian does not have; paint over it with the brush",
+        make: || TargetSource::Painted(PaintedGrid::ring()),
+    },
+    Preset {
+        name: "letters",
+        label: "paint: letters",
+        lesson: "The word FLOW, to paint over",
+        make: || TargetSource::Painted(PaintedGrid::text("FLOW")),
+    },
+    Preset {
+        name: "triangle",
+        label: "mixture (edit with the mouse)",
+        lesson: "A Gaussian mixture: drag its centres, click to add one, change widths and weights",
+        make: || TargetSource::Mixture(Mixture::default()),
+    },
+];
+
 /// A catalogue target by name (the name is checked when the target is built).
 impl From<&str> for TargetSource {
     fn from(name: &str) -> Self {
@@ -207,6 +256,12 @@ impl TargetSource {
                 }),
             };
         };
+        if let Some(preset) = PRESETS
+            .iter()
+            .find(|p| p.link().eq_ignore_ascii_case(text.trim()))
+        {
+            return Ok((preset.make)());
+        }
         let kind = SourceKind::ALL
             .into_iter()
             .find(|k| *k != SourceKind::Builtin && k.name() == kind.to_ascii_lowercase())
@@ -342,7 +397,12 @@ pub fn thinned(points: &[[f32; 2]], limit: usize) -> Vec<[f32; 2]> {
 
 fn known_forms() -> String {
     let builtins = super::names().collect::<Vec<_>>().join(", ");
-    format!("{builtins}, or an edited target (painted:…, mixture:…, image:…, csv:…)")
+    let presets = PRESETS
+        .iter()
+        .map(Preset::link)
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("{builtins}, a preset ({presets}), or an edited target (painted:…, image:…, csv:…)")
 }
 
 fn bad_record(kind: SourceKind, reason: &str) -> TargetError {
@@ -536,6 +596,20 @@ mod tests {
             text.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_:".contains(&b))
         );
+    }
+
+    #[test]
+    fn presets_are_named_in_links_and_build() {
+        for preset in PRESETS {
+            let source = TargetSource::from_text(&preset.link()).unwrap();
+            assert_eq!(source, (preset.make)(), "{}", preset.name);
+            assert!(source.build().is_ok(), "{}", preset.name);
+            assert!(TargetSource::from_text(&preset.link().to_uppercase()).is_ok());
+        }
+        let err = TargetSource::from_text("painted:nope")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("painted"), "{err}");
     }
 
     #[test]

@@ -44,30 +44,6 @@ impl Default for ImageOptions {
     }
 }
 
-type MakeTarget = fn() -> crate::targets::TargetSource;
-
-/// The targets a user makes, in the target menu: a name, what it is, and how to start it.
-const OWN_TARGETS: &[(&str, &str, MakeTarget)] = &[
-    (
-        "paint: two blobs",
-        "Two separate blobs: watch the flow stretch a bridge between them (flows are homeomorphisms); paint over it with the brush",
-        || crate::targets::TargetSource::Painted(crate::targets::painted::PaintedGrid::two_blobs()),
-    ),
-    (
-        "paint: a ring",
-        "A ring, a hole the Gaussian does not have; paint over it with the brush",
-        || crate::targets::TargetSource::Painted(crate::targets::painted::PaintedGrid::ring()),
-    ),
-    ("paint: letters", "The word FLOW, to paint over", || {
-        crate::targets::TargetSource::Painted(crate::targets::painted::PaintedGrid::text("FLOW"))
-    }),
-    (
-        "mixture (edit with the mouse)",
-        "A Gaussian mixture: drag its centres, click to add one, change widths and weights",
-        || crate::targets::TargetSource::Mixture(crate::targets::mixture::Mixture::default()),
-    ),
-];
-
 /// Width of the value column.
 const FIELD_WIDTH: f32 = 130.0;
 
@@ -158,16 +134,21 @@ impl ControlsPanel {
         );
         let family = self.compare_family.unwrap_or(Family::Maf);
         ui.horizontal(|ui| {
+            let label = ui.label("Compare with");
             egui::ComboBox::from_id_salt("compare flow")
                 .selected_text(family.info().title)
-                .width(FIELD_WIDTH)
+                .width(FIELD_WIDTH - 40.0)
                 .show_ui(ui, |ui| {
                     for f in Family::ALL {
                         if ui.selectable_label(f == family, f.info().title).clicked() {
                             self.compare_family = Some(f);
                         }
                     }
-                });
+                })
+                .response
+                .labelled_by(label.id);
+        });
+        ui.horizontal(|ui| {
             if ui
                 .add_enabled(
                     count < crate::lab::spec::MAX_MODELS,
@@ -176,8 +157,12 @@ impl ControlsPanel {
                 .on_hover_text("Train this flow beside the others, on the same data and seed")
                 .clicked()
             {
+                // Why the first model's batch: the same data stream, step for step.
                 ctx.commands.push(Command::AddModel(Box::new(
-                    crate::lab::spec::ModelSettings::of(family),
+                    crate::lab::spec::ModelSettings {
+                        batch: spec.model.batch,
+                        ..crate::lab::spec::ModelSettings::of(family)
+                    },
                 )));
             }
         });
@@ -203,13 +188,14 @@ impl ControlsPanel {
                     }
                     ui.separator();
                     ui.label(egui::RichText::new("Your own").weak());
-                    for (name, hover, make) in OWN_TARGETS {
+                    for preset in crate::targets::source::PRESETS {
                         if ui
-                            .selectable_label(false, *name)
-                            .on_hover_text(*hover)
+                            .selectable_label(false, preset.label)
+                            .on_hover_text(preset.lesson)
                             .clicked()
                         {
-                            ctx.commands.push(Command::SetTarget(Box::new(make())));
+                            ctx.commands
+                                .push(Command::SetTarget(Box::new((preset.make)())));
                         }
                     }
                 })

@@ -468,3 +468,71 @@ fn every_character_the_app_writes_has_a_glyph() {
     });
     assert!(missing.is_empty(), "no glyph for: {missing}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Your own target, and models side by side.
+
+/// Presses the primary button at `from`, moves to `to` in small steps and lets go, as a hand
+/// drawing a stroke would.
+fn drag(harness: &mut Harness<'_, FlowlabApp>, from: egui::Pos2, to: egui::Pos2) {
+    harness.hover_at(from);
+    harness.run_steps(1);
+    harness.drag_at(from);
+    harness.run_steps(1);
+    for k in 1..=10 {
+        harness.hover_at(from + (to - from) * (k as f32 / 10.0));
+        harness.run_steps(1);
+    }
+    harness.drop_at(to);
+    harness.run_steps(2);
+}
+
+#[test]
+fn painting_a_stroke_changes_the_target_once_it_ends() {
+    let mut harness = app("target=painted:two-blobs&autoplay=0&views=samples");
+    harness.run_steps(4);
+    let before = harness.state().status();
+    assert_eq!(before.target_kind, "painted");
+    let plot = harness.get_by_label("Plot of the flow's samples").rect();
+    // Across the empty middle, between the two blobs.
+    let from = plot.center() - egui::vec2(0.0, 0.25 * plot.height());
+    let to = plot.center() + egui::vec2(0.0, 0.25 * plot.height());
+    drag(&mut harness, from, to);
+    harness.run_steps(2);
+    let after = harness.state().status();
+    assert_eq!(after.target_kind, "painted");
+    assert_ne!(after.target_fingerprint, before.target_fingerprint);
+    let workspace = harness.state().workspace();
+    assert_eq!(workspace.runs()[0].spec().target, workspace.spec().target);
+    // The painted stroke is in the link.
+    let link = workspace.spec().to_fragment();
+    assert_eq!(
+        Spec::from_fragment(&link).unwrap().target,
+        workspace.spec().target
+    );
+    assert_eq!(after.error, None);
+}
+
+#[test]
+fn an_added_model_trains_beside_the_first_and_shows_in_the_table() {
+    let mut harness = app("autoplay=0");
+    harness.run_steps(4);
+    harness.get_by_label("Add model").scroll_to_me();
+    harness.run_steps(2);
+    harness.get_by_label("Add model").click_accesskit();
+    harness.run_steps(4);
+    harness.get_by_label("Step").click();
+    harness.run_steps(6);
+    let status = harness.state().status();
+    let flows: Vec<&str> = status.models.iter().map(|m| m.flow.as_str()).collect();
+    assert_eq!(flows, ["realnvp", "maf"]);
+    assert!(status.views.contains(&"compare"), "{:?}", status.views);
+    assert_eq!(status.models[1].settings["flow"], "maf");
+    harness.get_by_label("density 4,096");
+    assert_eq!(
+        harness.query_all_by_label("Remove").count(),
+        2,
+        "a row per model"
+    );
+    assert!(harness.query_all_by_label("2. MAF").count() >= 1);
+}
