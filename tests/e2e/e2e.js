@@ -450,6 +450,104 @@ test('Views: pictures keep refreshing while training, the layer view animates 10
   check(frameMs.length > 0 && last.frames > moving[0].frames, 'no frames drawn while animating');
 }));
 
+// ---------------------------------------------------------------------------------------------
+// Your own target, models side by side, the probe, shared links, bad input.
+
+// Drags the mouse from `from` to `to` in small steps, as a hand painting a stroke would.
+async function stroke(page, from, to) {
+  await page.mouse.move(from.x, from.y);
+  await page.mouse.down();
+  for (let k = 1; k <= 12; k++) {
+    await page.mouse.move(from.x + (to.x - from.x) * k / 12, from.y + (to.y - from.y) * k / 12);
+    await page.waitForTimeout(30);
+  }
+  await page.mouse.up();
+}
+
+// The samples plot fills the central panel when it is the only view and the notes are hidden.
+const PAINT_SCENE = 'target=painted:two-blobs&views=samples&notes=0&autoplay=1&seed=2';
+
+async function paintsAndTrains(flags, name) {
+  let link, painted;
+  await withPage(flags, async (page) => {
+    let s = await loadApp(page, `${BASE}#${PAINT_SCENE}`);
+    check(s.error === null, `error: ${s.error}`);
+    check(s.target_kind === 'painted', `target_kind is ${s.target_kind}`);
+    const before = s.target_fingerprint;
+    check(/^[0-9a-f]{16}$/.test(before), `target_fingerprint is ${before}`);
+    await page.waitForFunction(() => JSON.parse(window.flowlab.status()).step >= 10, null, { timeout: 60_000 });
+    // A blob in the empty middle between the two painted ones (the plot's centre).
+    const box = await page.locator('canvas').boundingBox();
+    const centre = { x: box.x + 280 + (box.width - 280) / 2, y: box.y + box.height / 2 };
+    await stroke(page, { x: centre.x - 30, y: centre.y - 20 }, { x: centre.x + 30, y: centre.y + 20 });
+    s = await waitForPictures(page, 'return s.target_fingerprint !== arg', before, 30_000);
+    check(s.target_kind === 'painted' && s.error === null, `after the stroke: ${JSON.stringify(s)}`);
+    painted = s.target_fingerprint;
+    // Training restarted on the painted target, and goes on.
+    s = await waitForPictures(page, 'return s.step >= 20 && s.models[0].test_nll !== null', null);
+    check(Number.isFinite(s.models[0].loss), `loss is ${s.models[0].loss}`);
+    link = await page.evaluate(() => window.location.href);
+    check(link.includes('target=painted:') && !link.includes('two-blobs'), `the link lacks the stroke: ${link}`);
+    expectRendered(await screenshot(page, `paint-${name}`), `paint-${name}.png`);
+  });
+  // The copied link, in a fresh browser profile, restores the same target.
+  await withPage(flags, async (page) => {
+    const s = await loadApp(page, link);
+    check(s.error === null, `error: ${s.error}`);
+    check(s.target_kind === 'painted' && s.target_fingerprint === painted,
+      `the link gave ${s.target_kind} ${s.target_fingerprint}, the page had ${painted}`);
+  });
+}
+
+test('Draw (WebGPU renderer): a blob painted with the mouse changes the target, it trains, its link restores it in a fresh page',
+  () => paintsAndTrains(WEBGPU_FLAGS, 'webgpu'));
+test('Draw (WebGL2 renderer): the same on the WebGL2 fallback', () => paintsAndTrains(WEBGL2_FLAGS, 'webgl2'));
+
+test('Compare: a compare URL trains every model listed in its own worker; probe(x, y) answers for each', () => withPage(WEBGL2_FLAGS, async (page) => {
+  await loadApp(page, `${BASE}#compare=maf,nsf(layers=4)&autoplay=1&seed=1`);
+  let s = await waitForPictures(page, 'return s.models.length === 3 && s.models.every((m) => m.step >= 20)', null, 90_000);
+  check(s.error === null, `error: ${s.error}`);
+  check(JSON.stringify(s.models.map((m) => m.flow)) === '["realnvp","maf","nsf"]', `models: ${s.models.map((m) => m.flow)}`);
+  check(s.models[2].settings.layers === 4, `nsf settings: ${JSON.stringify(s.models[2].settings)}`);
+  check(s.models.every((m) => m.training_thread === 'worker'), `threads: ${s.models.map((m) => m.training_thread)}`);
+  check(s.views.includes('compare'), `views: ${s.views}`);
+  // The probe: pending until every model's trainer has taken the point apart.
+  await page.evaluate(() => window.flowlab.probe(0.5, 0.25));
+  await page.waitForFunction(() => JSON.parse(window.flowlab.probe(0.5, 0.25)).models.length === 3, null, { timeout: 60_000, polling: 250 });
+  const probe = await page.evaluate(() => JSON.parse(window.flowlab.probe(0.5, 0.25)));
+  console.log(`    probe: ${JSON.stringify(probe.models.map((m) => [m.flow, m.log_prob, m.reconstruction_error]))}`);
+  for (const m of probe.models) {
+    const sum = m.base_log_prob - m.layer_log_dets.reduce((a, b) => a + b, 0);
+    check(Number.isFinite(m.log_prob) && Math.abs(sum - m.log_prob) < 1e-3,
+      `${m.flow}: log p ${m.log_prob} is not base ${m.base_log_prob} less the log-dets (${sum})`);
+    check(m.reconstruction_error >= 0 && m.reconstruction_error < 1e-2, `${m.flow}: |f(f⁻¹(x)) − x| = ${m.reconstruction_error}`);
+  }
+  expectRendered(await screenshot(page, 'compare'), 'compare.png');
+}));
+
+test('Bad input: a malformed target link and a bad dropped file each show one error; the page keeps training', () => withPage(WEBGL2_FLAGS, async (page) => {
+  let s = await loadApp(page, `${BASE}#target=painted:AAAA&autoplay=1&seed=5`);
+  console.log(`    link error: ${s.error}`);
+  check(typeof s.error === 'string' && s.error.includes('painted'), `no error for the cut link: ${s.error}`);
+  check(s.target_kind === 'builtin' && s.target === 'moons' && s.seed === 5, `the rest was not kept: ${JSON.stringify(s)}`);
+  // A dropped "image" that is not one.
+  await page.evaluate(() => {
+    const data = new DataTransfer();
+    data.items.add(new File([new Uint8Array([1, 2, 3, 4, 5])], 'junk.png', { type: 'image/png' }));
+    const canvas = document.querySelector('canvas');
+    for (const type of ['dragenter', 'dragover', 'drop']) {
+      canvas.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
+    }
+  });
+  s = await waitForPictures(page, 'return s.error !== null && s.error.includes("junk.png")', null, 30_000);
+  console.log(`    drop error: ${s.error}`);
+  check(s.target === 'moons' && s.target_kind === 'builtin', `the target was lost: ${s.target_kind} ${s.target}`);
+  const step = s.step;
+  s = await waitForPictures(page, 'return s.step >= arg + 20', step);
+  check(s.models[0].failure === null, `failure: ${s.models[0].failure}`);
+  expectRendered(await screenshot(page, 'bad-input'), 'bad-input.png');
+}));
+
 (async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   console.log(`flowlab e2e: ${BASE} with ${CHROMIUM}`);
