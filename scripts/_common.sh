@@ -127,3 +127,22 @@ build_web() {
 free_port() {
     node -e 'const s = require("net").createServer(); s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
 }
+
+# A Python with PyTorch for the export parity test (tests/export/parity.rs): a venv under
+# $TOOLS/torch, exported as FLOWLAB_TORCH_PYTHON. Why the full wheel: PyPI's torch is the CUDA
+# build, and `pip install --no-deps torch` cannot `import torch` (it loads the nvidia-* libraries
+# at import); with them it runs on the CPU. Measured: ~1.5 min and 5.4 GB (3.0 GB of it nvidia-*).
+ensure_torch() {
+    local venv="$TOOLS/torch"
+    if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
+        if ! python3 -c "import ensurepip" 2>/dev/null; then
+            log "apt-get install python3-venv"
+            as_root apt-get update -qq
+            as_root apt-get install -y -qq python3-venv
+        fi
+        log "pip install torch into $venv (first time only, ~5 GB)"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q --disable-pip-version-check torch
+    fi
+    export FLOWLAB_TORCH_PYTHON="$venv/bin/python"
+}

@@ -1,4 +1,4 @@
-//! The headless command line (native only): `flowlab render | train | bench`.
+//! The headless command line (native only): `flowlab render | train | bench | export | eval`.
 //!
 //! Arguments are plain clap structs so the trainer and the benchmarks can take them as they are;
 //! errors become a message on stderr and a non-zero exit code, never a panic.
@@ -10,9 +10,13 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod cnf;
+mod eval;
+mod export;
 mod train;
 
 pub use cnf::CnfArgs;
+pub use eval::EvalArgs;
+pub use export::{ExportArgs, ExportFormat};
 
 use crate::flows::Family;
 use crate::rng::Rng;
@@ -44,6 +48,10 @@ pub enum Command {
     Train(TrainArgs),
     /// Time a flow's training step, sampling and density evaluation.
     Bench(BenchArgs),
+    /// Write a trained model.json as a self-contained script for another framework (PyTorch).
+    Export(ExportArgs),
+    /// Print log p(x) of a trained model.json at the points of a CSV.
+    Eval(EvalArgs),
 }
 
 /// What `flowlab render` draws.
@@ -170,6 +178,8 @@ pub fn run(command: Command) -> ExitCode {
         Command::Render(args) => render(&args).map(|summary| println!("{summary}")),
         Command::Train(args) => train::train(&args).map(|summary| println!("{summary}")),
         Command::Bench(args) => train::bench(&args).map(|report| println!("{report}")),
+        Command::Export(args) => export::export(&args),
+        Command::Eval(args) => eval::eval(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,6 +16,7 @@ pub mod cnf;
 pub mod coupling;
 mod describe;
 pub mod eval;
+pub mod export;
 pub mod glow;
 pub mod inspect;
 pub mod mlp;

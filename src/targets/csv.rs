@@ -283,3 +283,24 @@ impl Target for CsvTarget {
         DensityKind::KernelEstimate
     }
 }
+
+/// Parses `text` like [`parse_points`] but accepts fewer than [`MIN_CSV_POINTS`] points (none or
+/// one): for points to score (`flowlab eval`), not a data set to learn.
+pub fn parse_points_to_score(text: &str) -> Result<Vec<[f32; 2]>, TargetError> {
+    match parse_points(text) {
+        Err(TargetError::CsvTooFewPoints { found: 0, .. }) => Ok(Vec::new()),
+        Err(TargetError::CsvTooFewPoints { found: 1, .. }) => {
+            // Why parse a copy: every line passed, so the last data line is the one point;
+            // repeating it makes the two `parse_points` needs, and the copy is dropped.
+            let last = text
+                .lines()
+                .map(str::trim)
+                .rfind(|l| !l.is_empty() && !l.starts_with('#'))
+                .unwrap_or_default();
+            let mut points = parse_points(&format!("{text}\n{last}"))?;
+            points.truncate(1);
+            Ok(points)
+        }
+        other => other,
+    }
+}
