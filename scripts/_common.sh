@@ -133,7 +133,14 @@ free_port() {
 # build, and `pip install --no-deps torch` cannot `import torch` (it loads the nvidia-* libraries
 # at import); with them it runs on the CPU. Measured: ~1.5 min and 5.4 GB (3.0 GB of it nvidia-*).
 ensure_torch() {
-    local venv="$TOOLS/torch"
+    local venv="$TOOLS/torch" peers="$HOME/.cache/flowlab-peers"
+    # Why reuse: a 5 GB install is worth making once; scripts/bench-peers' venv has torch too.
+    if [ -n "${FLOWLAB_TORCH_PYTHON:-}" ] && "$FLOWLAB_TORCH_PYTHON" -c "import torch" 2>/dev/null; then
+        return
+    fi
+    if [ ! -x "$venv/bin/python" ] && "$peers/bin/python" -c "import torch" 2>/dev/null; then
+        venv="$peers"
+    fi
     if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
         if ! python3 -c "import ensurepip" 2>/dev/null; then
             log "apt-get install python3-venv"
@@ -142,7 +149,7 @@ ensure_torch() {
         fi
         log "pip install torch into $venv (first time only, ~5 GB)"
         python3 -m venv "$venv"
-        "$venv/bin/pip" install -q --disable-pip-version-check torch
+        "$venv/bin/pip" install -q --disable-pip-version-check --no-cache-dir torch
     fi
     export FLOWLAB_TORCH_PYTHON="$venv/bin/python"
 }

@@ -183,16 +183,19 @@ impl FlowlabApp {
         }
         let files = platform::take_opened_files();
         let options = self.shell.image_options();
-        for (name, bytes) in files {
-            let opened = bytes.and_then(|bytes| {
-                crate::lab::export::open(&name, &bytes, options.invert, options.threshold)
+        for (name, content) in files {
+            let opened = content.and_then(|content| {
+                crate::lab::export::open_content(&name, &content, options.invert, options.threshold)
             });
             self.apply(match opened {
                 Ok(crate::lab::export::Opened::Target(source)) => {
                     Command::SetTarget(Box::new(source))
                 }
                 Ok(crate::lab::export::Opened::Model(model)) => Command::ImportModel(model),
-                Err(why) => Command::Problem(format!("{why} The scene is unchanged.")),
+                Err(why) => Command::Problem(format!(
+                    "{}. The scene is unchanged.",
+                    why.trim_end_matches('.')
+                )),
             });
         }
     }

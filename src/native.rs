@@ -95,7 +95,9 @@ pub fn receive_dropped(files: Vec<egui::DroppedFileHandle>) {
     OPENED.with(|cell| {
         for file in files {
             let path = file.path().to_string_lossy().into_owned();
-            let bytes = crate::targets::read_limited(&path).map_err(|e| e.to_string());
+            let bytes = crate::targets::read_limited(&path)
+                .map(crate::lab::export::FileContent::Bytes)
+                .map_err(|e| e.to_string());
             cell.borrow_mut().push((path, bytes));
         }
     });

@@ -187,7 +187,7 @@ pub fn model_json(model: &SavedModel) -> Result<ExportFile, String> {
 
 /// The PyTorch script of `model`.
 pub fn pytorch(model: &SavedModel) -> Result<ExportFile, String> {
-    let script = pytorch_script_of(model)?;
+    let script = crate::flows::export::pytorch_script(model).map_err(|e| e.to_string())?;
     Ok(ExportFile {
         name: "flow.py".to_owned(),
         mime: "text/x-python",
@@ -253,13 +253,8 @@ pub fn picture_png(
         let [px, py] = pixel_of(view, side as f32, side as f32, point);
         draw_dot(&mut image, px, py, 1.8, [255, 150, 40], 0.8);
     }
-    let mut bytes = Vec::new();
-    image::DynamicImage::ImageRgba8(image)
-        .write_to(
-            &mut std::io::Cursor::new(&mut bytes),
-            image::ImageFormat::Png,
-        )
-        .map_err(|e| format!("PNG: {e}"))?;
+    let bytes = crate::viz::png::encode_rgba(side, side, image.as_raw())
+        .ok_or("the picture could not be encoded")?;
     Ok(ExportFile {
         name: "flowlab.png".to_owned(),
         mime: "image/png",
@@ -276,10 +271,34 @@ pub enum Opened {
     Model(Box<SavedModel>),
 }
 
+/// Reads what a platform read from a dropped or opened file (see [`open`]).
+pub fn open_content(
+    name: &str,
+    content: &FileContent,
+    invert: bool,
+    threshold: f32,
+) -> Result<Opened, String> {
+    match content {
+        FileContent::Bytes(bytes) => open(name, bytes, invert, threshold),
+        FileContent::Rgba {
+            width,
+            height,
+            rgba,
+        } => {
+            crate::targets::TargetSource::image_from_rgba(*width, *height, rgba, invert, threshold)
+                .map(Opened::Target)
+                .map_err(|e| format!("{name}: {e}"))
+        }
+    }
+}
+
 /// Reads a dropped or opened file by its name: `.png`/`.jpg`/`.jpeg` (an image target, with
 /// `invert` and `threshold`), `.csv` (points), `.json` (a `model.json`). The error says what
 /// is wrong with it, in one sentence.
 pub fn open(name: &str, bytes: &[u8], invert: bool, threshold: f32) -> Result<Opened, String> {
+    // Why: in the page images arrive decoded (see `open_content`), so these go unused there.
+    #[cfg(target_arch = "wasm32")]
+    let _ = (invert, threshold);
     use crate::targets::TargetSource;
     let lower = name.to_ascii_lowercase();
     let extension = lower.rsplit_once('.').map_or("", |(_, e)| e);
@@ -291,9 +310,16 @@ pub fn open(name: &str, bytes: &[u8], invert: bool, threshold: f32) -> Result<Op
         }));
     }
     match extension {
+        #[cfg(not(target_arch = "wasm32"))]
         "png" | "jpg" | "jpeg" => TargetSource::image_from_bytes(bytes, invert, threshold)
             .map(Opened::Target)
             .map_err(|e| named(&e)),
+        // Why: the page has the browser decode images (any format it reads) and passes the
+        // pixels; bytes that reach here are what it could not decode.
+        #[cfg(target_arch = "wasm32")]
+        "png" | "jpg" | "jpeg" | "gif" | "webp" | "bmp" => {
+            Err(named(&"the browser could not decode it as an image"))
+        }
         "csv" | "txt" => {
             let text =
                 std::str::from_utf8(bytes).map_err(|_| named(&"the file is not UTF-8 text"))?;
@@ -321,12 +347,23 @@ pub fn open(name: &str, bytes: &[u8], invert: bool, threshold: f32) -> Result<Op
     }
 }
 
-/// A file the user opened or dropped: its name, and its bytes or why they could not be read.
-pub type OpenedFile = (String, Result<Vec<u8>, String>);
+/// A file the user opened or dropped: its name, and its content or why it could not be read.
+pub type OpenedFile = (String, Result<FileContent, String>);
 
-// MERGE-PENDING: replaced by `crate::flows::export::pytorch_script` when the export branch lands.
-fn pytorch_script_of(_model: &SavedModel) -> Result<String, String> {
-    Err("the PyTorch export is not built yet".to_owned())
+/// What a platform read from an opened file.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FileContent {
+    /// The file's bytes.
+    Bytes(Vec<u8>),
+    /// An image the platform decoded (the browser does; rows top to bottom, RGBA).
+    Rgba {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+        /// 4 bytes a pixel.
+        rgba: Vec<u8>,
+    },
 }
 
 #[cfg(test)]
@@ -363,6 +400,14 @@ mod tests {
             open("model.json", &json.bytes, false, 0.0),
             Ok(Opened::Model(_))
         ));
+        // The same model as a PyTorch script (its numbers are checked in tests/export).
+        let script = pytorch(&SavedModel::of(&flow)).unwrap();
+        let text = String::from_utf8(script.bytes).unwrap();
+        assert!(
+            text.contains("import torch") && text.contains("def log_prob"),
+            "{}",
+            &text[..200.min(text.len())]
+        );
     }
 
     #[test]

@@ -69,28 +69,8 @@ pub fn from_image_bytes(bytes: &[u8], invert: bool) -> Result<GridTarget, Target
         None => return Err(decode_error("it is not an image file")),
     }
     let (width, height) = reader()?.into_dimensions().map_err(decode_error)?;
-    if width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE {
-        return Err(TargetError::ImageTooLarge {
-            width,
-            height,
-            limit: MAX_IMAGE_SIDE,
-        });
-    }
-    if width < MIN_IMAGE_SIDE || height < MIN_IMAGE_SIDE {
-        return Err(TargetError::ImageTooSmall {
-            width,
-            height,
-            min: MIN_IMAGE_SIDE,
-        });
-    }
-    if width.max(height) > MAX_ASPECT * width.min(height) {
-        return Err(TargetError::InvalidParameter {
-            what: "image shape",
-            reason: format!(
-                "{width}×{height} pixels is more than {MAX_ASPECT} times longer than wide"
-            ),
-        });
-    }
+    // Why before decoding: a huge image is refused before its pixels are allocated.
+    check_size(width, height)?;
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_IMAGE_SIDE);
     limits.max_image_height = Some(MAX_IMAGE_SIDE);
@@ -98,13 +78,32 @@ pub fn from_image_bytes(bytes: &[u8], invert: bool) -> Result<GridTarget, Target
     decoder.limits(limits);
     let pixels = decoder.decode().map_err(decode_error)?.into_luma_alpha8();
     let (width, height) = pixels.dimensions();
+    from_luma_alpha(width, height, pixels.as_raw(), invert)
+}
+
+/// A density from decoded pixels: `luma_alpha` holds a luminance and an alpha byte per pixel,
+/// rows top to bottom (the web app's browser-decoded images, through [`luma_alpha_of_rgba`]).
+pub fn from_luma_alpha(
+    width: u32,
+    height: u32,
+    luma_alpha: &[u8],
+    invert: bool,
+) -> Result<GridTarget, TargetError> {
+    check_size(width, height)?;
+    if luma_alpha.len() != 2 * width as usize * height as usize {
+        return Err(decode_error("its pixels do not fill its size"));
+    }
     let (nx, ny) = grid_size(width, height);
 
     let mut sums = vec![0.0f64; nx * ny];
     let mut counts = vec![0u32; nx * ny];
-    for (x, y, p) in pixels.enumerate_pixels() {
-        let luminance = p.0[0] as f32 / 255.0;
-        let alpha = p.0[1] as f32 / 255.0;
+    let pixels = luma_alpha
+        .chunks_exact(2)
+        .enumerate()
+        .map(|(k, p)| (k as u32 % width, k as u32 / width, p));
+    for (x, y, p) in pixels {
+        let luminance = p[0] as f32 / 255.0;
+        let alpha = p[1] as f32 / 255.0;
         let ink = if invert { luminance } else { 1.0 - luminance };
         let mass = ((ink - PAPER) / (1.0 - PAPER)).max(0.0) * alpha;
         // Image rows run downward; grid rows run upward.
@@ -147,4 +146,45 @@ pub fn from_image_bytes(bytes: &[u8], invert: bool) -> Result<GridTarget, Target
         "Your image ({width}×{height} px on a {nx}×{ny} grid): {ink} pixels carry the mass; exact grid density."
     );
     Ok(GridTarget::new("image", &description, view, grid))
+}
+
+/// Checks an image's size: sides within [`MIN_IMAGE_SIDE`]…[`MAX_IMAGE_SIDE`], aspect at most
+/// [`MAX_ASPECT`].
+pub fn check_size(width: u32, height: u32) -> Result<(), TargetError> {
+    if width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE {
+        return Err(TargetError::ImageTooLarge {
+            width,
+            height,
+            limit: MAX_IMAGE_SIDE,
+        });
+    }
+    if width < MIN_IMAGE_SIDE || height < MIN_IMAGE_SIDE {
+        return Err(TargetError::ImageTooSmall {
+            width,
+            height,
+            min: MIN_IMAGE_SIDE,
+        });
+    }
+    if width.max(height) > MAX_ASPECT * width.min(height) {
+        return Err(TargetError::InvalidParameter {
+            what: "image shape",
+            reason: format!(
+                "{width}×{height} pixels is more than {MAX_ASPECT} times longer than wide"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Luminance (Rec. 709 weights, as the `image` crate's) and alpha of RGBA pixels.
+pub fn luma_alpha_of_rgba(rgba: &[u8]) -> Vec<u8> {
+    rgba.chunks_exact(4)
+        .flat_map(|p| {
+            let [r, g, b] = [p[0], p[1], p[2]].map(f32::from);
+            let luma = (0.2126 * r + 0.7152 * g + 0.0722 * b)
+                .round()
+                .clamp(0.0, 255.0) as u8;
+            [luma, p[3]]
+        })
+        .collect()
 }

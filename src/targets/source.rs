@@ -302,6 +302,30 @@ impl TargetSource {
         threshold: f32,
     ) -> Result<Self, TargetError> {
         let target = super::image::from_image_bytes(bytes, invert)?;
+        Self::image_of(&target, invert, threshold)
+    }
+
+    /// An image the platform decoded (RGBA bytes, rows top to bottom) as a target: as
+    /// [`TargetSource::image_from_bytes`]. Why: the browser decodes images itself, so the
+    /// page does not download decoders of its own.
+    pub fn image_from_rgba(
+        width: u32,
+        height: u32,
+        rgba: &[u8],
+        invert: bool,
+        threshold: f32,
+    ) -> Result<Self, TargetError> {
+        super::image::check_size(width, height)?;
+        let luma_alpha = super::image::luma_alpha_of_rgba(rgba);
+        let target = super::image::from_luma_alpha(width, height, &luma_alpha, invert)?;
+        Self::image_of(&target, invert, threshold)
+    }
+
+    fn image_of(
+        target: &super::painted::GridTarget,
+        invert: bool,
+        threshold: f32,
+    ) -> Result<Self, TargetError> {
         let grid = target.grid();
         let (nx, ny) = grid.size();
         let mut cells: Vec<f32> = (0..ny)
@@ -596,6 +620,26 @@ mod tests {
             text.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_:".contains(&b))
         );
+    }
+
+    #[test]
+    fn an_image_decoded_by_the_platform_is_the_same_target_as_its_file() {
+        // A dark disc on white, with a transparent corner.
+        let (w, h) = (40u32, 30u32);
+        let rgba: Vec<u8> = (0..w * h)
+            .flat_map(|k| {
+                let (x, y) = ((k % w) as f32 - 20.0, (k / w) as f32 - 15.0);
+                let ink = if x * x + y * y < 100.0 { 30 } else { 250 };
+                let alpha = if k % w < 3 && k / w < 3 { 0 } else { 255 };
+                [ink, ink / 2, ink, alpha]
+            })
+            .collect();
+        let png = crate::viz::png::encode_rgba(w, h, &rgba).unwrap();
+        let from_file = TargetSource::image_from_bytes(&png, false, 0.1).unwrap();
+        let from_pixels = TargetSource::image_from_rgba(w, h, &rgba, false, 0.1).unwrap();
+        assert_eq!(from_file.fingerprint(), from_pixels.fingerprint());
+        assert!(TargetSource::image_from_rgba(w, h, &rgba[4..], false, 0.1).is_err());
+        assert!(TargetSource::image_from_rgba(2, 2, &[0; 16], false, 0.1).is_err());
     }
 
     #[test]

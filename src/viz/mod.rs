@@ -6,6 +6,7 @@
 //! `RgbaImage`). Must not depend on `ui`, `app`, `cli`, egui or eframe, and does no file IO.
 
 pub mod density;
+pub mod png;
 pub mod raster;
 pub mod trace;
 

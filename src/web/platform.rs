@@ -62,7 +62,7 @@ pub fn open_file() -> Result<(), String> {
         .dyn_into()
         .map_err(|_| "no <input>".to_owned())?;
     input.set_type("file");
-    input.set_accept(".png,.jpg,.jpeg,.csv,.txt,.json");
+    input.set_accept(".png,.jpg,.jpeg,.gif,.webp,.bmp,.csv,.txt,.json");
     let picked = input.clone();
     let on_change = Closure::<dyn Fn()>::new(move || {
         let Some(file) = picked.files().and_then(|files| files.get(0)) else {
@@ -70,11 +70,11 @@ pub fn open_file() -> Result<(), String> {
         };
         let name = file.name();
         wasm_bindgen_futures::spawn_local(async move {
-            let bytes = match wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await {
-                Ok(buffer) => Ok(js_sys::Uint8Array::new(&buffer).to_vec()),
+            let content = match wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await {
+                Ok(buffer) => content_of(&name, js_sys::Uint8Array::new(&buffer).to_vec()).await,
                 Err(error) => Err(format!("{name}: the browser could not read it ({error:?})")),
             };
-            OPENED.with(|cell| cell.borrow_mut().push((name, bytes)));
+            OPENED.with(|cell| cell.borrow_mut().push((name, content)));
             wake();
         });
     });
@@ -91,11 +91,79 @@ pub fn receive_dropped(files: Vec<egui::DroppedFileHandle>) {
     for file in files {
         wasm_bindgen_futures::spawn_local(async move {
             let name = file.path().to_string_lossy().into_owned();
-            let bytes = file.bytes_async().await;
-            OPENED.with(|cell| cell.borrow_mut().push((name, bytes)));
+            let content = match file.bytes_async().await {
+                Ok(bytes) => content_of(&name, bytes).await,
+                Err(error) => Err(error),
+            };
+            OPENED.with(|cell| cell.borrow_mut().push((name, content)));
             wake();
         });
     }
+}
+
+/// Endings of the files the page has the browser decode as images.
+const IMAGE_ENDINGS: [&str; 6] = [".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp"];
+
+/// A read file's content: an image decoded by the browser into pixels (a file it cannot
+/// decode stays bytes, for `lab::export::open` to explain), anything else as it is.
+async fn content_of(name: &str, bytes: Vec<u8>) -> Result<crate::lab::export::FileContent, String> {
+    use crate::lab::export::FileContent;
+    let lower = name.to_ascii_lowercase();
+    if !IMAGE_ENDINGS.iter().any(|ending| lower.ends_with(ending)) {
+        return Ok(FileContent::Bytes(bytes));
+    }
+    let Ok(bitmap) = decode_bitmap(&bytes).await else {
+        return Ok(FileContent::Bytes(bytes));
+    };
+    let (width, height) = (bitmap.width(), bitmap.height());
+    // Why before drawing: a huge image is refused before its pixels are allocated.
+    let checked = crate::targets::image::check_size(width, height);
+    let pixels = checked
+        .map_err(|e| format!("{name}: {e}"))
+        .and_then(|()| pixels_of(&bitmap).map_err(|e| format!("{name}: {e:?}")));
+    bitmap.close();
+    pixels.map(|rgba| FileContent::Rgba {
+        width,
+        height,
+        rgba,
+    })
+}
+
+async fn decode_bitmap(bytes: &[u8]) -> Result<web_sys::ImageBitmap, JsValue> {
+    let window = web_sys::window().ok_or("no window")?;
+    let array = js_sys::Uint8Array::from(bytes);
+    let blob = web_sys::Blob::new_with_u8_array_sequence(&js_sys::Array::of1(&array))?;
+    let promise = window.create_image_bitmap_with_blob(&blob)?;
+    wasm_bindgen_futures::JsFuture::from(promise)
+        .await?
+        .dyn_into()
+        .map_err(|_| "not an image bitmap".into())
+}
+
+/// The bitmap's RGBA pixels, drawn on a canvas of its size.
+fn pixels_of(bitmap: &web_sys::ImageBitmap) -> Result<Vec<u8>, JsValue> {
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or("no document")?;
+    let canvas: web_sys::HtmlCanvasElement = document
+        .create_element("canvas")?
+        .dyn_into()
+        .map_err(|_| "no <canvas>")?;
+    canvas.set_width(bitmap.width());
+    canvas.set_height(bitmap.height());
+    let context: web_sys::CanvasRenderingContext2d = canvas
+        .get_context("2d")?
+        .ok_or("no 2-D context")?
+        .dyn_into()
+        .map_err(|_| "no 2-D context")?;
+    context.draw_image_with_image_bitmap(bitmap, 0.0, 0.0)?;
+    let data = context.get_image_data(
+        0.0,
+        0.0,
+        f64::from(bitmap.width()),
+        f64::from(bitmap.height()),
+    )?;
+    Ok(data.data().0)
 }
 
 /// Files picked or dropped since the last call, with their bytes (or why they could not be

@@ -61,6 +61,19 @@ impl Default for CompareView {
 impl CompareView {
     /// Draws the view.
     pub fn ui(&mut self, ui: &mut egui::Ui, view: &ViewContext<'_>, commands: &mut Vec<Command>) {
+        // Why a scroll area: in a small tile the table and the probes stay reachable below
+        // plots that keep a readable size.
+        egui::ScrollArea::vertical()
+            .auto_shrink([false, false])
+            .show(ui, |ui| self.contents_ui(ui, view, commands));
+    }
+
+    fn contents_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        view: &ViewContext<'_>,
+        commands: &mut Vec<Command>,
+    ) {
         let runs = view.workspace.runs();
         ui.horizontal_wrapped(|ui| {
             ui.label("Show:");
@@ -86,17 +99,21 @@ impl CompareView {
         let columns = runs.len().clamp(1, 6);
         let side = ((width - 6.0 * (columns as f32 - 1.0)) / columns as f32)
             .min(plots_height - 22.0)
-            .max(40.0);
+            .max(90.0);
         self.textures
             .resize_with(runs.len(), CachedTexture::default);
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             for (index, run) in runs.iter().enumerate() {
                 ui.vertical(|ui| {
                     ui.set_width(side);
-                    ui.label(
-                        egui::RichText::new(model_label(index, run))
-                            .color(model_color(index))
-                            .strong(),
+                    // Why truncated: a narrow plot's title would otherwise wrap letter by letter.
+                    ui.add(
+                        egui::Label::new(
+                            egui::RichText::new(model_label(index, run))
+                                .color(model_color(index))
+                                .strong(),
+                        )
+                        .truncate(),
                     );
                     self.multiple_ui(ui, view, index, run, side, commands);
                 });
