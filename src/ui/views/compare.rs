@@ -80,13 +80,14 @@ impl CompareView {
             ui.radio_value(&mut self.multiple, Multiple::Samples, "samples");
             ui.radio_value(&mut self.multiple, Multiple::Density, "learned density");
             ui.separator();
-            ui.label("time to NLL ≤");
+            let label = ui.label("time to NLL ≤");
             ui.add(
                 egui::DragValue::new(&mut self.nll_goal)
                     .speed(0.01)
                     .range(-50.0..=50.0)
                     .fixed_decimals(2),
-            );
+            )
+            .labelled_by(label.id);
         });
         let table_height = (34.0 + 30.0 * runs.len() as f32).min(0.55 * ui.available_height());
         let probes_height = if view.workspace.probes().is_empty() {

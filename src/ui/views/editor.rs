@@ -342,8 +342,8 @@ impl TargetEditor {
 fn symmetry_name(symmetry: Symmetry) -> &'static str {
     match symmetry {
         Symmetry::None => "no mirror",
-        Symmetry::MirrorX => "mirror x ↔ −x",
-        Symmetry::MirrorY => "mirror y ↔ −y",
+        Symmetry::MirrorX => "mirror left–right",
+        Symmetry::MirrorY => "mirror up–down",
         Symmetry::Both => "mirror both",
         Symmetry::Radial4 => "4-fold turn",
     }
