@@ -224,7 +224,15 @@ impl eframe::App for FlowlabApp {
                 Err(why) => Command::Problem(why),
             });
         }
-        platform::publish_probes(crate::lab::probe::probes_json(&self.workspace));
+        // Why gated: only the page's hook reads it, and with no pinned point it is `[]`.
+        if platform::IS_WEB {
+            let probes = if self.workspace.probes().is_empty() {
+                "[]".to_owned()
+            } else {
+                crate::lab::probe::probes_json(&self.workspace)
+            };
+            platform::publish_probes(probes);
+        }
         // Why only then: a trainer off the UI thread wakes the app when it reports, so the app
         // draws when there is something new and leaves the CPU to training otherwise.
         if self.workspace.needs_frames() {

@@ -72,10 +72,13 @@ impl Default for PaintedGrid {
     }
 }
 
+/// Largest side of a painted (or image) grid, in cells.
+pub const MAX_GRID_SIDE: usize = 1024;
+
 impl PaintedGrid {
-    /// A blank grid (sizes are clamped to `1..=1024`).
+    /// A blank grid (sizes are clamped to `1..=`[`MAX_GRID_SIDE`]).
     pub fn blank(view: ViewRect, nx: usize, ny: usize) -> Self {
-        let (nx, ny) = (nx.clamp(1, 1024), ny.clamp(1, 1024));
+        let (nx, ny) = (nx.clamp(1, MAX_GRID_SIDE), ny.clamp(1, MAX_GRID_SIDE));
         Self {
             view,
             nx,
@@ -85,7 +88,7 @@ impl PaintedGrid {
     }
 
     /// A grid of `nx × ny` intensities (row-major, row 0 at the bottom), each in `[0, 1]`, over
-    /// `view`; sizes must be `1..=1024` and match `cells`, and the view must have an area.
+    /// `view`; sizes must be `1..=`[`MAX_GRID_SIDE`] and match `cells`, and the view must have an area.
     pub fn from_cells(
         view: ViewRect,
         nx: usize,
@@ -96,7 +99,8 @@ impl PaintedGrid {
             what: "grid",
             reason,
         };
-        if !(1..=1024).contains(&nx) || !(1..=1024).contains(&ny) || cells.len() != nx * ny {
+        let sides = 1..=MAX_GRID_SIDE;
+        if !sides.contains(&nx) || !sides.contains(&ny) || cells.len() != nx * ny {
             return Err(invalid(format!(
                 "{nx}×{ny} cells cannot hold {} values",
                 cells.len()

@@ -22,7 +22,7 @@ use base64::Engine as _;
 
 use super::csv::{self, MAX_CSV_ROWS};
 use super::mixture::{Component, MAX_COMPONENTS, Mixture};
-use super::painted::PaintedGrid;
+use super::painted::{MAX_GRID_SIDE, PaintedGrid};
 use super::{Target, TargetError, ViewRect};
 
 /// Points of a CSV target kept in the app (more are thinned evenly): a link holding them stays
@@ -30,8 +30,6 @@ use super::{Target, TargetError, ViewRect};
 pub const MAX_APP_POINTS: usize = 20_000;
 /// Largest inflated record accepted when decoding (a 1024² grid, with room to spare).
 pub const MAX_RECORD_BYTES: usize = 2 * 1024 * 1024;
-/// Largest side of a grid record.
-const MAX_GRID_SIDE: usize = 1024;
 /// Version byte leading every record (a later format can still read old links).
 const RECORD_VERSION: u8 = 1;
 
