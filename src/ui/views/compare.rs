@@ -97,29 +97,36 @@ impl CompareView {
         };
         let plots_height = (ui.available_height() - table_height - probes_height).max(60.0);
         let width = ui.available_width();
-        let columns = runs.len().clamp(1, 6);
+        // As many columns as fit plots of at least MIN_SIDE; the rest wrap to the next row.
+        const MIN_SIDE: f32 = 90.0;
+        let fit = ((width + 6.0) / (MIN_SIDE + 6.0)).floor().max(1.0) as usize;
+        let columns = runs.len().clamp(1, fit);
         let side = ((width - 6.0 * (columns as f32 - 1.0)) / columns as f32)
             .min(plots_height - 22.0)
-            .max(90.0);
+            .max(MIN_SIDE)
+            .min(width);
         self.textures
             .resize_with(runs.len(), CachedTexture::default);
-        ui.horizontal_wrapped(|ui| {
-            for (index, run) in runs.iter().enumerate() {
-                ui.vertical(|ui| {
-                    ui.set_width(side);
-                    // Why truncated: a narrow plot's title would otherwise wrap letter by letter.
-                    ui.add(
-                        egui::Label::new(
-                            egui::RichText::new(model_label(index, run))
-                                .color(model_color(index))
-                                .strong(),
-                        )
-                        .truncate(),
-                    );
-                    self.multiple_ui(ui, view, index, run, side, commands);
-                });
-            }
-        });
+        for (row, chunk) in runs.chunks(columns).enumerate() {
+            ui.horizontal(|ui| {
+                for (offset, run) in chunk.iter().enumerate() {
+                    let index = row * columns + offset;
+                    ui.vertical(|ui| {
+                        ui.set_width(side);
+                        // Why truncated: a narrow plot's title would otherwise wrap letter by letter.
+                        ui.add(
+                            egui::Label::new(
+                                egui::RichText::new(model_label(index, run))
+                                    .color(model_color(index))
+                                    .strong(),
+                            )
+                            .truncate(),
+                        );
+                        self.multiple_ui(ui, view, index, run, side, commands);
+                    });
+                }
+            });
+        }
         ui.add_space(4.0);
         self.table_ui(ui, runs, commands);
         probes_ui(ui, runs);
