@@ -4,6 +4,7 @@
 
 use web_time::{Duration, Instant};
 
+use crate::lab::protocol::InjectedFault;
 use crate::lab::status::FrameFacts;
 use crate::lab::{Command, SpawnTrainer, Spec, StatusSnapshot, TrainerLink, Workspace};
 use crate::platform;
@@ -216,6 +217,13 @@ impl eframe::App for FlowlabApp {
         for point in platform::take_hook_probes() {
             self.apply(Command::Probe(Some(point)));
         }
+        for fault in platform::take_hook_faults() {
+            match fault {
+                // Why a real panic: the crash page and the saved scene are what is tested.
+                InjectedFault::Panic => panic!("a panic injected by the test hook's inject_fault"),
+                InjectedFault::Trainer(fault) => self.workspace.inject_fault(0, fault),
+            }
+        }
         self.workspace.tick(TRAIN_BUDGET_PER_FRAME);
         if let Some(file) = self.workspace.take_export() {
             let message = file.and_then(|file| platform::save_file(&file));
@@ -237,6 +245,9 @@ impl eframe::App for FlowlabApp {
         // draws when there is something new and leaves the CPU to training otherwise.
         if self.workspace.needs_frames() {
             ctx.request_repaint();
+        } else if self.workspace.awaits_reports() {
+            // A trainer that stopped answering wakes nothing: look in now and then.
+            ctx.request_repaint_after(Duration::from_secs(1));
         }
         self.frame_clock
             .tick(self.workspace.is_playing() && !self.workspace.runs().is_empty());

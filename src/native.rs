@@ -113,6 +113,11 @@ pub fn take_hook_probes() -> Vec<[f32; 2]> {
     Vec::new()
 }
 
+/// Faults the page's test hook asked for: natively there is no hook.
+pub fn take_hook_faults() -> Vec<crate::lab::protocol::InjectedFault> {
+    Vec::new()
+}
+
 /// Publishes the probes' results for the hook: natively there is none.
 pub fn publish_probes(_json: String) {}
 

@@ -17,6 +17,7 @@ mod train;
 pub use cnf::CnfArgs;
 pub use eval::EvalArgs;
 pub use export::{ExportArgs, ExportFormat};
+pub use train::check_train_args;
 
 use crate::flows::Family;
 use crate::rng::Rng;

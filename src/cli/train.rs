@@ -11,6 +11,7 @@ use crate::engine::AdamConfig;
 use crate::flows::cnf::Solver;
 use crate::flows::cnf::adaptive::AdaptiveEvaluator;
 use crate::flows::cnf::dopri::Tolerance;
+use crate::flows::eval::RoundTrip;
 use crate::flows::{Family, Flow, FlowConfig, FlowEvaluator, SavedModel, build_flow};
 use crate::rng::Rng;
 use crate::targets::Target;
@@ -56,6 +57,10 @@ pub struct TrainMetrics {
     pub n_params: usize,
     /// Divergences the guard rolled back.
     pub rollbacks: u32,
+    /// Inverse health, for every family: the largest `‖f(f⁻¹(x)) − x‖` over the test points
+    /// (`null` if any is NaN). Rounding-level (~1e-6) for closed-form inverses; larger where
+    /// root solves or ODE integrations do not meet.
+    pub max_inverse_error: Option<f32>,
     /// `(step, loss)` every 10 steps.
     pub loss_curve: Vec<(u64, f32)>,
 }
@@ -184,11 +189,32 @@ fn test_log_density(
     Ok((out.log_prob, Some(solver)))
 }
 
-/// Runs `flowlab train`; returns a one-line summary.
-pub fn train(args: &TrainArgs) -> anyhow::Result<String> {
+/// Refuses flags no one could mean (steps, batch, learning rate, the architecture) before any
+/// file is read or any work is done, naming the flag and its range.
+pub fn check_train_args(args: &TrainArgs) -> anyhow::Result<()> {
     if !(1..=10_000_000).contains(&args.steps) {
         bail!("--steps must be between 1 and 10000000");
     }
+    if !(1..=MAX_BATCH).contains(&args.batch) {
+        bail!("--batch must be between 1 and {MAX_BATCH}");
+    }
+    if let Some(lr) = args.lr
+        && !(lr.is_finite() && lr > 0.0 && lr <= 1.0)
+    {
+        bail!("--lr (the learning rate) must be in (0, 1]");
+    }
+    if args.init.is_none() {
+        train_flow_config(args)?;
+    }
+    Ok(())
+}
+
+/// The largest batch the trainer takes (`Trainer::new` checks it too).
+const MAX_BATCH: usize = 65_536;
+
+/// Runs `flowlab train`; returns a one-line summary.
+pub fn train(args: &TrainArgs) -> anyhow::Result<String> {
+    check_train_args(args)?;
     let target: Arc<dyn Target> = Arc::from(crate::targets::load(&args.target)?);
     let test_points = match &args.test {
         Some(path) => {
@@ -261,6 +287,8 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<String> {
     let mut evaluator = FlowEvaluator::new(&trainer.flow, 4096)?;
     let (log_q, test_solver) = test_log_density(&trainer.flow, test.points(), &mut evaluator)?;
     let score = test.score_log_q(&log_q);
+    let max_inverse_error =
+        RoundTrip::new(&trainer.flow, 1024)?.max_error(&trainer.flow, test.points())?;
     let metrics = TrainMetrics {
         flow: trainer.flow.config.family.name().to_string(),
         target: target.name().to_string(),
@@ -275,6 +303,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<String> {
         train_ms_per_step: wall_s * 1e3 / trainer.steps().max(1) as f64,
         n_params,
         rollbacks: trainer.rollbacks(),
+        max_inverse_error: Some(max_inverse_error).filter(|e| !e.is_nan()),
         loss_curve: curve,
     };
     write_outputs(

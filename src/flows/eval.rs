@@ -201,6 +201,63 @@ impl FlowEvaluator {
 /// Runs `program` over `points` (`n×dim`, row-major) a chunk at a time: its input node `input`
 /// holds one chunk (`chunk × dim`), the last chunk is padded with zeros, and after each run
 /// `take(program, rows)` reads the outputs of that chunk's `rows` real points, in order.
+/// Above this round-trip error (data units; the views span about ±4) a flow's inverse is
+/// flagged as unreliable: its samples and its densities no longer describe the same
+/// distribution. Closed-form inverses stay near 1e-6, converged root solves and RK4 round
+/// trips near 1e-4.
+pub const ROUND_TRIP_TOLERANCE: f32 = 1e-2;
+
+/// The round trip `x → f⁻¹(x) → f(f⁻¹(x))` compiled for one architecture (see
+/// [`Flow::round_trip_graph`]): the inverse-health check of `flowlab train` and the app.
+pub struct RoundTrip {
+    program: CpuProgram<f32>,
+    x: Var,
+    squared_error: Var,
+    dim: usize,
+}
+
+impl RoundTrip {
+    /// Compiles the round trip for `chunk` points at a time.
+    pub fn new(flow: &Flow, chunk: usize) -> Result<Self, EvalError> {
+        let mut g = Graph::new();
+        let x = g.input(chunk.max(1), flow.dim);
+        let squared_error = flow.round_trip_graph(&mut g, x);
+        let program = CpuProgram::compile(&g, &flow.store, &[squared_error])?;
+        Ok(Self {
+            program,
+            x,
+            squared_error,
+            dim: flow.dim,
+        })
+    }
+
+    /// The largest `‖f(f⁻¹(x)) − x‖` over the rows of `points` (`n×dim`); NaN if any row's
+    /// is NaN (a NaN must not hide behind a maximum).
+    pub fn max_error(&mut self, flow: &Flow, points: &[f32]) -> Result<f32, EvalError> {
+        let mut worst = 0.0f32;
+        let (error, dim) = (self.squared_error, self.dim);
+        run_in_chunks(
+            &mut self.program,
+            self.x,
+            dim,
+            flow.store.values(),
+            points,
+            |p, n| {
+                for &squared in &p.value(error)?[..n] {
+                    let e = squared.sqrt();
+                    if e.is_nan() || worst.is_nan() {
+                        worst = f32::NAN;
+                    } else {
+                        worst = worst.max(e);
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        Ok(worst)
+    }
+}
+
 pub(crate) fn run_in_chunks(
     program: &mut CpuProgram<f32>,
     input: Var,

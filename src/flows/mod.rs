@@ -256,6 +256,21 @@ impl Flow {
         }
     }
 
+    /// Builds `‖f(f⁻¹(x)) − x‖²` per row (`rows × 1`): `x` taken to the base by the density
+    /// direction and brought back by the sample direction. Zero up to rounding where both are
+    /// exact inverses; it grows where a root-solved inverse (planar, radial) fails to
+    /// converge, where an ODE's two integrations part (CNF), or where a layer's scales blow
+    /// up — the seed's "exploding inverses".
+    pub fn round_trip_graph(&self, g: &mut Graph, x: Var) -> Var {
+        let mut h = self.density_graph(g, x).z;
+        for layer in &self.layers {
+            h = layer.forward(g, h).y;
+        }
+        let error = g.sub(h, x);
+        let squared = g.square(error);
+        sum_cols(g, squared)
+    }
+
     /// Runs every layer's data-dependent initialisation on a data batch (`rows × dim`),
     /// passing the batch through each initialised layer in the density direction.
     pub fn init_from_data(&mut self, data: &[f32]) -> Result<(), eval::EvalError> {

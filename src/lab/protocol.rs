@@ -23,9 +23,51 @@ pub struct RunSpec {
     pub flow_seed: u64,
     /// Batch, objective, optimiser and the data stream's seed.
     pub train: TrainConfig,
-    /// Parameters to start from instead of a fresh initialisation (an imported `model.json`;
-    /// its architecture is `flow`).
+    /// Parameters to start from instead of a fresh initialisation (an imported `model.json`,
+    /// or the checkpoint of a run whose trainer died; its architecture is `flow`).
     pub init: Option<crate::flows::SavedModel>,
+    /// The step count to continue from (a run restarted from a checkpoint), else 0.
+    #[serde(default)]
+    pub resume_step: u64,
+}
+
+/// A fault the test hook's `window.flowlab.inject_fault(name)` injects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InjectedFault {
+    /// The app panics in its next frame (the crash page must appear).
+    Panic,
+    /// The first model's trainer simulates a fault (it must be replaced, the run resumed).
+    Trainer(TrainerFault),
+}
+
+impl InjectedFault {
+    /// Every fault, by the name the hook takes.
+    pub const ALL: [(&'static str, InjectedFault); 3] = [
+        ("panic", InjectedFault::Panic),
+        ("trainer-crash", InjectedFault::Trainer(TrainerFault::Crash)),
+        ("trainer-hang", InjectedFault::Trainer(TrainerFault::Hang)),
+    ];
+
+    /// The fault called `name`; `Err` lists the names.
+    pub fn from_name(name: &str) -> Result<Self, String> {
+        Self::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, fault)| fault)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|(n, _)| *n).collect();
+                format!("unknown fault '{name}' (one of {})", names.join(", "))
+            })
+    }
+}
+
+/// A fault the test hook's `inject_fault` has a trainer simulate, to prove the UI survives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TrainerFault {
+    /// The trainer panics (in a Web Worker: the worker dies with an error event).
+    Crash,
+    /// The trainer stops answering, as a worker stuck in a loop would.
+    Hang,
 }
 
 /// UI → trainer.
@@ -57,6 +99,8 @@ pub enum ToTrainer {
     /// Send the current model's architecture and parameters ([`FromTrainer::Model`]), for
     /// `model.json` and the PyTorch export.
     SendModel,
+    /// Simulate a fault (the test hook's `inject_fault`).
+    Fault(TrainerFault),
     /// Report at most this often while training (the UI draws no more often than this: a
     /// software-rendered page redraws slowly, and samples nobody sees are wasted work).
     Pace {
@@ -130,6 +174,11 @@ pub struct Report {
     /// point is flagged out of distribution.
     #[serde(default)]
     pub held_out_log_q_p01: Option<f64>,
+    /// Inverse health, measured with `test_nll`: the largest `‖f(f⁻¹(x)) − x‖` over 1,000
+    /// held-out points (`f64::MAX` if one was NaN); above
+    /// [`ROUND_TRIP_TOLERANCE`](crate::flows::eval::ROUND_TRIP_TOLERANCE) the app flags it.
+    #[serde(default)]
+    pub inverse_error: Option<f64>,
     /// Milliseconds to evaluate the density of 1,000 points (measured while scoring).
     pub density_ms_per_1k: Option<f64>,
     /// Milliseconds to sample 1,000 points (measured while drawing the samples).
@@ -208,6 +257,16 @@ pub enum TrainingEvent {
         /// The learning rate from now on.
         lr: f32,
     },
+    /// The trainer died or stopped answering; a new one took over from the last checkpoint.
+    Restarted {
+        /// The step the run had reached when its trainer was lost.
+        step: u64,
+        /// The step of the checkpoint it continues from (`None`: none was taken yet, so it
+        /// starts again from its initialisation).
+        from: Option<u64>,
+        /// What happened to the trainer.
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for TrainingEvent {
@@ -217,6 +276,16 @@ impl std::fmt::Display for TrainingEvent {
                 f,
                 "step {step}: {reason}; rolled back to the last good state, learning rate now {lr:.2e}"
             ),
+            TrainingEvent::Restarted { step, from, reason } => match from {
+                Some(from) => write!(
+                    f,
+                    "step {step}: {reason}; a new trainer took over from the checkpoint at step {from}"
+                ),
+                None => write!(
+                    f,
+                    "step {step}: {reason}; a new trainer started the model again (no checkpoint yet)"
+                ),
+            },
         }
     }
 }
@@ -295,6 +364,7 @@ mod tests {
             flow_seed: 4,
             train: TrainConfig::default(),
             init: None,
+            resume_step: 120,
         };
         for command in [
             ToTrainer::Start {
@@ -304,6 +374,7 @@ mod tests {
             },
             ToTrainer::Play,
             ToTrainer::Pause,
+            ToTrainer::Fault(TrainerFault::Hang),
             ToTrainer::Step,
             ToTrainer::Pace {
                 report_every_ms: 400.0,

@@ -5,6 +5,7 @@ use web_time::Duration;
 
 use super::host::{TrainerLink, TrainingThread};
 use super::protocol::{FromTrainer, Report, RunError, RunSpec, ToTrainer, TrainingEvent};
+use super::session::now_ms;
 use super::views::{Pictures, ViewRequest};
 
 /// Identifies a run in the workspace.
@@ -67,6 +68,11 @@ impl LossHistory {
     pub fn points(&self) -> &[LossPoint] {
         &self.points
     }
+
+    /// Forgets the points after `step` (training lost since then, resumed from there).
+    pub fn truncate_after(&mut self, step: u64) {
+        self.points.retain(|p| p.step <= step);
+    }
 }
 
 /// One model: what it is, where it trains, and what it last reported.
@@ -88,7 +94,33 @@ pub struct Run {
     sent_speed: Option<Option<f64>>,
     paused: bool,
     model: Option<(crate::flows::SavedModel, u64)>,
+    /// Whether the trainer was last told to train (so a silence means something).
+    training: bool,
+    /// The latest parameters the trainer sent, and their step: where a new trainer resumes
+    /// if this one is lost.
+    checkpoint: Option<(crate::flows::SavedModel, u64)>,
+    next_checkpoint_ms: f64,
+    /// When the trainer was last heard from, and the longest it has been silent while training.
+    last_heard_ms: f64,
+    longest_silence_ms: f64,
+    /// Why the trainer is lost (it died, or stopped answering), until the workspace gives the
+    /// run a new one.
+    lost: Option<String>,
+    restarts: u32,
 }
+
+/// How often a training run's parameters are copied to the UI as its checkpoint.
+const CHECKPOINT_EVERY_MS: f64 = 10_000.0;
+/// Largest model checkpointed. Why: a checkpoint travels as JSON (~12 bytes a parameter); at
+/// 2 million parameters that is ~24 MB every 10 s, beyond which the copy costs more than the
+/// steps it would save.
+const MAX_CHECKPOINT_PARAMS: usize = 2_000_000;
+/// A training trainer silent this long is taken for hung (or longer, if its messages have
+/// come this far apart before: a huge model's step can take seconds). Why 15 s: a trainer
+/// reports at least every 5 s while training (`ToTrainer::Pace` is capped there).
+const SILENCE_MS: f64 = 15_000.0;
+/// A run's trainer is replaced at most this many times; after that its failure stands.
+const MAX_RESTARTS: u32 = 3;
 
 /// Most held-out scores kept (one every second or two: over an hour of training).
 const SCORES_CAPACITY: usize = 4096;
@@ -114,6 +146,13 @@ impl Run {
             sent_speed: None,
             paused: false,
             model: None,
+            training: playing,
+            checkpoint: None,
+            next_checkpoint_ms: 0.0,
+            last_heard_ms: now_ms(),
+            longest_silence_ms: 0.0,
+            lost: None,
+            restarts: 0,
         };
         run.restart(spec, playing);
         run
@@ -129,6 +168,9 @@ impl Run {
         self.events.clear();
         self.failure = None;
         self.model = None;
+        self.checkpoint = None;
+        self.next_checkpoint_ms = now_ms() + CHECKPOINT_EVERY_MS;
+        self.training = playing;
         self.origins.clear();
         self.link.send(ToTrainer::Start {
             generation: self.generation,
@@ -154,18 +196,105 @@ impl Run {
 
     /// Sends a command to the trainer.
     pub fn send(&mut self, command: ToTrainer) {
+        match command {
+            ToTrainer::Play => {
+                // Silence while paused means nothing: the watch starts again from now.
+                self.training = true;
+                self.last_heard_ms = now_ms();
+            }
+            ToTrainer::Pause | ToTrainer::Step => self.training = false,
+            _ => {}
+        }
         self.link.send(command);
     }
 
     /// Gives a trainer on the UI thread its frame's budget, then takes in every message that
-    /// arrived. Returns whether anything new was shown.
+    /// arrived, asks for a checkpoint when one is due, and watches for a lost trainer.
+    /// Returns whether anything new was shown.
     pub fn poll(&mut self, budget: Duration) -> bool {
         self.link.on_frame(budget);
         let mut changed = false;
+        let now = now_ms();
         while let Some(message) = self.link.poll() {
+            if self.training {
+                self.longest_silence_ms = self.longest_silence_ms.max(now - self.last_heard_ms);
+            }
+            self.last_heard_ms = now;
             changed |= self.receive(message);
         }
+        if self.training && self.failure.is_none() && self.lost.is_none() {
+            let fits = self
+                .latest()
+                .is_some_and(|r| r.n_params <= MAX_CHECKPOINT_PARAMS);
+            if fits && now >= self.next_checkpoint_ms {
+                self.next_checkpoint_ms = now + CHECKPOINT_EVERY_MS;
+                self.link.send(ToTrainer::SendModel);
+            }
+            let limit = SILENCE_MS.max(3.0 * self.longest_silence_ms);
+            let silent = now - self.last_heard_ms;
+            if self.link.thread() != TrainingThread::Main && silent > limit {
+                self.lose_trainer(format!(
+                    "the trainer stopped answering ({:.0} s without a word)",
+                    silent / 1e3
+                ));
+                changed = true;
+            }
+        }
         changed
+    }
+
+    /// Marks the trainer lost (see [`Run::lost_trainer`]), or, after [`MAX_RESTARTS`], failed.
+    fn lose_trainer(&mut self, reason: String) {
+        if self.restarts >= MAX_RESTARTS {
+            self.failure = Some(RunError::new(
+                super::protocol::Stage::Trainer,
+                format!("{reason}, and {MAX_RESTARTS} new trainers were lost before it"),
+            ));
+        } else {
+            self.lost = Some(reason);
+        }
+    }
+
+    /// Why the trainer is lost, if it is: the workspace then gives the run a new one
+    /// ([`Run::replace_trainer`]).
+    pub fn lost_trainer(&self) -> Option<&str> {
+        self.lost.as_deref()
+    }
+
+    /// Hands the run a new trainer in place of a lost one: it resumes from the latest
+    /// checkpoint (the model as it was, and its step; Adam's moments start afresh), or starts
+    /// the model again if there was none, and the event is marked on the loss curve.
+    pub fn replace_trainer(&mut self, link: Box<dyn TrainerLink>) {
+        let reason = self
+            .lost
+            .take()
+            .unwrap_or_else(|| "the trainer was replaced".to_owned());
+        self.restarts += 1;
+        let step = self.latest().map_or(0, |r| r.step);
+        let mut spec = self.spec.clone();
+        let from = self.checkpoint.as_ref().map(|(model, at)| {
+            spec.init = Some(model.clone());
+            spec.resume_step = *at;
+            *at
+        });
+        let kept = from.unwrap_or(0);
+        self.history.truncate_after(kept);
+        self.scores.retain(|s| s.step <= kept);
+        self.events
+            .push(TrainingEvent::Restarted { step, from, reason });
+        self.link = link;
+        self.generation += 1;
+        // The new trainer has heard nothing: the views' request and the speed go again.
+        self.sent_request = None;
+        self.sent_speed = None;
+        self.last_heard_ms = now_ms();
+        self.longest_silence_ms = 0.0;
+        self.next_checkpoint_ms = now_ms() + CHECKPOINT_EVERY_MS;
+        self.link.send(ToTrainer::Start {
+            generation: self.generation,
+            spec: Box::new(spec),
+            playing: self.training,
+        });
     }
 
     fn receive(&mut self, message: FromTrainer) -> bool {
@@ -222,7 +351,18 @@ impl Run {
                 model,
                 step,
             } if generation == self.generation => {
+                self.checkpoint = Some(((*model).clone(), step));
                 self.model = Some((*model, step));
+                true
+            }
+            // A trainer that died (a crashed worker, a stopped thread) is replaced; a model
+            // that cannot be built or evaluated fails, since a new trainer would fail the same.
+            FromTrainer::Failed { generation, error }
+                if generation == self.generation
+                    && error.stage == super::protocol::Stage::Trainer
+                    && self.link.thread() != TrainingThread::Main =>
+            {
+                self.lose_trainer(error.to_string());
                 true
             }
             FromTrainer::Failed { generation, error } if generation == self.generation => {
@@ -255,7 +395,7 @@ impl Run {
     /// Holds or releases this run; it trains when the workspace plays and it is not held.
     pub fn set_paused(&mut self, paused: bool, workspace_playing: bool) {
         self.paused = paused;
-        self.link.send(if workspace_playing && !paused {
+        self.send(if workspace_playing && !paused {
             ToTrainer::Play
         } else {
             ToTrainer::Pause
@@ -333,6 +473,115 @@ impl Run {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lab::InlineLink;
+    use crate::lab::protocol::{Stage, TrainerFault};
+
+    /// A trainer "off the UI thread" that can die: an [`InlineLink`] whose panics end it, as
+    /// a panicking trainer thread or Web Worker ends, with the same message the thread link
+    /// sends.
+    #[derive(Default)]
+    struct MortalLink {
+        inner: InlineLink,
+        generation: u64,
+        dead: bool,
+        obituary: bool,
+    }
+
+    impl TrainerLink for MortalLink {
+        fn send(&mut self, command: ToTrainer) {
+            if let ToTrainer::Start { generation, .. } = &command {
+                self.generation = *generation;
+            }
+            if self.dead {
+                return;
+            }
+            let inner = &mut self.inner;
+            let survived =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.send(command)));
+            if survived.is_err() {
+                (self.dead, self.obituary) = (true, true);
+            }
+        }
+
+        fn poll(&mut self) -> Option<FromTrainer> {
+            if std::mem::take(&mut self.obituary) {
+                return Some(FromTrainer::Failed {
+                    generation: self.generation,
+                    error: RunError::new(Stage::Trainer, "the trainer thread stopped"),
+                });
+            }
+            if self.dead { None } else { self.inner.poll() }
+        }
+
+        fn on_frame(&mut self, budget: Duration) {
+            if !self.dead {
+                self.inner.on_frame(budget);
+            }
+        }
+
+        fn thread(&self) -> TrainingThread {
+            TrainingThread::Thread
+        }
+
+        fn needs_frames(&self) -> bool {
+            true
+        }
+    }
+
+    fn train_until(run: &mut Run, step: u64) {
+        for _ in 0..10_000 {
+            run.poll(Duration::from_millis(20));
+            if run.latest().is_some_and(|r| r.step >= step) {
+                return;
+            }
+        }
+        panic!("the run did not reach step {step}");
+    }
+
+    #[test]
+    fn a_run_whose_trainer_dies_resumes_from_its_checkpoint_on_a_new_one() {
+        let spec = crate::lab::Spec::from_fragment("target=moons&flow=maf&width=16").unwrap();
+        let target = spec.target.build().unwrap();
+        let run_spec = spec.run_spec(&spec.model, target.as_ref());
+        let mut run = Run::new(RunId(0), run_spec, Box::<MortalLink>::default(), true);
+        train_until(&mut run, 40);
+        run.request_model();
+        train_until(&mut run, 80);
+        let (_, checkpoint) = run
+            .checkpoint
+            .clone()
+            .expect("the model arrived as a checkpoint");
+        assert!(checkpoint >= 40);
+        // The trainer dies.
+        run.send(ToTrainer::Fault(TrainerFault::Crash));
+        run.poll(Duration::from_millis(1));
+        let lost = run.lost_trainer().expect("the death is noticed").to_owned();
+        assert!(lost.contains("stopped"), "{lost}");
+        assert!(
+            run.failure().is_none(),
+            "a lost trainer is replaced, not a failure"
+        );
+        run.replace_trainer(Box::<MortalLink>::default());
+        assert!(run.lost_trainer().is_none());
+        // It resumes where the checkpoint was, and the curve keeps what came before it.
+        assert!(run.history().points().iter().all(|p| p.step <= checkpoint));
+        train_until(&mut run, checkpoint + 20);
+        let report = run.latest().unwrap();
+        assert!(report.loss.is_some_and(f64::is_finite));
+        assert!(matches!(
+            run.events().last(),
+            Some(TrainingEvent::Restarted { from: Some(from), .. }) if *from == checkpoint
+        ));
+        // A fourth loss in a row is a failure that stands.
+        for _ in 0..MAX_RESTARTS {
+            run.send(ToTrainer::Fault(TrainerFault::Crash));
+            run.poll(Duration::from_millis(1));
+            if run.lost_trainer().is_some() {
+                run.replace_trainer(Box::<MortalLink>::default());
+            }
+        }
+        assert!(run.failure().is_some(), "{:?}", run.lost_trainer());
+    }
 
     #[test]
     fn a_full_history_halves_its_resolution_and_keeps_the_latest_point() {

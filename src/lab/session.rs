@@ -7,10 +7,13 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::probe::ProbeProgram;
-use super::protocol::{FromTrainer, Report, RunError, RunSpec, Stage, ToTrainer, TrainingEvent};
+use super::protocol::{
+    FromTrainer, Report, RunError, RunSpec, Stage, ToTrainer, TrainerFault, TrainingEvent,
+};
 use super::views::{FIELD_ARROWS, Pictures, ViewRequest, base_grid};
 use crate::flows::cnf::AdaptiveEvaluator;
 use crate::flows::cnf::dopri::Tolerance;
+use crate::flows::eval::RoundTrip;
 use crate::flows::{FlowEvaluator, build_flow, inspect};
 use crate::rng::Rng;
 use crate::targets::Target;
@@ -55,6 +58,8 @@ pub const MAX_RESOLUTION: usize = 256;
 const BASE_GRID_HALF: f32 = 3.0;
 /// Random stream of the traced particles.
 const PARTICLE_STREAM: u64 = 0x9A27;
+/// Held-out points the inverse-health check round-trips at every scoring.
+const ROUND_TRIP_POINTS: usize = 1000;
 /// Points a CNF's function-evaluation count is measured on.
 const SOLVER_PROBE_POINTS: usize = 64;
 
@@ -98,6 +103,11 @@ struct ActiveRun {
     /// The trace's evaluator and its inputs (particles' draws, then the base grid), for the
     /// particle count they were made for.
     tracer: Option<Tracer>,
+    /// The inverse-health check, compiled at the first scoring.
+    round_trip: Option<RoundTrip>,
+    /// Its latest value: the largest `‖f(f⁻¹(x)) − x‖` over [`ROUND_TRIP_POINTS`] held-out
+    /// points (NaN if one is NaN).
+    inverse_error: Option<f64>,
     /// A CNF's adaptive evaluator, when its evaluation solver is Dormand–Prince.
     adaptive: Option<AdaptiveEvaluator>,
     /// The compiled probe, once a point was probed.
@@ -184,7 +194,8 @@ impl ActiveRun {
         let mut train = spec.train.clone();
         // Why: a data-dependent initialisation would overwrite the imported parameters.
         train.init_from_data &= spec.init.is_none();
-        let trainer = Trainer::new(flow, target.clone(), train).map_err(|e| model(&e))?;
+        let mut trainer = Trainer::new(flow, target.clone(), train).map_err(|e| model(&e))?;
+        trainer.resume_at(spec.resume_step);
         let sampler = FlowEvaluator::new(&trainer.flow, MODEL_SAMPLES).map_err(|e| model(&e))?;
         let inspector = inspect::FlowInspector::new(&trainer.flow, 1024);
         let config = &trainer.flow.config;
@@ -223,6 +234,8 @@ impl ActiveRun {
             sample_ms_per_1k: None,
             inspector,
             tracer: None,
+            round_trip: None,
+            inverse_error: None,
             adaptive,
             probe: None,
             pictured: None,
@@ -253,8 +266,22 @@ impl ActiveRun {
                 .score(&self.trainer.flow, &mut self.scorer)
                 .map_err(|e| RunError::new(Stage::Evaluation, e))?,
         };
+        let density_cost = now_ms() - started;
+        self.density_ms_per_1k = Some(density_cost * 1e3 / HELD_OUT_POINTS as f64);
+        let flow = &self.trainer.flow;
+        let round_trip = match &mut self.round_trip {
+            Some(r) => r,
+            None => self.round_trip.insert(
+                RoundTrip::new(flow, ROUND_TRIP_POINTS)
+                    .map_err(|e| RunError::new(Stage::Evaluation, e))?,
+            ),
+        };
+        let points = self.held_out.points();
+        let error = round_trip
+            .max_error(flow, &points[..points.len().min(2 * ROUND_TRIP_POINTS)])
+            .map_err(|e| RunError::new(Stage::Evaluation, e))?;
+        self.inverse_error = Some(f64::from(error));
         let cost = now_ms() - started;
-        self.density_ms_per_1k = Some(cost * 1e3 / HELD_OUT_POINTS as f64);
         self.score = Some(score);
         self.scored_at_step = Some(step);
         self.next_score_ms = now + SCORE_INTERVAL_MS.max(cost / SCORING_SHARE);
@@ -448,6 +475,8 @@ pub struct TrainLoop {
     /// Most steps per second ([`ToTrainer::Speed`]), and the `(ms, step)` the cap counts from.
     speed: Option<f64>,
     speed_anchor: Option<(f64, u64)>,
+    /// Set by [`TrainerFault::Hang`]: the loop ignores everything and says nothing again.
+    hung: bool,
 }
 
 impl Default for TrainLoop {
@@ -468,6 +497,7 @@ impl Default for TrainLoop {
             request: ViewRequest::default(),
             speed: None,
             speed_anchor: None,
+            hung: false,
         }
     }
 }
@@ -480,7 +510,7 @@ impl TrainLoop {
 
     /// Whether the host should keep calling [`TrainLoop::tick`].
     pub fn is_training(&self) -> bool {
-        self.playing && self.run.is_some()
+        self.playing && self.run.is_some() && !self.hung
     }
 
     /// Milliseconds until the speed cap allows the next step (0 when uncapped or due): a host
@@ -514,6 +544,9 @@ impl TrainLoop {
 
     /// Applies a command from the UI.
     pub fn handle(&mut self, command: ToTrainer) {
+        if self.hung {
+            return;
+        }
         match command {
             ToTrainer::Start {
                 generation,
@@ -564,6 +597,14 @@ impl TrainLoop {
                 }
                 return;
             }
+            ToTrainer::Fault(TrainerFault::Crash) => {
+                // Why a real panic: the point is to prove the UI survives its trainer dying.
+                panic!("a trainer crash injected by the test hook's inject_fault");
+            }
+            ToTrainer::Fault(TrainerFault::Hang) => {
+                self.hung = true;
+                return;
+            }
             ToTrainer::Pace { report_every_ms } => {
                 self.report_every_ms = if report_every_ms.is_finite() {
                     report_every_ms.clamp(10.0, 5000.0)
@@ -581,6 +622,9 @@ impl TrainLoop {
     /// one is due. Why several steps: a host yields to its event loop between ticks (so
     /// commands get in), and each yield costs a little; 8 ms keeps a command's wait short.
     pub fn tick(&mut self) {
+        if self.hung {
+            return;
+        }
         let started = now_ms();
         while self.is_training() && self.may_step() {
             self.step_once();
@@ -679,6 +723,11 @@ impl TrainLoop {
             test_nll: run.score.map(|s| s.nll),
             kl: run.score.and_then(|s| s.kl),
             held_out_log_q_p01: run.score.map(|s| s.log_q_p01).filter(|v| v.is_finite()),
+            // Why NaN becomes f64::MAX: JSON has neither NaN nor infinity (serde writes null),
+            // and a NaN round trip is the worst there is.
+            inverse_error: run
+                .inverse_error
+                .map(|e| if e.is_finite() { e } else { f64::MAX }),
             scored_at_step: run.scored_at_step.unwrap_or(0),
             events: std::mem::take(&mut self.events),
             density_ms_per_1k: run.density_ms_per_1k,

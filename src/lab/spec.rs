@@ -796,6 +796,7 @@ impl Spec {
                 init_from_data: true,
             },
             init: None,
+            resume_step: 0,
         }
     }
 }

@@ -134,6 +134,10 @@ pub struct ModelStatus {
     pub training_thread: &'static str,
     /// Why it stopped, if it failed, else `null`.
     pub failure: Option<String>,
+    /// Inverse health: the largest `‖f(f⁻¹(x)) − x‖` over 1,000 held-out points at the latest
+    /// scoring (`1.8e308` if one was NaN), or `null` before it; the status line flags it above
+    /// 0.01.
+    pub inverse_error: Option<f64>,
 }
 
 /// What the app knows about itself that the workspace does not.
@@ -179,6 +183,7 @@ impl StatusSnapshot {
                     paused: run.is_paused(),
                     training_thread: run.thread().name(),
                     failure: run.failure().map(ToString::to_string),
+                    inverse_error: report.and_then(|r| r.inverse_error),
                 }
             })
             .collect();

@@ -428,7 +428,45 @@ impl Workspace {
         for run in &mut self.runs {
             changed |= run.poll(share);
         }
+        self.replace_lost_trainers();
         changed
+    }
+
+    /// Gives every run whose trainer died or hung a new one (on the UI thread if no other
+    /// can start), resuming from its checkpoint.
+    fn replace_lost_trainers(&mut self) {
+        let lost: Vec<usize> = (0..self.runs.len())
+            .filter(|&i| self.runs[i].lost_trainer().is_some())
+            .collect();
+        if lost.is_empty() {
+            return;
+        }
+        for index in lost {
+            let link = match (self.spawn)() {
+                Ok(link) => link,
+                Err(reason) => {
+                    self.trainer_fallback = Some(format!(
+                        "training on the UI thread: a new background trainer could not start ({reason})"
+                    ));
+                    Box::new(InlineLink::new())
+                }
+            };
+            self.runs[index].replace_trainer(link);
+        }
+        self.sync_trainers();
+    }
+
+    /// Whether a trainer off the UI thread is expected to report: the app then wakes now and
+    /// then even without news, so a trainer that stopped answering is noticed.
+    pub fn awaits_reports(&self) -> bool {
+        self.playing && self.runs.iter().any(|run| !run.is_paused())
+    }
+
+    /// Has the trainer of run `index` simulate `fault` (the test hook's `inject_fault`).
+    pub fn inject_fault(&mut self, index: usize, fault: super::protocol::TrainerFault) {
+        if let Some(run) = self.runs.get_mut(index) {
+            run.send(ToTrainer::Fault(fault));
+        }
     }
 
     /// Whether the UI must keep running frames for training to progress (a trainer on the UI

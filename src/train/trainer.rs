@@ -229,6 +229,11 @@ impl Trainer {
         self.steps
     }
 
+    /// Continues the step count from `step` (a run restarted from a checkpoint).
+    pub fn resume_at(&mut self, step: u64) {
+        self.steps = step;
+    }
+
     /// Times the divergence guard rolled back.
     pub fn rollbacks(&self) -> u32 {
         self.rollbacks

@@ -195,7 +195,7 @@ impl ControlsPanel {
                             .clicked()
                         {
                             ctx.commands
-                                .push(Command::SetTarget(Box::new((preset.make)())));
+                                .push(Command::SetTarget(Box::new((preset.make)().canonical())));
                         }
                     }
                 })

@@ -4,6 +4,7 @@
 use egui::{Color32, RichText};
 
 use super::{Panel, PanelContext};
+use crate::flows::eval::ROUND_TRIP_TOLERANCE;
 
 /// Colour of problems.
 const ERROR_COLOR: Color32 = Color32::from_rgb(255, 110, 90);
@@ -88,6 +89,26 @@ impl Panel for StatusPanel {
             .and_then(|run| run.events().last())
         {
             ui.label(RichText::new(format!("Note: {event}")).color(NOTICE_COLOR));
+        }
+        for (k, model) in status.models.iter().enumerate() {
+            if let Some(error) = model
+                .inverse_error
+                .filter(|&e| e > f64::from(ROUND_TRIP_TOLERANCE))
+            {
+                let which = if status.models.len() > 1 {
+                    format!("model {} ({}): ", k + 1, model.flow)
+                } else {
+                    String::new()
+                };
+                ui.label(
+                    RichText::new(format!(
+                        "Note: {which}the inverse is unreliable: ‖f(f⁻¹(x)) − x‖ reaches {} on held-out points (above {ROUND_TRIP_TOLERANCE}), so its samples and its density disagree",
+                        if error >= f64::MAX { "NaN".to_owned() } else { format!("{error:.2e}") }
+                    ))
+                    .color(NOTICE_COLOR),
+                )
+                .on_hover_text("Pushed to the base by the density direction and back by the sample direction, a point should return to itself. Root-solved inverses (planar, radial) that do not converge and ODE integrations that part (CNF) break this.");
+            }
         }
         if let Some(error) = &status.error {
             ui.label(RichText::new(format!("Error: {error}")).color(ERROR_COLOR));

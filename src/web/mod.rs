@@ -13,6 +13,9 @@
 //! `{"loading":true,…}`; if eframe fails to start or the app panics, `error` says so. The hook
 //! is installed before the app starts, so a test can always poll it.
 //! `window.flowlab.bench(flow)` times a training step in the page (see [`bench_json`]).
+//! `window.flowlab.inject_fault(name)` injects a fault (see [`inject_fault_json`]). After a
+//! panic the page shows what happened and the scene's link, and `status()` answers
+//! `{"crashed":true,"error":…,"scene":<the link>}`.
 //!
 //! [`StatusSnapshot`]: crate::lab::StatusSnapshot
 
@@ -52,6 +55,8 @@ fn start_page() {
     // Why `.ok()`: a second init (e.g. hot reload) fails harmlessly.
     eframe::WebLogger::init(log::LevelFilter::Info).ok();
     let runner = eframe::WebRunner::new();
+    // After `WebRunner::new`, which installs eframe's panic handler: ours runs after it.
+    install_crash_page();
     if let Err(error) = install_status_hook(&runner) {
         log::error!("could not install window.flowlab: {error:?}");
     }
@@ -96,11 +101,89 @@ fn show_failure(message: &str) {
     }
 }
 
+/// Where a panic leaves the page: eframe stops drawing, so without this the student sees a
+/// frozen canvas. Instead the page says what happened, that nothing is lost (the settings and
+/// a drawn target are written to the URL and to `localStorage` whenever they change, so they
+/// are saved before any panic), and gives the link that reproduces the scene.
+fn install_crash_page() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        previous(info);
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "an unknown error".to_owned());
+        let place = info
+            .location()
+            .map(|l| format!(" ({}:{})", l.file(), l.line()))
+            .unwrap_or_default();
+        show_crash(&format!("{message}{place}"));
+    }));
+}
+
+/// The crash page over the dead canvas: the message, the reassurance, the scene's link.
+fn show_crash(message: &str) {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let Some(document) = window.document() else {
+        return;
+    };
+    if document.get_element_by_id(CRASH_ID).is_some() {
+        return;
+    }
+    let link = window.location().href().unwrap_or_default();
+    let build = || -> Result<(), JsValue> {
+        let page = document.create_element("div")?;
+        page.set_id(CRASH_ID);
+        page.set_class_name("centered error");
+        let text = document.create_element("p")?;
+        text.set_text_content(Some(&format!(
+            "flowlab stopped: {message}\n\nYour settings and your drawn target are saved: \
+             reload the page to go on where you were. This link reproduces the scene — \
+             please send it with a bug report:"
+        )));
+        page.append_child(&text)?;
+        let anchor = document.create_element("a")?;
+        anchor.set_attribute("href", &link)?;
+        anchor.set_attribute("style", "color: #9cc8ff; word-break: break-all;")?;
+        anchor.set_text_content(Some(&link));
+        page.append_child(&anchor)?;
+        document
+            .body()
+            .ok_or_else(|| JsValue::from_str("no <body>"))?
+            .append_child(&page)?;
+        Ok(())
+    };
+    if let Err(error) = build() {
+        log::error!("could not show the crash page: {error:?}");
+    }
+    STATUS_JSON.with(|cell| {
+        if let Ok(mut json) = cell.try_borrow_mut() {
+            *json = serde_json::json!({
+                "loading": false,
+                "error": format!("flowlab crashed: {message}"),
+                "crashed": true,
+                "scene": link,
+            })
+            .to_string();
+        }
+    });
+}
+
+/// The crash page's element.
+const CRASH_ID: &str = "crash";
+
 fn install_status_hook(runner: &eframe::WebRunner) -> Result<(), JsValue> {
     let window = web_sys::window().ok_or_else(|| JsValue::from_str("no window"))?;
     let runner = runner.clone();
     let status = Closure::<dyn Fn() -> String>::new(move || {
-        if let Some(panic) = runner.panic_summary() {
+        // The crash page has replaced the status with the crash and its scene.
+        if let Some(panic) = runner.panic_summary()
+            && !STATUS_JSON.with(|cell| cell.borrow().contains("\"crashed\":true"))
+        {
             let message = format!("flowlab crashed: {}", panic.message());
             show_failure(&message);
         }
@@ -112,12 +195,30 @@ fn install_status_hook(runner: &eframe::WebRunner) -> Result<(), JsValue> {
     js_sys::Reflect::set(&hook, &JsValue::from_str("bench"), bench.as_ref())?;
     let probe = Closure::<dyn Fn(f64, f64) -> String>::new(probe_json);
     js_sys::Reflect::set(&hook, &JsValue::from_str("probe"), probe.as_ref())?;
+    let fault = Closure::<dyn Fn(String) -> String>::new(inject_fault_json);
+    js_sys::Reflect::set(&hook, &JsValue::from_str("inject_fault"), fault.as_ref())?;
     js_sys::Reflect::set(&window, &JsValue::from_str("flowlab"), &hook)?;
     // Why: the hooks live as long as the page.
+    fault.forget();
     status.forget();
     bench.forget();
     probe.forget();
     Ok(())
+}
+
+/// `window.flowlab.inject_fault(name)`: proves the app survives a fault — `"panic"` (the app
+/// panics in its next frame: the crash page), `"trainer-crash"` (the first model's worker
+/// dies), `"trainer-hang"` (it stops answering). Answers `{"injected": name}` or
+/// `{"error": …}`.
+fn inject_fault_json(name: String) -> String {
+    match crate::lab::protocol::InjectedFault::from_name(&name) {
+        Ok(fault) => {
+            platform::HOOK_FAULTS.with(|cell| cell.borrow_mut().push(fault));
+            platform::wake();
+            serde_json::json!({ "injected": name }).to_string()
+        }
+        Err(error) => serde_json::json!({ "error": error }).to_string(),
+    }
 }
 
 /// `window.flowlab.probe(x, y)`: the point taken apart by every model (see

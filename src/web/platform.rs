@@ -21,6 +21,14 @@ thread_local! {
     pub(super) static HOOK_PROBES: RefCell<Vec<[f32; 2]>> = const { RefCell::new(Vec::new()) };
     /// The pinned points' results as JSON, for `window.flowlab.probe`.
     pub(super) static PROBES_JSON: RefCell<String> = const { RefCell::new(String::new()) };
+    /// Faults `window.flowlab.inject_fault(name)` asked for, not yet injected by the app.
+    pub(super) static HOOK_FAULTS: RefCell<Vec<crate::lab::protocol::InjectedFault>> =
+        const { RefCell::new(Vec::new()) };
+}
+
+/// Faults the page's test hook asked for since the last call.
+pub fn take_hook_faults() -> Vec<crate::lab::protocol::InjectedFault> {
+    HOOK_FAULTS.with(|cell| std::mem::take(&mut *cell.borrow_mut()))
 }
 
 /// Hands an exported file to the user as a download (a Blob behind an `<a download>`).

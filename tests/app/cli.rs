@@ -294,6 +294,26 @@ fn planar_metrics_report_the_root_solver_residual() {
 }
 
 #[test]
+fn metrics_report_inverse_health_for_every_family() {
+    for family in flowlab::flows::Family::NAMES {
+        let dir = temp_path(&format!("inverse-{family}"));
+        let metrics = train_ok(
+            &[
+                "--flow", family, "--target", "twomoons", "--steps", "20", "--batch", "64",
+                "--layers", "2", "--hidden", "16",
+            ],
+            &dir,
+        );
+        let error = metrics["max_inverse_error"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{family}: no max_inverse_error: {metrics}"));
+        // A freshly trained small flow of any family returns every test point to itself.
+        assert!((0.0..1e-2).contains(&error), "{family}: {error}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
+
+#[test]
 fn absurd_settings_get_one_clear_message() {
     for (args, needle) in [
         (

@@ -182,6 +182,58 @@ fn sampling_then_scoring_round_trips_in_f32() {
     }
 }
 
+#[test]
+fn the_inverse_health_check_measures_the_round_trip_and_flags_a_broken_one() {
+    use flowlab::flows::eval::{ROUND_TRIP_TOLERANCE, RoundTrip};
+    let x = test_points(300, 4);
+    for family in families() {
+        let flow = random_flow(family);
+        let mut eval = FlowEvaluator::new(&flow, 128).expect("compiles");
+        let d = eval.density(&flow, &x).expect("density");
+        let back = eval.sample(&flow, &d.z).expect("samples");
+        let expected = back
+            .x
+            .chunks_exact(2)
+            .zip(x.chunks_exact(2))
+            .map(|(a, b)| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt())
+            .fold(0.0f32, common::worst);
+        let measured = RoundTrip::new(&flow, 128)
+            .expect("compiles")
+            .max_error(&flow, &x)
+            .expect("runs");
+        assert!(
+            (measured - expected).abs() <= 1e-6 + 1e-3 * expected,
+            "{}: round trip {measured:e}, by the two evaluators {expected:e}",
+            family.name()
+        );
+        assert!(
+            measured < ROUND_TRIP_TOLERANCE,
+            "{}: {measured:e}",
+            family.name()
+        );
+    }
+    // A CNF integrated in one RK4 step with a strong field: the backward and forward
+    // integrations part, and the check says so; with fine steps they meet again.
+    let mut errors = Vec::new();
+    for steps in [1, 100] {
+        let mut config = FlowConfig::new(Family::Cnf);
+        config.hidden = 16;
+        config.cnf.steps = steps;
+        let mut flow = build_flow(&config, 2, 3).expect("builds");
+        let mut rng = Rng::seed_from_u64(9);
+        for v in flow.store.values_mut() {
+            *v = rng.normal_f32();
+        }
+        let mut check = RoundTrip::new(&flow, 128).expect("compiles");
+        errors.push(check.max_error(&flow, &x).expect("runs"));
+    }
+    eprintln!("CNF round trips with 1 and 100 RK4 steps: {errors:?}");
+    assert!(
+        errors[0] > ROUND_TRIP_TOLERANCE && errors[1] < errors[0] / 10.0,
+        "CNF round trips with 1 and 100 RK4 steps: {errors:?}"
+    );
+}
+
 /// Reverse KL for planar/radial where the target admits it, else maximum likelihood.
 fn objective_for(family: Family, target: &dyn flowlab::targets::Target) -> ObjectiveKind {
     match family {

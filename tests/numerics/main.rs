@@ -4,6 +4,7 @@
 
 mod common;
 
+mod divergence;
 mod engine_grad;
 mod engine_train;
 mod flow_autoregressive;

@@ -1,6 +1,6 @@
 //! The loss curves (egui_plot): the training loss and the held-out NLL (and KL where known)
 //! against steps or training time, a log option, and every rollback of the divergence guard
-//! marked where it happened.
+//! (and every restart of a lost trainer) marked where it happened.
 
 use egui::Color32;
 use egui_plot::{Legend, Line, Plot, PlotPoints, VLine};
@@ -16,6 +16,8 @@ const NLL_COLOR: Color32 = Color32::from_rgb(90, 180, 255);
 const KL_COLOR: Color32 = Color32::from_rgb(140, 220, 120);
 /// Colour of a rollback mark.
 const ROLLBACK_COLOR: Color32 = Color32::from_rgb(230, 60, 60);
+/// Colour of a trainer-restart mark.
+const RESTART_COLOR: Color32 = Color32::from_rgb(200, 120, 255);
 
 /// Which of `n` points to draw in a plot `width` points wide: about two per point of width,
 /// evenly spaced, always the last.
@@ -83,19 +85,29 @@ impl LossView {
             .filter_map(|s| s.kl.map(|kl| [x(s.step, s.train_secs), y(kl)]))
             .collect();
         let has_kl = scores.iter().any(|s| s.kl.is_some());
-        // Rollbacks are marked by step; against time, at the time of the nearest loss point.
-        let rollbacks: Vec<f64> = run
+        // Events are marked by step; against time, at the time of the nearest loss point.
+        let at = |step: u64| {
+            if self.against_time {
+                history
+                    .iter()
+                    .find(|p| p.step >= step)
+                    .map_or(0.0, |p| p.train_secs)
+            } else {
+                step as f64
+            }
+        };
+        let marks: Vec<(&str, Color32, f64)> = run
             .events()
             .iter()
-            .map(|TrainingEvent::RolledBack { step, .. }| {
-                if self.against_time {
-                    history
-                        .iter()
-                        .find(|p| p.step >= *step)
-                        .map_or(0.0, |p| p.train_secs)
-                } else {
-                    *step as f64
+            .map(|event| match event {
+                TrainingEvent::RolledBack { step, .. } => {
+                    ("rollback (divergence caught)", ROLLBACK_COLOR, at(*step))
                 }
+                TrainingEvent::Restarted { step, .. } => (
+                    "trainer restarted (from its checkpoint)",
+                    RESTART_COLOR,
+                    at(*step),
+                ),
             })
             .collect();
         // Compared models: their held-out NLL, each in its model's colour.
@@ -145,10 +157,8 @@ impl LossView {
                 if has_kl {
                     plot.line(Line::new("KL(p*‖q)", kl).color(KL_COLOR).width(2.0));
                 }
-                for at in rollbacks {
-                    plot.vline(
-                        VLine::new("rollback (divergence caught)", at).color(ROLLBACK_COLOR),
-                    );
+                for (name, color, at) in marks {
+                    plot.vline(VLine::new(name, at).color(color));
                 }
             });
     }
