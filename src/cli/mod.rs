@@ -142,6 +142,10 @@ pub struct TrainArgs {
     /// then be left out.
     #[arg(long, value_name = "model.json")]
     pub init: Option<PathBuf>,
+    /// Print a line of progress to stderr every SECONDS (step, steps/s and mean loss since
+    /// the last line, resident memory): for long runs, and the soak benchmark.
+    #[arg(long, value_name = "SECONDS")]
+    pub progress: Option<f64>,
     /// Options of the continuous flow.
     #[command(flatten)]
     pub cnf: CnfArgs,

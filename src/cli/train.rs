@@ -203,6 +203,11 @@ pub fn check_train_args(args: &TrainArgs) -> anyhow::Result<()> {
     {
         bail!("--lr (the learning rate) must be in (0, 1]");
     }
+    if let Some(seconds) = args.progress
+        && !(seconds.is_finite() && seconds > 0.0)
+    {
+        bail!("--progress must be a positive number of seconds");
+    }
     if args.init.is_none() {
         train_flow_config(args)?;
     }
@@ -211,6 +216,57 @@ pub fn check_train_args(args: &TrainArgs) -> anyhow::Result<()> {
 
 /// The largest batch the trainer takes (`Trainer::new` checks it too).
 const MAX_BATCH: usize = 65_536;
+
+/// `--progress`: a JSON line on stderr every few seconds.
+struct Progress {
+    every_s: f64,
+    since: web_time::Instant,
+    since_step: u64,
+    loss_sum: f64,
+    losses: u64,
+}
+
+impl Progress {
+    fn every(seconds: f64) -> Self {
+        Self {
+            every_s: seconds,
+            since: web_time::Instant::now(),
+            since_step: 0,
+            loss_sum: 0.0,
+            losses: 0,
+        }
+    }
+
+    fn step(&mut self, step: u64, loss: f32) {
+        if loss.is_finite() {
+            self.loss_sum += f64::from(loss);
+            self.losses += 1;
+        }
+        let elapsed = self.since.elapsed().as_secs_f64();
+        if elapsed < self.every_s {
+            return;
+        }
+        let line = serde_json::json!({
+            "step": step,
+            "steps_per_sec": (step - self.since_step) as f64 / elapsed,
+            "loss": self.loss_sum / self.losses.max(1) as f64,
+            "rss_mib": resident_mib(),
+        });
+        eprintln!("{line}");
+        *self = Self {
+            since_step: step,
+            ..Self::every(self.every_s)
+        };
+    }
+}
+
+/// This process's resident memory in MiB, where the system says (Linux), else `None`.
+fn resident_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
 
 /// Runs `flowlab train`; returns a one-line summary.
 pub fn train(args: &TrainArgs) -> anyhow::Result<String> {
@@ -252,8 +308,12 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<String> {
     let mut curve = Vec::new();
     let mut recent = std::collections::VecDeque::with_capacity(100);
     let mut last_notice = None;
+    let mut progress = args.progress.map(Progress::every);
     for _ in 0..args.steps {
         let outcome = trainer.step();
+        if let Some(progress) = &mut progress {
+            progress.step(trainer.steps(), outcome.loss);
+        }
         if let Some(rollback) = outcome.rolled_back {
             eprintln!("warning: {rollback}");
             last_notice = Some(rollback);

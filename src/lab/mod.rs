@@ -13,6 +13,7 @@
 //!
 //! Depends on `train`, `flows`, `targets`, `viz`; never on `ui`, egui or a platform.
 
+pub mod budget;
 pub mod export;
 pub mod host;
 pub mod notes;

@@ -107,6 +107,8 @@ pub struct Run {
     /// run a new one.
     lost: Option<String>,
     restarts: u32,
+    /// Seconds of training before the current trainer took over (it counts from 0).
+    train_secs_before: f64,
 }
 
 /// How often a training run's parameters are copied to the UI as its checkpoint.
@@ -153,6 +155,7 @@ impl Run {
             longest_silence_ms: 0.0,
             lost: None,
             restarts: 0,
+            train_secs_before: 0.0,
         };
         run.restart(spec, playing);
         run
@@ -169,6 +172,7 @@ impl Run {
         self.failure = None;
         self.model = None;
         self.checkpoint = None;
+        self.train_secs_before = 0.0;
         self.next_checkpoint_ms = now_ms() + CHECKPOINT_EVERY_MS;
         self.training = playing;
         self.origins.clear();
@@ -255,6 +259,11 @@ impl Run {
         }
     }
 
+    /// Times its trainer was lost and replaced.
+    pub fn restarts(&self) -> u32 {
+        self.restarts
+    }
+
     /// Why the trainer is lost, if it is: the workspace then gives the run a new one
     /// ([`Run::replace_trainer`]).
     pub fn lost_trainer(&self) -> Option<&str> {
@@ -279,6 +288,7 @@ impl Run {
         });
         let kept = from.unwrap_or(0);
         self.history.truncate_after(kept);
+        self.train_secs_before = self.history.points().last().map_or(0.0, |p| p.train_secs);
         self.scores.retain(|s| s.step <= kept);
         self.events
             .push(TrainingEvent::Restarted { step, from, reason });
@@ -300,7 +310,8 @@ impl Run {
     fn receive(&mut self, message: FromTrainer) -> bool {
         match message {
             FromTrainer::Ready => false,
-            FromTrainer::Report(report) if report.generation == self.generation => {
+            FromTrainer::Report(mut report) if report.generation == self.generation => {
+                report.train_secs += self.train_secs_before;
                 if let Some(loss) = report.loss {
                     self.history.push(LossPoint {
                         step: report.step,
@@ -333,7 +344,6 @@ impl Run {
                 if !report.origins.is_empty() {
                     self.origins = pairs(&report.origins);
                 }
-                let mut report = report;
                 if let Some(pictures) = report.pictures.take() {
                     self.pictures = Some(*pictures);
                     self.pictures_version += 1;

@@ -138,6 +138,9 @@ pub struct ModelStatus {
     /// scoring (`1.8e308` if one was NaN), or `null` before it; the status line flags it above
     /// 0.01.
     pub inverse_error: Option<f64>,
+    /// Times its trainer died or stopped answering and a new one took over from the last
+    /// checkpoint (the loss curve marks each).
+    pub restarts: u32,
 }
 
 /// What the app knows about itself that the workspace does not.
@@ -184,6 +187,7 @@ impl StatusSnapshot {
                     training_thread: run.thread().name(),
                     failure: run.failure().map(ToString::to_string),
                     inverse_error: report.and_then(|r| r.inverse_error),
+                    restarts: run.restarts(),
                 }
             })
             .collect();

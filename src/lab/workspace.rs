@@ -133,6 +133,8 @@ pub struct Workspace {
     spec_errors: Vec<SpecError>,
     target_error: Option<String>,
     objective_notice: Option<String>,
+    /// Per model: how it was cut down to fit the memory budget (`lab::budget`), if it was.
+    budget_notices: Vec<Option<String>>,
     trainer_fallback: Option<String>,
     target_version: u64,
     pinned: Vec<[f32; 2]>,
@@ -162,6 +164,7 @@ impl Workspace {
             spec_errors: Vec::new(),
             target_error: None,
             objective_notice: None,
+            budget_notices: Vec::new(),
             trainer_fallback: None,
             target_version: 0,
             pinned: Vec::new(),
@@ -547,6 +550,13 @@ impl Workspace {
             .chain(self.input_problem.clone())
             .chain(self.objective_notice.clone())
             .chain(
+                self.budget_notices
+                    .iter()
+                    .take(1 + self.spec.compare.len())
+                    .flatten()
+                    .cloned(),
+            )
+            .chain(
                 self.runs
                     .iter()
                     .filter_map(|run| run.failure().map(|e| format!("training failed: {e}"))),
@@ -698,6 +708,22 @@ impl Workspace {
                 run_spec.init = Some(saved.clone());
             }
         }
+        let fitted = super::budget::fit(
+            &run_spec.flow,
+            run_spec.train.batch,
+            run_spec.train.objective,
+        );
+        // An imported model keeps its architecture: only its batch may shrink.
+        if run_spec.init.is_none() {
+            run_spec.flow = fitted.flow;
+        }
+        run_spec.train.batch = fitted.batch;
+        if self.budget_notices.len() <= index {
+            self.budget_notices.resize(index + 1, None);
+        }
+        self.budget_notices[index] = fitted
+            .notice
+            .map(|why| format!("model {}: {why}", index + 1));
         Some(run_spec)
     }
 

@@ -138,7 +138,7 @@ fn show_crash(message: &str) {
     let build = || -> Result<(), JsValue> {
         let page = document.create_element("div")?;
         page.set_id(CRASH_ID);
-        page.set_class_name("centered error");
+        page.set_class_name("crash");
         let text = document.create_element("p")?;
         text.set_text_content(Some(&format!(
             "flowlab stopped: {message}\n\nYour settings and your drawn target are saved: \
@@ -148,7 +148,6 @@ fn show_crash(message: &str) {
         page.append_child(&text)?;
         let anchor = document.create_element("a")?;
         anchor.set_attribute("href", &link)?;
-        anchor.set_attribute("style", "color: #9cc8ff; word-break: break-all;")?;
         anchor.set_text_content(Some(&link));
         page.append_child(&anchor)?;
         document

@@ -113,7 +113,7 @@ function check(condition, message) {
   if (!condition) throw new CheckFailed(message);
 }
 
-async function withPage(flags, fn) {
+async function withPage(flags, fn, { pageErrorsExpected = false } = {}) {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'flowlab-e2e-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM, headless: true, viewport: VIEWPORT, args: [...BASE_FLAGS, ...flags],
@@ -125,7 +125,7 @@ async function withPage(flags, fn) {
   page.on('pageerror', (e) => pageErrors.push(String(e)));
   try {
     await fn(page);
-    check(pageErrors.length === 0, `uncaught page errors: ${pageErrors.join(' | ')}`);
+    check(pageErrorsExpected || pageErrors.length === 0, `uncaught page errors: ${pageErrors.join(' | ')}`);
   } catch (error) {
     const tail = logs.filter((l) => !l.includes('DevTools')).slice(-15);
     if (tail.length) console.log(`    console (last ${tail.length}):\n      ${tail.join('\n      ')}`);
@@ -547,6 +547,55 @@ test('Bad input: a malformed target link and a bad dropped file each show one er
   check(s.models[0].failure === null, `failure: ${s.models[0].failure}`);
   expectRendered(await screenshot(page, 'bad-input'), 'bad-input.png');
 }));
+
+test('Faults: a crashed or hung trainer is replaced and resumes from its checkpoint; a panic shows the crash page with the scene link, and that link restores the scene',
+  () => withPage(WEBGL2_FLAGS, async (page) => {
+    const scene = '#autoplay=1&seed=3&flow=maf&views=samples,loss';
+    let s = await loadApp(page, `${BASE}${scene}`);
+    // A checkpoint is taken every 10 s of training.
+    s = await waitForPictures(page, 'return s.step >= 50 && s.models[0].inverse_error !== null', null);
+    await page.waitForTimeout(11_000);
+    s = await status(page);
+    const inverse = s.models[0].inverse_error;
+    console.log(`    inverse_error ${inverse}, step ${s.step}`);
+    check(Number.isFinite(inverse) && inverse < 0.01, `inverse_error is ${inverse}`);
+
+    const crashedAt = s.step;
+    check(JSON.parse(await page.evaluate(() => window.flowlab.inject_fault('trainer-crash'))).injected === 'trainer-crash', 'fault not taken');
+    s = await waitForPictures(page, 'return s.models[0].restarts === 1 && s.models[0].step > 0', null, 30_000);
+    const resumedAt = s.step;
+    console.log(`    crash at step ${crashedAt}: resumed at step ${resumedAt}`);
+    check(resumedAt >= 20, `resumed from step ${resumedAt}: the checkpoint was lost`);
+    s = await waitForPictures(page, 'return s.step >= arg + 20', resumedAt);
+    check(s.models[0].failure === null && s.training_thread === 'worker', `after the crash: ${JSON.stringify(s.models[0])}`);
+
+    const hungAt = s.step;
+    await page.evaluate(() => window.flowlab.inject_fault('trainer-hang'));
+    const hangStarted = Date.now();
+    s = await waitForPictures(page, 'return s.models[0].restarts === 2 && s.models[0].step > 0', null, 45_000);
+    console.log(`    hang at step ${hungAt}: noticed and replaced after ${Date.now() - hangStarted} ms, resumed at step ${s.step}`);
+    s = await waitForPictures(page, 'return s.step >= arg + 20 && s.models[0].steps_per_sec > 0', s.step);
+    check(s.models[0].failure === null, `after the hang: ${s.models[0].failure}`);
+    expectRendered(await screenshot(page, 'fault-restarted'), 'fault-restarted.png');
+
+    // A panic: the crash page, the scene's link, the settings kept.
+    check(JSON.parse(await page.evaluate(() => window.flowlab.inject_fault('nonsense'))).error.includes('trainer-hang'), 'an unknown fault is refused with the names');
+    await page.evaluate(() => window.flowlab.inject_fault('panic'));
+    await page.waitForFunction(() => JSON.parse(window.flowlab.status()).crashed === true, null, { timeout: 30_000 });
+    s = await status(page);
+    const page_text = await page.evaluate(() => document.getElementById('crash')?.innerText || '');
+    const link = await page.evaluate(() => document.querySelector('#crash a')?.href || '');
+    const stored = await page.evaluate(() => localStorage.getItem('flowlab.spec'));
+    console.log(`    crash page: ${page_text.slice(0, 120).replace(/\n/g, ' ')}…`);
+    check(s.error.includes('inject_fault'), `status error: ${s.error}`);
+    check(page_text.includes('saved') && link === s.scene && link.includes('seed=3'), `crash page: ${page_text} / ${link}`);
+    check(stored && stored.includes('seed=3'), `stored settings: ${stored}`);
+    expectRendered(await screenshot(page, 'crash-page'), 'crash-page.png');
+    // The link brings the scene back.
+    await page.goto('about:blank');
+    s = await loadApp(page, link);
+    check(s.seed === 3 && s.flow === 'maf' && s.error === null, `the link restored ${JSON.stringify({ seed: s.seed, flow: s.flow, error: s.error })}`);
+  }, { pageErrorsExpected: true }));
 
 (async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
