@@ -590,7 +590,8 @@ test('Faults: a crashed or hung trainer is replaced and resumes from its checkpo
     check(s.error.includes('inject_fault'), `status error: ${s.error}`);
     check(page_text.includes('saved') && link === s.scene && link.includes('seed=3'), `crash page: ${page_text} / ${link}`);
     check(stored && stored.includes('seed=3'), `stored settings: ${stored}`);
-    expectRendered(await screenshot(page, 'crash-page'), 'crash-page.png');
+    // Why no expectRendered: the crash page is meant to be one dark colour behind its text.
+    await screenshot(page, 'crash-page');
     // The link brings the scene back.
     await page.goto('about:blank');
     s = await loadApp(page, link);
