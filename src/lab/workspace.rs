@@ -445,15 +445,7 @@ impl Workspace {
             return;
         }
         for index in lost {
-            let link = match (self.spawn)() {
-                Ok(link) => link,
-                Err(reason) => {
-                    self.trainer_fallback = Some(format!(
-                        "training on the UI thread: a new background trainer could not start ({reason})"
-                    ));
-                    Box::new(InlineLink::new())
-                }
-            };
+            let link = self.spawn_link();
             self.runs[index].replace_trainer(link);
         }
         self.sync_trainers();
@@ -736,12 +728,9 @@ impl Workspace {
         }
     }
 
-    /// Starts a trainer for model `index` (which must be the next one).
-    fn start_run(&mut self, index: usize) {
-        let Some(run_spec) = self.run_spec(index) else {
-            return;
-        };
-        let link = match (self.spawn)() {
+    /// A new trainer off the UI thread, or, when none can start, one on it (and why).
+    fn spawn_link(&mut self) -> Box<dyn TrainerLink> {
+        match (self.spawn)() {
             Ok(link) => link,
             Err(reason) => {
                 self.trainer_fallback = Some(format!(
@@ -749,7 +738,15 @@ impl Workspace {
                 ));
                 Box::new(InlineLink::new())
             }
+        }
+    }
+
+    /// Starts a trainer for model `index` (which must be the next one).
+    fn start_run(&mut self, index: usize) {
+        let Some(run_spec) = self.run_spec(index) else {
+            return;
         };
+        let link = self.spawn_link();
         let id = RunId(self.next_run_id);
         self.next_run_id += 1;
         self.runs.push(Run::new(id, run_spec, link, self.playing));

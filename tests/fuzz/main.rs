@@ -15,6 +15,7 @@ mod seeds;
 
 use std::fmt::Debug;
 
+use clap::Parser as _;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 
@@ -209,8 +210,6 @@ fn cli_flags() {
         }
     });
 }
-
-use clap::Parser as _;
 
 /// What an opened file gave: a target that builds, a model that rebuilds, or a message
 /// naming the file.
