@@ -705,17 +705,20 @@ impl Workspace {
             run_spec.train.batch,
             run_spec.train.objective,
         );
-        // An imported model keeps its architecture: only its batch may shrink.
-        if run_spec.init.is_none() {
-            run_spec.flow = fitted.flow;
-        }
-        run_spec.train.batch = fitted.batch;
+        // An imported model keeps its architecture: only its batch may shrink, and only where
+        // the budget did not have to narrow it (then its parameters, already loaded, stand).
+        let applies = run_spec.init.is_none() || fitted.flow == run_spec.flow;
         if self.budget_notices.len() <= index {
             self.budget_notices.resize(index + 1, None);
         }
         self.budget_notices[index] = fitted
             .notice
+            .filter(|_| applies)
             .map(|why| format!("model {}: {why}", index + 1));
+        if applies {
+            run_spec.flow = fitted.flow;
+            run_spec.train.batch = fitted.batch;
+        }
         Some(run_spec)
     }
 

@@ -32,6 +32,8 @@ mod worker;
 thread_local! {
     /// The JSON `window.flowlab.status()` returns.
     static STATUS_JSON: RefCell<String> = RefCell::new(loading_json(None));
+    /// Whether the crash page is shown (its status then stands).
+    static CRASHED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 const CANVAS_ID: &str = "the_canvas_id";
@@ -131,7 +133,7 @@ fn show_crash(message: &str) {
     let Some(document) = window.document() else {
         return;
     };
-    if document.get_element_by_id(CRASH_ID).is_some() {
+    if CRASHED.replace(true) {
         return;
     }
     let link = window.location().href().unwrap_or_default();
@@ -181,7 +183,7 @@ fn install_status_hook(runner: &eframe::WebRunner) -> Result<(), JsValue> {
     let status = Closure::<dyn Fn() -> String>::new(move || {
         // The crash page has replaced the status with the crash and its scene.
         if let Some(panic) = runner.panic_summary()
-            && !STATUS_JSON.with(|cell| cell.borrow().contains("\"crashed\":true"))
+            && !CRASHED.get()
         {
             let message = format!("flowlab crashed: {}", panic.message());
             show_failure(&message);

@@ -78,7 +78,7 @@ where
                 "allocated {used} bytes at its peak (bound {MEMORY_BOUND})"
             )));
         }
-        accepted.set(accepted.get() + u32::from(result.clone()?));
+        accepted.set(accepted.get() + u32::from(result?));
         Ok(())
     });
     println!(
