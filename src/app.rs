@@ -4,6 +4,7 @@
 
 use web_time::{Duration, Instant};
 
+use crate::i18n::{self, Lang};
 use crate::lab::protocol::InjectedFault;
 use crate::lab::status::FrameFacts;
 use crate::lab::{Command, SpawnTrainer, Spec, StatusSnapshot, TrainerLink, Workspace};
@@ -48,6 +49,8 @@ pub struct FlowlabApp {
     /// Keep the spec for the next session when it changes (the app the user opened, not one
     /// a test or `--scene` made).
     keep_spec: bool,
+    /// The Chinese glyphs are in the fonts.
+    cjk_installed: bool,
 }
 
 impl FlowlabApp {
@@ -120,6 +123,7 @@ impl FlowlabApp {
             frame_started: None,
             recent_frame_ms: std::collections::VecDeque::new(),
             keep_spec: false,
+            cjk_installed: false,
         }
     }
 
@@ -148,6 +152,7 @@ impl FlowlabApp {
                 frames: self.frames,
                 fps: self.frame_clock.fps,
                 frame_ms: self.frame_ms(),
+                preferred_lang: platform::preferred_language(),
             },
         )
     }
@@ -159,6 +164,33 @@ impl FlowlabApp {
         let mut sorted: Vec<f32> = self.recent_frame_ms.iter().copied().collect();
         sorted.sort_by(f32::total_cmp);
         sorted.get(sorted.len() / 2).copied()
+    }
+
+    /// Speaks the language the scene asks for (else the browser's or the system's). Chinese
+    /// waits, in English, until its glyphs are in the fonts: never a frame of empty boxes.
+    fn speak(&mut self, ctx: &egui::Context) {
+        let wanted = self
+            .workspace
+            .spec()
+            .lang
+            .unwrap_or_else(platform::preferred_language);
+        if wanted == Lang::Zh && !self.cjk_installed {
+            if let Some(glyphs) = platform::cjk_font() {
+                crate::ui::fonts::install_cjk(ctx, glyphs);
+                self.cjk_installed = true;
+            } else if platform::cjk_font_failed() {
+                self.workspace.set_font_problem();
+            }
+        }
+        let speaking = if wanted == Lang::Zh && !self.cjk_installed {
+            Lang::En
+        } else {
+            wanted
+        };
+        if i18n::current() != speaking {
+            i18n::set(speaking);
+            ctx.request_repaint();
+        }
     }
 
     /// Applies `command` (the one way the workspace changes) and keeps the URL in step.
@@ -213,6 +245,7 @@ impl eframe::App for FlowlabApp {
                 &fragment,
             ))));
         }
+        self.speak(ctx);
         self.take_files(ctx);
         for point in platform::take_hook_probes() {
             self.apply(Command::Probe(Some(point)));

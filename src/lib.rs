@@ -6,6 +6,7 @@
 //! `native`) is chosen in one place, [`platform`]; nothing else needs a `cfg`.
 
 pub mod engine;
+pub mod i18n;
 pub mod flows;
 pub mod rng;
 pub mod targets;

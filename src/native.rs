@@ -253,3 +253,23 @@ impl TrainerLink for ThreadLink {
         TrainingThread::Thread
     }
 }
+
+/// The language the system asks for (`LC_ALL`, `LC_MESSAGES`, `LANG`, as POSIX reads them).
+pub fn preferred_language() -> crate::i18n::Lang {
+    ["LC_ALL", "LC_MESSAGES", "LANG"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        .map_or(crate::i18n::Lang::En, |locale| {
+            crate::i18n::Lang::from_locale(&locale)
+        })
+}
+
+/// The Chinese glyphs (`assets/fonts/cjk.ttf`): in the binary natively.
+pub fn cjk_font() -> Option<&'static [u8]> {
+    Some(include_bytes!("../assets/fonts/cjk.ttf"))
+}
+
+/// Whether loading the Chinese glyphs failed: never, natively.
+pub fn cjk_font_failed() -> bool {
+    false
+}

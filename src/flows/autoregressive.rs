@@ -294,7 +294,7 @@ impl Layer for AutoregressiveAffine {
             }
             order => order.iter().map(|&c| coordinate(c)).collect(),
         };
-        Some(format!("order {}", names.join(" → ")))
+        Some(crate::tr!("layer.order", order = names.join(" → ")))
     }
 }
 

@@ -42,8 +42,8 @@ impl Partition {
         let moved = describe::coordinates(&self.transformed);
         let given = describe::coordinates(&self.conditioned);
         match how {
-            "" => format!("{moved} given {given}"),
-            how => format!("{moved} {how} given {given}"),
+            "" => crate::tr!("layer.moved_given", moved = moved, given = given),
+            how => crate::tr!("layer.moved_how_given", moved = moved, how = how, given = given),
         }
     }
 
@@ -154,8 +154,8 @@ impl super::Layer for AdditiveCoupling {
     }
     /// `x₂ shifted given x₁ (volume-preserving, log det = 0)`.
     fn describe(&self, _store: &ParamStore) -> Option<String> {
-        let moves = self.partition.describe("shifted");
-        Some(format!("{moves} (volume-preserving, log det = 0)"))
+        let moves = self.partition.describe(crate::tr!("layer.shifted"));
+        Some(crate::tr!("layer.volume_preserving", moves = moves))
     }
 }
 
@@ -201,7 +201,7 @@ impl super::Layer for DiagonalScale {
         let scale = describe::vector(s.iter().map(|&v| f64::from(v).exp()));
         let total: f64 = s.iter().map(|&v| f64::from(v)).sum();
         let total = describe::number(total, 2);
-        Some(format!("scale {scale}, log det = Σ s = {total}"))
+        Some(crate::tr!("layer.scaling", scale = scale, total = total))
     }
 }
 
@@ -277,6 +277,6 @@ impl super::Layer for AffineCoupling {
     }
     /// `x₂ scaled and shifted given x₁`.
     fn describe(&self, _store: &ParamStore) -> Option<String> {
-        Some(self.partition.describe("scaled and shifted"))
+        Some(self.partition.describe(crate::tr!("layer.scaled_and_shifted")))
     }
 }

@@ -153,8 +153,11 @@ impl Layer for ActNorm {
         let shift = describe::vector(store.get(self.bias.id).iter().map(|&v| -f64::from(v)));
         let log_det: f64 = log_scale.iter().map(|&v| -f64::from(v)).sum();
         let log_det = describe::number(log_det, 2);
-        Some(format!(
-            "scale {scale}, then shift {shift}; log det = {log_det}"
+        Some(crate::tr!(
+            "layer.actnorm_values",
+            scale = scale,
+            shift = shift,
+            log_det = log_det,
         ))
     }
 }

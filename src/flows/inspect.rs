@@ -269,9 +269,11 @@ pub fn layer_labels(flow: &Flow) -> Vec<String> {
                     1
                 }
             };
+            // The kind in the language of the trainer's thread (the views' request sets it).
+            let said = crate::i18n::text(&format!("layer.{}", kind.replace(' ', "_")));
             let name = match count(kind) {
-                1 => kind.to_string(),
-                _ => format!("{kind} {n}"),
+                1 => said.to_string(),
+                _ => format!("{said} {n}"),
             };
             match layer.describe(&flow.store) {
                 Some(what) => format!("{name}: {what}"),

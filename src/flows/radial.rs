@@ -201,9 +201,9 @@ impl super::Layer for Radial {
             .trim_start_matches('−')
             .trim_start_matches(['0', '.'])
         {
-            "" => "nearly the identity",
-            _ if beta < 0.0 => "contracts",
-            _ => "expands",
+            "" => crate::tr!("layer.nearly_identity"),
+            _ if beta < 0.0 => crate::tr!("layer.contracts"),
+            _ => crate::tr!("layer.expands"),
         };
         Some(format!("β = {beta_text} > −α = {bound} ({motion})"))
     }

@@ -45,7 +45,18 @@ impl Export {
         Export::Table,
     ];
 
-    /// The button's text.
+    /// Its stable name (the catalogue's `export.<id>`).
+    pub fn id(self) -> &'static str {
+        match self {
+            Export::ModelJson => "model-json",
+            Export::PyTorch => "pytorch",
+            Export::Samples => "samples",
+            Export::Picture => "picture",
+            Export::Table => "table",
+        }
+    }
+
+    /// The button's text in English (`lab::names::export` says it in the UI's language).
     pub fn title(self) -> &'static str {
         match self {
             Export::ModelJson => "model.json",

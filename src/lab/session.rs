@@ -576,6 +576,7 @@ impl TrainLoop {
             }
             ToTrainer::Pause => self.playing = false,
             ToTrainer::Views(request) => {
+                crate::i18n::set(request.lang);
                 self.request = request;
             }
             ToTrainer::Speed { steps_per_sec } => {

@@ -10,6 +10,7 @@
 use crate::flows::cnf::{CnfOptions, ProbeKind, Solver, TraceEstimator};
 use crate::flows::mlp::Activation;
 use crate::flows::{Family, FlowConfig};
+use crate::i18n::Lang;
 use crate::targets::{Target, TargetSource};
 use crate::train::{ObjectiveKind, TrainConfig};
 
@@ -73,6 +74,8 @@ pub struct Spec {
     pub notes: bool,
     /// The views shown.
     pub views: ViewSet,
+    /// The language chosen (`None`: the browser's or the system's).
+    pub lang: Option<Lang>,
 }
 
 /// Samples per training step in the app. Why 256 and not the CLI's 512: the app shows a fit
@@ -92,6 +95,7 @@ impl Default for Spec {
             animate: false,
             notes: true,
             views: ViewSet::default(),
+            lang: None,
         }
     }
 }
@@ -465,6 +469,17 @@ pub const KEYS: &[Key] = &[
                 Ok(())
             },
             write: |spec| (!spec.notes).then(|| "0".to_owned()),
+        },
+    },
+    Key {
+        name: "lang",
+        help: "the app's language: en (English) or zh (中文); the browser's language by default",
+        access: Access::Scene {
+            parse: |spec, value| {
+                spec.lang = Some(Lang::from_code(value).ok_or_else(|| "en or zh".to_owned())?);
+                Ok(())
+            },
+            write: |spec| spec.lang.map(|lang| lang.code().to_owned()),
         },
     },
     Key {
@@ -989,6 +1004,7 @@ mod tests {
             animate: true,
             notes: false,
             views: [ViewKind::Layers, ViewKind::Field].into_iter().collect(),
+            lang: Some(Lang::Zh),
         };
         let fragment = spec.to_fragment();
         for key in KEYS {

@@ -63,6 +63,11 @@ pub struct StatusSnapshot {
     /// A hash of the target (16 hex digits), equal for equal targets wherever they were
     /// made (see `targets::source`).
     pub target_fingerprint: String,
+    /// The language the app speaks: `"en"` or `"zh"` (Chinese only once its glyphs are
+    /// loaded; `lang_wanted` says what was asked for).
+    pub lang: &'static str,
+    /// The language asked for by the link, the language switch or the browser.
+    pub lang_wanted: &'static str,
 }
 
 /// The settings a model trains with, keyed by the URL's key names, every default filled in.
@@ -158,6 +163,8 @@ pub struct FrameFacts {
     pub fps: Option<f32>,
     /// Smoothed CPU milliseconds per frame.
     pub frame_ms: Option<f32>,
+    /// The browser's or the system's language (the scene's `lang` overrides it).
+    pub preferred_lang: crate::i18n::Lang,
 }
 
 impl StatusSnapshot {
@@ -220,6 +227,8 @@ impl StatusSnapshot {
             target_fingerprint: workspace
                 .target()
                 .map_or_else(|| spec.target.fingerprint(), |t| t.fingerprint.clone()),
+            lang: crate::i18n::current().code(),
+            lang_wanted: spec.lang.unwrap_or(facts.preferred_lang).code(),
         }
     }
 }

@@ -198,6 +198,8 @@ pub struct ViewRequest {
     pub field: bool,
     /// Points the user pinned or points at, to take apart by the change of variables.
     pub probes: Vec<[f32; 2]>,
+    /// The language of the pictures' labels (the trainer's thread speaks it).
+    pub lang: crate::i18n::Lang,
 }
 
 impl Default for ViewRequest {
@@ -212,6 +214,7 @@ impl Default for ViewRequest {
             depth: None,
             field: false,
             probes: Vec::new(),
+            lang: crate::i18n::Lang::En,
         }
     }
 }

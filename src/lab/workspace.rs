@@ -75,6 +75,8 @@ pub enum Command {
     Inform(String),
     /// Prepare a file for the user (see [`Workspace::take_export`]).
     Export(super::export::Export),
+    /// Speak another language (a scene setting: it restarts nothing).
+    SetLanguage(crate::i18n::Lang),
     /// Move the layer view's depth scrubber (`0…K`; `None`: the last layer). `settled`: the
     /// user let go (the URL is rewritten only then, not on every frame of an animation).
     SetDepth {
@@ -145,6 +147,8 @@ pub struct Workspace {
     input_problem: Option<String>,
     /// A message that is not a problem, until the next change.
     info: Option<String>,
+    /// The Chinese glyphs could not be loaded (the app stays in English).
+    font_problem: bool,
     /// An export asked for and not yet handed out.
     export: Option<super::export::Export>,
 }
@@ -170,6 +174,7 @@ impl Workspace {
             pinned: Vec::new(),
             imported: None,
             input_problem: None,
+            font_problem: false,
             info: None,
             export: None,
         };
@@ -252,6 +257,11 @@ impl Workspace {
                     None => self.pinned.clear(),
                 }
                 false
+            }
+            Command::SetLanguage(lang) => {
+                let changed = self.spec.lang != Some(lang);
+                self.spec.lang = Some(lang);
+                changed
             }
             Command::SetDepth { depth, settled } => {
                 self.spec.depth = depth;
@@ -352,6 +362,7 @@ impl Workspace {
             }),
             field,
             probes: self.probes(),
+            lang: crate::i18n::current(),
         }
     }
 
@@ -363,6 +374,7 @@ impl Workspace {
             resolution: PICTURE_RESOLUTION,
             density: self.spec.views.contains(ViewKind::Compare),
             probes: self.probes(),
+            lang: crate::i18n::current(),
             ..ViewRequest::default()
         }
     }
@@ -522,6 +534,11 @@ impl Workspace {
         &self.runs
     }
 
+    /// Says that the Chinese glyphs could not be loaded (the app stays in English).
+    pub fn set_font_problem(&mut self) {
+        self.font_problem = true;
+    }
+
     /// Where the first run trains.
     pub fn training_thread(&self) -> TrainingThread {
         self.runs.first().map_or(TrainingThread::Main, Run::thread)
@@ -540,6 +557,10 @@ impl Workspace {
             .map(ToString::to_string)
             .chain(self.target_error.clone())
             .chain(self.input_problem.clone())
+            .chain(
+                self.font_problem
+                    .then(|| crate::tr!("lab.font_failed").to_owned()),
+            )
             .chain(self.objective_notice.clone())
             .chain(
                 self.budget_notices

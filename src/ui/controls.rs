@@ -9,6 +9,9 @@
 
 use super::{Panel, PanelContext};
 use crate::flows::Family;
+use crate::i18n::{self, Lang};
+use crate::lab::names;
+use crate::tr;
 use crate::flows::cnf::{ProbeKind, Solver, TraceEstimator};
 use crate::flows::mlp::Activation;
 use crate::lab::{Command, Spec};
@@ -63,8 +66,13 @@ impl ControlsPanel {
     fn contents_ui(&mut self, ui: &mut egui::Ui, ctx: &mut PanelContext<'_>) {
         let workspace = ctx.workspace;
         let spec = workspace.spec().clone();
-        ui.heading("flowlab");
-        ui.label("Normalizing flows, trained live.");
+        ui.horizontal(|ui| {
+            ui.heading("flowlab");
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                language_ui(ui, ctx);
+            });
+        });
+        ui.label(tr!("controls.tagline"));
         ui.separator();
 
         self.pickers_ui(ui, ctx, &spec);
@@ -81,27 +89,28 @@ impl ControlsPanel {
                 || (response.changed() && !response.dragged() && !response.has_focus());
             editing |= response.dragged() || response.has_focus();
         };
-        ui.label(egui::RichText::new("Model").strong());
-        let reasons = egui::Grid::new("model settings")
+        ui.label(egui::RichText::new(tr!("controls.model")).strong());
+        let reasons = egui::Grid::new("model_settings")
             .num_columns(2)
             .spacing([8.0, 6.0])
             .show(ui, |ui| model_rows(ui, &mut draft, workspace, &mut track))
             .inner;
         for reason in reasons {
             ui.label(
-                egui::RichText::new(format!("Not available: {reason}"))
+                egui::RichText::new(tr!("controls.not_available", reason = reason))
                     .weak()
                     .small(),
             );
         }
         if draft.model.flow == Family::Cnf {
             ui.add_space(4.0);
-            egui::CollapsingHeader::new("Continuous flow (CNF)")
+            egui::CollapsingHeader::new(tr!("controls.cnf_section"))
+                .id_salt("cnf_section")
                 .default_open(true)
                 .show(ui, |ui| {
                     // Why narrower: the section is indented, and the panel's width is fixed.
                     ui.spacing_mut().slider_width = 80.0;
-                    egui::Grid::new("cnf settings")
+                    egui::Grid::new("cnf_settings")
                         .num_columns(2)
                         .spacing([8.0, 6.0])
                         .show(ui, |ui| cnf_rows(ui, &mut draft, &mut track));
@@ -126,21 +135,22 @@ impl ControlsPanel {
     fn compare_ui(&mut self, ui: &mut egui::Ui, ctx: &mut PanelContext<'_>, spec: &Spec) {
         let count = 1 + spec.compare.len();
         ui.label(
-            egui::RichText::new(format!(
-                "Compare ({count} of {} models)",
-                crate::lab::spec::MAX_MODELS
+            egui::RichText::new(tr!(
+                "controls.compare",
+                count = count,
+                max = crate::lab::spec::MAX_MODELS,
             ))
             .strong(),
         );
         let family = self.compare_family.unwrap_or(Family::Maf);
         ui.horizontal(|ui| {
-            let label = ui.label("Compare with");
-            egui::ComboBox::from_id_salt("compare flow")
-                .selected_text(family.info().title)
+            let label = ui.label(tr!("controls.compare_with"));
+            egui::ComboBox::from_id_salt("compare_flow")
+                .selected_text(names::family(family))
                 .width(FIELD_WIDTH - 40.0)
                 .show_ui(ui, |ui| {
                     for f in Family::ALL {
-                        if ui.selectable_label(f == family, f.info().title).clicked() {
+                        if ui.selectable_label(f == family, names::family(f)).clicked() {
                             self.compare_family = Some(f);
                         }
                     }
@@ -152,9 +162,9 @@ impl ControlsPanel {
             if ui
                 .add_enabled(
                     count < crate::lab::spec::MAX_MODELS,
-                    egui::Button::new("Add model"),
+                    egui::Button::new(tr!("controls.add_model")),
                 )
-                .on_hover_text("Train this flow beside the others, on the same data and seed")
+                .on_hover_text(tr!("controls.add_model.hint"))
                 .clicked()
             {
                 // Why the first model's batch: the same data stream, step for step.
@@ -172,26 +182,26 @@ impl ControlsPanel {
         let workspace = ctx.workspace;
         let current_target = spec.target.name();
         ui.horizontal(|ui| {
-            let label = ui.label("Target");
-            egui::ComboBox::from_id_salt("Target")
+            let label = ui.label(tr!("controls.target"));
+            egui::ComboBox::from_id_salt("target")
                 .selected_text(current_target)
                 .width(FIELD_WIDTH)
                 .show_ui(ui, |ui| {
                     for info in crate::targets::CATALOG {
                         let picked = ui
                             .selectable_label(info.name == current_target, info.name)
-                            .on_hover_text(info.description);
+                            .on_hover_text(names::say(&format!("target.{}", info.name), info.description));
                         if picked.clicked() && info.name != current_target {
                             ctx.commands
                                 .push(Command::SelectTarget(info.name.to_owned()));
                         }
                     }
                     ui.separator();
-                    ui.label(egui::RichText::new("Your own").weak());
+                    ui.label(egui::RichText::new(tr!("controls.your_own")).weak());
                     for preset in crate::targets::source::PRESETS {
                         if ui
-                            .selectable_label(false, preset.label)
-                            .on_hover_text(preset.lesson)
+                            .selectable_label(false, names::preset(preset))
+                            .on_hover_text(names::preset_lesson(preset))
                             .clicked()
                         {
                             ctx.commands
@@ -204,40 +214,34 @@ impl ControlsPanel {
         });
         ui.horizontal_wrapped(|ui| {
             if ui
-                .button("Open image or CSV…")
-                .on_hover_text(
-                    "A PNG/JPEG (dark pixels are the mass) or a CSV of x,y points; or drop the \
-                     file on the window. A model.json opens as the first model.",
-                )
+                .button(tr!("controls.open_file"))
+                .on_hover_text(tr!("controls.open_file.hint"))
                 .clicked()
                 && let Err(why) = crate::platform::open_file()
             {
                 ctx.commands.push(Command::Inform(why));
             }
-            ui.checkbox(&mut self.image.invert, "invert")
-                .on_hover_text("For an image: light pixels carry the mass");
+            ui.checkbox(&mut self.image.invert, tr!("controls.invert"))
+                .on_hover_text(tr!("controls.invert.hint"));
         });
         ui.horizontal(|ui| {
-            ui.label("image threshold");
+            ui.label(tr!("controls.threshold"));
             ui.add(egui::Slider::new(&mut self.image.threshold, 0.0..=0.9).fixed_decimals(2))
-                .on_hover_text(
-                    "For an image: cells fainter than this share of the darkest are empty",
-                );
+                .on_hover_text(tr!("controls.threshold.hint"));
         });
         if let Some(view) = workspace.target() {
-            ui.label(egui::RichText::new(view.target.description()).weak());
+            ui.label(egui::RichText::new(names::target_description(view.target.as_ref())).weak());
         }
         ui.horizontal(|ui| {
-            let label = ui.label("Flow");
-            egui::ComboBox::from_id_salt("Flow")
-                .selected_text(spec.model.flow.info().title)
+            let label = ui.label(tr!("controls.flow"));
+            egui::ComboBox::from_id_salt("flow")
+                .selected_text(names::family(spec.model.flow))
                 .width(FIELD_WIDTH)
                 .show_ui(ui, |ui| {
                     for family in Family::ALL {
-                        let info = family.info();
                         let picked = ui
-                            .selectable_label(family == spec.model.flow, info.title)
-                            .on_hover_text(info.description);
+                            .selectable_label(family == spec.model.flow, names::family(family))
+                            .on_hover_text(names::family_description(family));
                         if picked.clicked() && family != spec.model.flow {
                             ctx.commands.push(Command::SelectFlow(family));
                         }
@@ -246,29 +250,29 @@ impl ControlsPanel {
                 .response
                 .labelled_by(label.id);
         });
-        ui.label(egui::RichText::new(spec.model.flow.info().description).weak());
+        ui.label(egui::RichText::new(names::family_description(spec.model.flow)).weak());
     }
 
     fn training_ui(&mut self, ui: &mut egui::Ui, ctx: &mut PanelContext<'_>, spec: &Spec) {
         let workspace = ctx.workspace;
         ui.horizontal(|ui| {
             if workspace.is_playing() {
-                if ui.button("Pause").clicked() {
+                if ui.button(tr!("controls.pause")).clicked() {
                     ctx.commands.push(Command::Pause);
                 }
-            } else if ui.button("Play").clicked() {
+            } else if ui.button(tr!("controls.play")).clicked() {
                 ctx.commands.push(Command::Play);
             }
             if ui
-                .button("Step")
-                .on_hover_text("One training step")
+                .button(tr!("controls.step"))
+                .on_hover_text(tr!("controls.step.hint"))
                 .clicked()
             {
                 ctx.commands.push(Command::Step);
             }
             if ui
-                .button("Reset")
-                .on_hover_text("Start again from fresh parameters")
+                .button(tr!("controls.reset"))
+                .on_hover_text(tr!("controls.reset.hint"))
                 .clicked()
             {
                 ctx.commands.push(Command::Reset);
@@ -278,8 +282,8 @@ impl ControlsPanel {
         ui.horizontal(|ui| {
             let mut fastest = spec.speed.is_none();
             if ui
-                .checkbox(&mut fastest, "as fast as it goes")
-                .on_hover_text("Off: cap the steps per second, to watch training slowly")
+                .checkbox(&mut fastest, tr!("controls.fastest"))
+                .on_hover_text(tr!("controls.fastest.hint"))
                 .changed()
             {
                 let mut edited = spec.clone();
@@ -292,7 +296,7 @@ impl ControlsPanel {
             let response = ui.add(
                 egui::Slider::new(&mut value, 0.5..=1000.0)
                     .logarithmic(true)
-                    .text("steps/s at most"),
+                    .text(tr!("controls.speed_cap")),
             );
             // (The slider's text names it for screen readers.)
             if (response.drag_stopped() || (response.changed() && !response.dragged()))
@@ -311,21 +315,21 @@ impl ControlsPanel {
                 ui.label(egui::RichText::new(value).monospace());
                 ui.end_row();
             };
-            row("step", model.map_or(0, |m| m.step).to_string());
+            row(tr!("vitals.step"), model.map_or(0, |m| m.step).to_string());
             row(
-                "steps/s",
+                tr!("vitals.steps_per_sec"),
                 model.map_or("–".to_owned(), |m| format!("{:.0}", m.steps_per_sec)),
             );
             row(
-                "training time",
-                report.map_or("–".to_owned(), |r| format!("{:.1} s", r.train_secs)),
+                tr!("vitals.training_time"),
+                report.map_or("–".to_owned(), |r| tr!("unit.seconds", value = format!("{:.1}", r.train_secs))),
             );
             row(
-                "parameters",
+                tr!("vitals.parameters"),
                 model.map_or("–".to_owned(), |m| group_thousands(m.n_params)),
             );
             if let Some(lr) = report.map(|r| r.lr) {
-                row("learning rate now", format!("{lr:.1e}"));
+                row(tr!("vitals.learning_rate"), format!("{lr:.1e}"));
             }
         });
     }
@@ -342,7 +346,7 @@ impl ControlsPanel {
             .seed_edit
             .get_or_insert_with(|| (seed, seed.to_string()));
         ui.horizontal(|ui| {
-            let label = ui.label("Seed");
+            let label = ui.label(tr!("controls.seed"));
             ui.add(egui::TextEdit::singleline(seed_text).desired_width(90.0))
                 .labelled_by(label.id);
         });
@@ -350,14 +354,14 @@ impl ControlsPanel {
         ui.horizontal(|ui| {
             let changed = parsed.as_ref().is_ok_and(|new| *new != seed);
             if ui
-                .add_enabled(changed, egui::Button::new("Apply seed"))
+                .add_enabled(changed, egui::Button::new(tr!("controls.apply_seed")))
                 .clicked()
                 && let Ok(new) = parsed
             {
                 ctx.commands.push(Command::SetSeed(new));
             }
             if parsed.is_err() {
-                ui.label(egui::RichText::new("not a whole number ≥ 0").small());
+                ui.label(egui::RichText::new(tr!("controls.seed_invalid")).small());
             }
         });
     }
@@ -373,7 +377,7 @@ fn model_rows(
 ) -> Vec<String> {
     let info = draft.model.flow.info();
     let mut layers = draft.model.layers.unwrap_or(info.default_layers);
-    let label = ui.label("Layers");
+    let label = ui.label(tr!("controls.layers"));
     let response = ui
         .add(egui::Slider::new(&mut layers, 1..=64).logarithmic(true))
         .labelled_by(label.id);
@@ -381,15 +385,15 @@ fn model_rows(
         draft.model.layers = Some(layers);
     }
     track(response.on_hover_text(match draft.model.flow {
-        Family::Glow => "Glow steps (each: actnorm, invertible linear, affine coupling)",
-        Family::Cnf => "Time segments of [0, T] (the layer view's steps)",
-        _ => "Layers of the flow",
+        Family::Glow => tr!("controls.layers.hint_glow"),
+        Family::Cnf => tr!("controls.layers.hint_cnf"),
+        _ => tr!("controls.layers.hint"),
     }));
     ui.end_row();
 
     let uses_networks = !matches!(draft.model.flow, Family::Planar | Family::Radial);
     let mut width = draft.model.width.unwrap_or(info.default_hidden);
-    let label = ui.label("Hidden width");
+    let label = ui.label(tr!("controls.width"));
     let response = ui
         .add_enabled(
             uses_networks,
@@ -399,10 +403,10 @@ fn model_rows(
     if response.changed() {
         draft.model.width = Some(width);
     }
-    track(response.on_disabled_hover_text("Planar and radial layers have no networks"));
+    track(response.on_disabled_hover_text(tr!("controls.width.disabled")));
     ui.end_row();
 
-    let label = ui.label("Activation");
+    let label = ui.label(tr!("controls.activation"));
     ui.add_enabled_ui(uses_networks, |ui| {
         choice_combo(
             ui,
@@ -415,9 +419,9 @@ fn model_rows(
     });
     ui.end_row();
 
-    let label = ui.label("Base");
+    let label = ui.label(tr!("controls.base"));
     let mut learnable = draft.model.learnable_base;
-    egui::ComboBox::from_id_salt("Base")
+    egui::ComboBox::from_id_salt("base")
         .selected_text(base_title(learnable))
         .width(FIELD_WIDTH)
         .show_ui(ui, |ui| {
@@ -436,7 +440,7 @@ fn model_rows(
     let reasons = objective_rows(ui, draft, workspace, track);
 
     let mut lr = draft.model.learning_rate();
-    let label = ui.label("Learning rate");
+    let label = ui.label(tr!("controls.learning_rate"));
     let response = ui
         .add(
             egui::Slider::new(&mut lr, 1e-5..=1e-1)
@@ -448,29 +452,28 @@ fn model_rows(
         draft.model.lr = Some(lr);
     }
     track(
-        response
-            .on_hover_text("Adam's step size (the divergence guard halves it after a rollback)"),
+        response.on_hover_text(tr!("controls.learning_rate.hint")),
     );
     ui.end_row();
 
     let mut batch = draft.model.batch;
-    let label = ui.label("Batch");
+    let label = ui.label(tr!("controls.batch"));
     let response = ui
         .add(egui::Slider::new(&mut batch, 1..=65_536).logarithmic(true))
         .labelled_by(label.id);
     if response.changed() {
         draft.model.batch = batch;
     }
-    track(response.on_hover_text("Samples per training step"));
+    track(response.on_hover_text(tr!("controls.batch.hint")));
     ui.end_row();
     reasons
 }
 
 fn base_title(learnable: bool) -> &'static str {
     if learnable {
-        "learnable diagonal Gaussian"
+        tr!("controls.base.learnable")
     } else {
-        "standard normal"
+        tr!("controls.base.standard")
     }
 }
 
@@ -487,10 +490,10 @@ fn objective_rows(
     };
     let target = target.target.as_ref();
     let (current, _) = draft.model.objective_for(target);
-    let label = ui.label("Objective");
+    let label = ui.label(tr!("controls.objective"));
     let mut reasons = Vec::new();
-    egui::ComboBox::from_id_salt("Objective")
-        .selected_text(current.title())
+    egui::ComboBox::from_id_salt("objective")
+        .selected_text(names::objective(current))
         .width(FIELD_WIDTH)
         .show_ui(ui, |ui| {
             for objective in ObjectiveKind::ALL {
@@ -498,7 +501,7 @@ fn objective_rows(
                 let response = ui
                     .add_enabled(
                         applies.is_ok(),
-                        egui::Button::selectable(objective == current, objective.title()),
+                        egui::Button::selectable(objective == current, names::objective(objective)),
                     )
                     .on_disabled_hover_text(
                         applies
@@ -517,7 +520,7 @@ fn objective_rows(
     ui.end_row();
     for objective in ObjectiveKind::ALL {
         if let Err(why) = objective.applies(draft.model.flow, target) {
-            reasons.push(format!("{}: {why}", objective.title()));
+            reasons.push(format!("{}: {why}", names::objective(objective)));
         }
     }
     reasons
@@ -526,7 +529,7 @@ fn objective_rows(
 /// The CNF's rows.
 fn cnf_rows(ui: &mut egui::Ui, draft: &mut Spec, track: &mut impl FnMut(egui::Response)) {
     let cnf = &mut draft.model.cnf;
-    let label = ui.label("Solver");
+    let label = ui.label(tr!("controls.solver"));
     choice_combo(
         ui,
         label.id,
@@ -540,16 +543,16 @@ fn cnf_rows(ui: &mut egui::Ui, draft: &mut Spec, track: &mut impl FnMut(egui::Re
         Solver::Rk4 => {
             slider_row(
                 ui,
-                "RK4 steps",
+                tr!("controls.rk4_steps"),
                 egui::Slider::new(&mut cnf.steps, 1..=1000).logarithmic(true),
-                "Fixed steps over [0, T]",
+                tr!("controls.rk4_steps.hint"),
                 track,
             );
         }
         Solver::DormandPrince => {
             for (name, value) in [
-                ("Rel. tolerance", &mut cnf.rtol),
-                ("Abs. tolerance", &mut cnf.atol),
+                (tr!("controls.rtol"), &mut cnf.rtol),
+                (tr!("controls.atol"), &mut cnf.atol),
             ] {
                 let slider = egui::Slider::new(value, 1e-8..=1e-1)
                     .logarithmic(true)
@@ -558,13 +561,13 @@ fn cnf_rows(ui: &mut egui::Ui, draft: &mut Spec, track: &mut impl FnMut(egui::Re
                     ui,
                     name,
                     slider,
-                    "Dormand–Prince's error tolerance per step",
+                    tr!("controls.tolerance.hint"),
                     track,
                 );
             }
         }
     }
-    let label = ui.label("Trace");
+    let label = ui.label(tr!("controls.trace"));
     choice_combo(
         ui,
         label.id,
@@ -575,47 +578,47 @@ fn cnf_rows(ui: &mut egui::Ui, draft: &mut Spec, track: &mut impl FnMut(egui::Re
     );
     ui.end_row();
     if cnf.trace == TraceEstimator::Hutchinson {
-        let label = ui.label("Probes");
+        let label = ui.label(tr!("controls.probes"));
         choice_combo(
             ui,
             label.id,
             &mut cnf.probe,
             ProbeKind::ALL,
-            |p| p.name(),
+            |p| i18n::text(&format!("controls.probe.{}", p.name())),
             track,
         );
         ui.end_row();
         slider_row(
             ui,
-            "Probe count",
+            tr!("controls.probe_count"),
             egui::Slider::new(&mut cnf.probes, 1..=64),
-            "Probe vectors averaged per sample",
+            tr!("controls.probe_count.hint"),
             track,
         );
     }
     slider_row(
         ui,
-        "λ_K kinetic",
+        tr!("controls.kinetic"),
         egui::Slider::new(&mut cnf.kinetic, 0.0..=10.0)
             .logarithmic(true)
             .custom_formatter(|v, _| format!("{v:.3}")),
-        "Weight of ∫‖f‖² dt: straighter, cheaper paths (Finlay et al. 2020)",
+        tr!("controls.kinetic.hint"),
         track,
     );
     slider_row(
         ui,
-        "λ_J Jacobian",
+        tr!("controls.jacobian"),
         egui::Slider::new(&mut cnf.jacobian, 0.0..=10.0)
             .logarithmic(true)
             .custom_formatter(|v, _| format!("{v:.3}")),
-        "Weight of ∫‖∂f/∂z‖²_F dt: smoother dynamics (Finlay et al. 2020)",
+        tr!("controls.jacobian.hint"),
         track,
     );
     slider_row(
         ui,
-        "Augmented dims",
+        tr!("controls.augment"),
         egui::Slider::new(&mut cnf.augment, 0..=16),
-        "Extra zero coordinates the ODE may use (ANODE): escapes the homeomorphism limit",
+        tr!("controls.augment.hint"),
         track,
     );
 }
@@ -635,15 +638,15 @@ fn slider_row(
 
 fn solver_title(solver: Solver) -> &'static str {
     match solver {
-        Solver::Rk4 => "RK4, fixed steps",
-        Solver::DormandPrince => "Dormand–Prince, adaptive",
+        Solver::Rk4 => tr!("controls.solver.rk4"),
+        Solver::DormandPrince => tr!("controls.solver.dopri"),
     }
 }
 
 fn trace_title(trace: TraceEstimator) -> &'static str {
     match trace {
-        TraceEstimator::Exact => "exact",
-        TraceEstimator::Hutchinson => "Hutchinson estimate",
+        TraceEstimator::Exact => tr!("controls.trace.exact"),
+        TraceEstimator::Hutchinson => tr!("controls.trace.hutchinson"),
     }
 }
 
@@ -668,6 +671,22 @@ fn choice_combo<T: Copy + PartialEq>(
         .labelled_by(label);
 }
 
+/// The language switch: one button per language, the current one selected.
+fn language_ui(ui: &mut egui::Ui, ctx: &mut PanelContext<'_>) {
+    let current = i18n::current();
+    // Right to left: the last language first.
+    for lang in Lang::ALL.into_iter().rev() {
+        if ui
+            .selectable_label(lang == current, lang.endonym())
+            .on_hover_text(tr!("controls.language.hint"))
+            .clicked()
+            && lang != current
+        {
+            ctx.commands.push(Command::SetLanguage(lang));
+        }
+    }
+}
+
 /// `35344` → `"35,344"`.
 fn group_thousands(n: usize) -> String {
     let digits = n.to_string();
@@ -683,12 +702,12 @@ fn group_thousands(n: usize) -> String {
 
 /// Exports of the first model and the scene, and the import of a `model.json`.
 fn export_ui(ui: &mut egui::Ui, ctx: &mut PanelContext<'_>) {
-    ui.label(egui::RichText::new("Export").strong());
+    ui.label(egui::RichText::new(tr!("controls.export")).strong());
     ui.horizontal_wrapped(|ui| {
         for export in crate::lab::export::Export::ALL {
             if ui
-                .button(export.title())
-                .on_hover_text(export.description())
+                .button(names::export(export))
+                .on_hover_text(names::export_description(export))
                 .clicked()
             {
                 ctx.commands.push(Command::Export(export));

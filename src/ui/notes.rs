@@ -4,6 +4,8 @@
 //! the log-det map's range, the held-out scores).
 
 use super::{Panel, PanelContext};
+use crate::lab::names;
+use crate::tr;
 use crate::flows::Family;
 use crate::lab::notes::{Concept, notes_for};
 use crate::lab::views::Pictures;
@@ -26,7 +28,7 @@ impl Panel for NotesPanel {
         };
         let family = run.spec().flow.family;
         let objective = run.spec().train.objective;
-        ui.heading("Notes");
+        ui.heading(tr!("notes.heading"));
         egui::ScrollArea::vertical()
             .auto_shrink([false, false])
             .show(ui, |ui| {
@@ -41,7 +43,7 @@ impl Panel for NotesPanel {
                     }
                     ui.add_space(4.0);
                     ui.label(
-                        egui::RichText::new(format!("Beside “{}”", view.info().title))
+                        egui::RichText::new(tr!("notes.beside", view = names::view(view)))
                             .strong()
                             .size(15.0),
                     );
@@ -81,54 +83,50 @@ fn live_value(concept: Concept, workspace: &Workspace, run: &Run) -> Option<Stri
             .take(4)
             .collect();
         (!lines.is_empty()).then(|| {
-            let mut text = "Now: ".to_owned();
-            text.push_str(
-                &lines
-                    .iter()
-                    .map(|l| l.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            );
-            text
+            let lines: Vec<&str> = lines.iter().map(|l| l.as_str()).collect();
+            tr!("notes.now", values = lines.join(tr!("list.separator")))
         })
     };
     match concept {
-        Concept::Planar if family == Family::Planar => labels_with("planar", pictures),
-        Concept::Radial if family == Family::Radial => labels_with("radial", pictures),
+        Concept::Planar if family == Family::Planar => labels_with(tr!("layer.planar"), pictures),
+        Concept::Radial if family == Family::Radial => labels_with(tr!("layer.radial"), pictures),
         Concept::GlowActnormLinear if family == Family::Glow => {
-            labels_with("invertible linear", pictures)
+            labels_with(tr!("layer.invertible_linear"), pictures)
         }
         Concept::AutoregressiveSpeed => {
             let report = report?;
             let (sample, density) = (report.sample_ms_per_1k?, report.density_ms_per_1k?);
-            Some(format!(
-                "This model: sampling {sample:.2} ms, density {density:.2} ms per 1,000 points (ratio {:.1}×).",
-                (density / sample.max(1e-9)).max(sample / density.max(1e-9))
+            let ratio = (density / sample.max(1e-9)).max(sample / density.max(1e-9));
+            Some(tr!(
+                "notes.live.speed",
+                sample = format!("{sample:.2}"),
+                density = format!("{density:.2}"),
+                ratio = format!("{ratio:.1}"),
             ))
         }
         Concept::ChangeOfVariables if pictures.is_some_and(|p| !p.probes.is_empty()) => {
             let probe = pictures?.probes.last()?;
             let [x, y] = probe.point;
-            let mut text = format!(
-                "At the clicked point ({x:.2}, {y:.2}): log p₀(z₀) = {:+.3}",
-                probe.base_log_prob
-            );
+            let mut terms = format!("log p₀(z₀) = {:+.3}", probe.base_log_prob);
             for (i, term) in probe.layer_log_dets.iter().enumerate() {
-                text.push_str(&format!(", − layer {} ({term:+.3})", i + 1));
+                terms.push_str(&tr!("notes.live.layer_term", layer = i + 1, term = format!("{term:+.3}")));
             }
-            text.push_str(&format!(" = log p(x) = {:+.3}.", probe.log_prob));
-            Some(text)
+            Some(tr!(
+                "notes.live.terms",
+                point = format!("({x:.2}, {y:.2})"),
+                terms = terms,
+                total = format!("{:+.3}", probe.log_prob),
+            ))
         }
         Concept::ExplodingInverse if pictures.is_some_and(|p| !p.probes.is_empty()) => {
             let probe = pictures?.probes.last()?;
-            Some(format!(
-                "At the clicked point: |f(f⁻¹(x)) − x| = {:.2e}, pre-image z₀ = ({:.2}, {:.2}).",
-                probe.reconstruction_error, probe.preimage[0], probe.preimage[1]
+            Some(tr!(
+                "notes.live.inverse",
+                error = format!("{:.2e}", probe.reconstruction_error),
+                preimage = format!("({:.2}, {:.2})", probe.preimage[0], probe.preimage[1]),
             ))
         }
-        Concept::ChangeOfVariables => Some(
-            "Click a point on the samples or density plots to see its terms add up.".to_owned(),
-        ),
+        Concept::ChangeOfVariables => Some(tr!("notes.live.click").to_owned()),
         Concept::NiceVolume => {
             let pictures = pictures?;
             let depth = pictures.depth.filter(|&d| d > 0)?;
@@ -137,8 +135,11 @@ fn live_value(concept: Concept, workspace: &Workspace, run: &Run) -> Option<Stri
                 (l.min(v), h.max(v))
             });
             (low <= high).then(|| {
-                format!(
-                    "Now: layer {depth}'s log|det J| ranges from {low:+.3} to {high:+.3} over the plot."
+                tr!(
+                    "notes.live.log_det_range",
+                    layer = depth,
+                    low = format!("{low:+.3}"),
+                    high = format!("{high:+.3}"),
                 )
             })
         }
@@ -146,26 +147,29 @@ fn live_value(concept: Concept, workspace: &Workspace, run: &Run) -> Option<Stri
             let report = report?;
             let nll = report.test_nll?;
             Some(match report.kl {
-                Some(kl) => format!(
-                    "Now: held-out NLL {nll:.3} nats, KL {kl:.3} nats (so the target's entropy is {:.3} nats).",
-                    nll - kl
+                Some(kl) => tr!(
+                    "notes.live.nll_kl",
+                    nll = format!("{nll:.3}"),
+                    kl = format!("{kl:.3}"),
+                    entropy = format!("{:.3}", nll - kl),
                 ),
-                None => format!("Now: held-out NLL {nll:.3} nats."),
+                None => tr!("notes.live.nll", nll = format!("{nll:.3}")),
             })
         }
         Concept::CnfTrace => {
             let pictures = pictures?;
             let mut parts = Vec::new();
             if let Some([exact, gaussian, rademacher]) = pictures.trace_spread {
-                parts.push(format!(
-                    "Now, at t = {:.2}: |Tr ∂f/∂z| ≈ {exact:.2}; one probe's estimate spreads by ±{gaussian:.2} (Gaussian) or ±{rademacher:.2} (Rademacher).",
-                    pictures.field_time.unwrap_or(0.0)
+                parts.push(tr!(
+                    "notes.live.trace",
+                    time = format!("{:.2}", pictures.field_time.unwrap_or(0.0)),
+                    exact = format!("{exact:.2}"),
+                    gaussian = format!("{gaussian:.2}"),
+                    rademacher = format!("{rademacher:.2}"),
                 ));
             }
             if let Some(nfe) = pictures.solver_evaluations {
-                parts.push(format!(
-                    "{nfe} vector-field evaluations per density evaluation."
-                ));
+                parts.push(tr!("notes.live.evaluations", count = nfe));
             }
             (!parts.is_empty()).then(|| parts.join(" "))
         }

@@ -5,6 +5,7 @@ use egui::{Color32, RichText};
 
 use super::{Panel, PanelContext};
 use crate::flows::eval::ROUND_TRIP_TOLERANCE;
+use crate::tr;
 
 /// Colour of problems.
 const ERROR_COLOR: Color32 = Color32::from_rgb(255, 110, 90);
@@ -29,41 +30,42 @@ impl Panel for StatusPanel {
             } else {
                 format!(" ({})", renderer.adapter)
             };
-            ui.label(format!("Renderer: {}{adapter}", renderer.label));
+            ui.label(tr!("status.renderer", renderer = renderer.label, adapter = adapter));
             ui.separator();
             let gpu = match status.webgpu_available {
-                Some(true) => "GPU compute available",
-                Some(false) => "no GPU compute",
-                None => "checking for WebGPU…",
+                Some(true) => tr!("status.gpu_available"),
+                Some(false) => tr!("status.no_gpu"),
+                None => tr!("status.checking_webgpu"),
             };
-            ui.label(format!(
-                "Compute: {} ({gpu})",
-                status.backend.to_uppercase()
+            ui.label(tr!(
+                "status.compute",
+                backend = status.backend.to_uppercase(),
+                gpu = gpu,
             ))
-            .on_hover_text("Training runs on the CPU engine; the WebGPU executor is to come.");
+            .on_hover_text(tr!("status.compute.hint"));
             ui.separator();
             let (thread, why) = match status.training_thread {
-                "worker" => ("Trainer: Web Worker", "Training runs in a Web Worker, beside the page."),
-                "thread" => ("Trainer: thread", "Training runs on its own thread, beside the window."),
-                _ => ("Trainer: UI thread", "Training shares the UI's thread, a slice of each frame."),
+                "worker" => (tr!("status.trainer_worker"), tr!("status.trainer_worker.hint")),
+                "thread" => (tr!("status.trainer_thread"), tr!("status.trainer_thread.hint")),
+                _ => (tr!("status.trainer_ui"), tr!("status.trainer_ui.hint")),
             };
             ui.label(thread).on_hover_text(why);
             ui.separator();
-            ui.label(format!("Step {}", status.step));
+            ui.label(tr!("status.step", step = status.step));
             ui.separator();
             match status.loss {
-                Some(loss) => ui.label(format!("Loss {loss:.4}")),
-                None => ui.label("Loss —"),
+                Some(loss) => ui.label(tr!("status.loss", loss = format!("{loss:.4}"))),
+                None => ui.label(tr!("status.loss", loss = "—")),
             };
             if let Some(model) = status.models.first() {
                 if let Some(nll) = model.test_nll {
                     ui.separator();
-                    ui.label(format!("Held-out NLL {nll:.3}"))
-                        .on_hover_text("Negative log-likelihood of 10,000 fresh target samples, in nats: lower is better.");
+                    ui.label(tr!("status.nll", nll = format!("{nll:.3}")))
+                        .on_hover_text(tr!("status.nll.hint"));
                 }
                 if status.playing && model.steps_per_sec > 0.0 {
                     ui.separator();
-                    ui.label(format!("{:.0} steps/s", model.steps_per_sec));
+                    ui.label(tr!("status.steps_per_sec", rate = format!("{:.0}", model.steps_per_sec)));
                 }
             }
             if let Some(fps) = status.fps {
@@ -72,8 +74,8 @@ impl Panel for StatusPanel {
             }
             if let Some(ms) = status.frame_ms {
                 ui.separator();
-                ui.label(format!("frame {ms:.1} ms"))
-                    .on_hover_text("The app's own CPU time per frame (layout and tessellation).");
+                ui.label(tr!("status.frame_ms", ms = format!("{ms:.1}")))
+                    .on_hover_text(tr!("status.frame_ms.hint"));
             }
         });
         if let Some(reason) = &status.trainer {
@@ -88,7 +90,7 @@ impl Panel for StatusPanel {
             .first()
             .and_then(|run| run.events().last())
         {
-            ui.label(RichText::new(format!("Note: {event}")).color(NOTICE_COLOR));
+            ui.label(RichText::new(tr!("status.note", note = event)).color(NOTICE_COLOR));
         }
         for (k, model) in status.models.iter().enumerate() {
             if let Some(error) = model
@@ -96,22 +98,24 @@ impl Panel for StatusPanel {
                 .filter(|&e| e > f64::from(ROUND_TRIP_TOLERANCE))
             {
                 let which = if status.models.len() > 1 {
-                    format!("model {} ({}): ", k + 1, model.flow)
+                    tr!("status.which_model", index = k + 1, flow = model.flow)
                 } else {
                     String::new()
                 };
                 ui.label(
-                    RichText::new(format!(
-                        "Note: {which}the inverse is unreliable: ‖f(f⁻¹(x)) − x‖ reaches {} on held-out points (above {ROUND_TRIP_TOLERANCE}), so its samples and its density disagree",
-                        if error >= f64::MAX { "NaN".to_owned() } else { format!("{error:.2e}") }
+                    RichText::new(tr!(
+                        "status.inverse_unreliable",
+                        which = which,
+                        error = if error >= f64::MAX { "NaN".to_owned() } else { format!("{error:.2e}") },
+                        tolerance = ROUND_TRIP_TOLERANCE,
                     ))
                     .color(NOTICE_COLOR),
                 )
-                .on_hover_text("Pushed to the base by the density direction and back by the sample direction, a point should return to itself. Root-solved inverses (planar, radial) that do not converge and ODE integrations that part (CNF) break this.");
+                .on_hover_text(tr!("status.inverse_unreliable.hint"));
             }
         }
         if let Some(error) = &status.error {
-            ui.label(RichText::new(format!("Error: {error}")).color(ERROR_COLOR));
+            ui.label(RichText::new(tr!("status.error", error = error)).color(ERROR_COLOR));
         }
     }
 }

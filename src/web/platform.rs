@@ -338,3 +338,75 @@ async fn ask_for_webgpu_adapter() -> bool {
         Err(_) => false,
     }
 }
+
+/// The language the browser asks for (`navigator.language`).
+pub fn preferred_language() -> crate::i18n::Lang {
+    web_sys::window()
+        .and_then(|window| window.navigator().language())
+        .map_or(crate::i18n::Lang::En, |tag| crate::i18n::Lang::from_locale(&tag))
+}
+
+/// Where the Chinese glyphs stand: fetched only when Chinese is first spoken.
+enum CjkFont {
+    NotAsked,
+    Loading,
+    Ready(&'static [u8]),
+    Failed,
+}
+
+thread_local! {
+    static CJK_FONT: RefCell<CjkFont> = const { RefCell::new(CjkFont::NotAsked) };
+}
+
+/// The file the page fetches the Chinese glyphs from (web/index.html copies it beside the
+/// wasm). Why not in the wasm: it would add its ~0.4 MB to every visit, in every language.
+const CJK_FONT_URL: &str = "cjk.ttf";
+
+/// The Chinese glyphs once fetched (`None` while loading, or if the fetch failed: then the
+/// app stays in English and says so); the first call starts the fetch.
+pub fn cjk_font() -> Option<&'static [u8]> {
+    CJK_FONT.with(|state| {
+        let mut state = state.borrow_mut();
+        match *state {
+            CjkFont::Ready(bytes) => return Some(bytes),
+            CjkFont::Loading | CjkFont::Failed => return None,
+            CjkFont::NotAsked => *state = CjkFont::Loading,
+        }
+        wasm_bindgen_futures::spawn_local(async {
+            let fetched = fetch_bytes(CJK_FONT_URL).await;
+            CJK_FONT.with(|state| {
+                *state.borrow_mut() = match fetched {
+                    Ok(bytes) => CjkFont::Ready(Box::leak(bytes.into_boxed_slice())),
+                    Err(error) => {
+                        log::error!("could not load the Chinese font {CJK_FONT_URL}: {error:?}");
+                        CjkFont::Failed
+                    }
+                }
+            });
+            EGUI_CTX.with(|ctx| {
+                if let Some(ctx) = ctx.borrow().as_ref() {
+                    ctx.request_repaint();
+                }
+            });
+        });
+        None
+    })
+}
+
+/// Whether fetching the Chinese glyphs failed.
+pub fn cjk_font_failed() -> bool {
+    CJK_FONT.with(|state| matches!(*state.borrow(), CjkFont::Failed))
+}
+
+async fn fetch_bytes(url: &str) -> Result<Vec<u8>, JsValue> {
+    let window = web_sys::window().ok_or_else(|| JsValue::from_str("no window"))?;
+    let response: web_sys::Response =
+        wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(url))
+            .await?
+            .dyn_into()?;
+    if !response.ok() {
+        return Err(JsValue::from_str(&format!("HTTP {}", response.status())));
+    }
+    let buffer = wasm_bindgen_futures::JsFuture::from(response.array_buffer()?).await?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}

@@ -249,14 +249,20 @@ impl Layer for OdeSegment {
         let (ta, tb) = self.span();
         let (ta, tb) = (describe::short(ta), describe::short(tb));
         let steps = match self.steps {
-            1 => "1 RK4 step".to_string(),
-            n => format!("{n} RK4 steps"),
+            1 => crate::tr!("layer.rk4_step").to_owned(),
+            n => crate::tr!("layer.rk4_steps", count = n),
         };
         let augmented = match self.ode.options.augment {
             0 => String::new(),
-            k => format!(", in {} + {k} dimensions (augmented)", self.ode.data_dim),
+            k => crate::tr!("layer.augmented", data = self.ode.data_dim, extra = k),
         };
-        Some(format!("t from {ta} to {tb}, {steps}{augmented}"))
+        Some(crate::tr!(
+            "layer.time_span",
+            from = ta,
+            to = tb,
+            steps = steps,
+            augmented = augmented,
+        ))
     }
 
     fn time_span(&self) -> Option<(f64, f64)> {
