@@ -6,8 +6,8 @@
 //! `native`) is chosen in one place, [`platform`]; nothing else needs a `cfg`.
 
 pub mod engine;
-pub mod i18n;
 pub mod flows;
+pub mod i18n;
 pub mod rng;
 pub mod targets;
 pub mod train;

@@ -43,7 +43,12 @@ impl Partition {
         let given = describe::coordinates(&self.conditioned);
         match how {
             "" => crate::tr!("layer.moved_given", moved = moved, given = given),
-            how => crate::tr!("layer.moved_how_given", moved = moved, how = how, given = given),
+            how => crate::tr!(
+                "layer.moved_how_given",
+                moved = moved,
+                how = how,
+                given = given
+            ),
         }
     }
 
@@ -277,6 +282,9 @@ impl super::Layer for AffineCoupling {
     }
     /// `x₂ scaled and shifted given x₁`.
     fn describe(&self, _store: &ParamStore) -> Option<String> {
-        Some(self.partition.describe(crate::tr!("layer.scaled_and_shifted")))
+        Some(
+            self.partition
+                .describe(crate::tr!("layer.scaled_and_shifted")),
+        )
     }
 }

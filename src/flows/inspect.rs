@@ -270,7 +270,8 @@ pub fn layer_labels(flow: &Flow) -> Vec<String> {
                 }
             };
             // The kind in the language of the trainer's thread (the views' request sets it).
-            let said = crate::i18n::text(&format!("layer.{}", kind.replace(' ', "_")));
+            let said =
+                crate::i18n::text(&format!("layer.{}", kind.to_lowercase().replace(' ', "_")));
             let name = match count(kind) {
                 1 => said.to_string(),
                 _ => format!("{said} {n}"),

@@ -33,7 +33,9 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// A language the app speaks.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Lang {
     /// English.
     #[default]
@@ -275,7 +277,8 @@ mod tests {
 
     #[test]
     fn continuations_join_with_a_space_except_beside_chinese() {
-        let parsed = parse("a = one\n  two\nb = 归一化\n  流。\n  Then x\n# c = no\nc = x\\ny\nd = \"; \"");
+        let parsed =
+            parse("a = one\n  two\nb = 归一化\n  流。\n  Then x\n# c = no\nc = x\\ny\nd = \"; \"");
         assert_eq!(parsed[0], ("a", "one two".to_owned()));
         assert_eq!(parsed[1], ("b", "归一化流。Then x".to_owned()));
         assert_eq!(parsed[2], ("c", "x\ny".to_owned()));
@@ -285,7 +288,10 @@ mod tests {
 
     #[test]
     fn fill_and_placeholders() {
-        assert_eq!(fill("Step {step} of {n}", &[("step", &3), ("n", &"9")]), "Step 3 of 9");
+        assert_eq!(
+            fill("Step {step} of {n}", &[("step", &3), ("n", &"9")]),
+            "Step 3 of 9"
+        );
         assert_eq!(placeholders("{b} x {a} {b} {:.2}"), vec!["a", "b"]);
     }
 

@@ -34,7 +34,10 @@ pub fn all_keys() -> Vec<(String, &'static str)> {
     for family in Family::ALL {
         let info = family.info();
         keys.push((format!("family.{}", info.name), info.title));
-        keys.push((format!("family.{}.description", info.name), info.description));
+        keys.push((
+            format!("family.{}.description", info.name),
+            info.description,
+        ));
     }
     for name in crate::targets::names() {
         let info = crate::targets::info(name).map_or("", |i| i.description);
@@ -54,7 +57,10 @@ pub fn all_keys() -> Vec<(String, &'static str)> {
     }
     for export in Export::ALL {
         keys.push((format!("export.{}", export.id()), export.title()));
-        keys.push((format!("export.{}.description", export.id()), export.description()));
+        keys.push((
+            format!("export.{}.description", export.id()),
+            export.description(),
+        ));
     }
     keys
 }
@@ -67,12 +73,18 @@ pub fn family(family: Family) -> &'static str {
 /// A flow family's one-line description.
 pub fn family_description(family: Family) -> &'static str {
     let info = family.info();
-    say(&format!("family.{}.description", info.name), info.description)
+    say(
+        &format!("family.{}.description", info.name),
+        info.description,
+    )
 }
 
 /// An objective's name.
 pub fn objective(objective: ObjectiveKind) -> &'static str {
-    say(&format!("objective.{}", objective.name()), objective.title())
+    say(
+        &format!("objective.{}", objective.name()),
+        objective.title(),
+    )
 }
 
 /// A view's title.

@@ -14,8 +14,8 @@
 //! them out.
 
 use super::views::ViewKind;
-use crate::i18n::{self, Lang};
 use crate::flows::Family;
+use crate::i18n::{self, Lang};
 use crate::train::ObjectiveKind;
 
 /// A concept of the seed article the app shows.
@@ -268,9 +268,16 @@ mod tests {
                 }
             }
             let titles: HashSet<_> = Concept::ALL.map(|c| c.note_in(lang).title).into();
-            assert_eq!(titles.len(), Concept::ALL.len(), "{lang:?} titles are distinct");
+            assert_eq!(
+                titles.len(),
+                Concept::ALL.len(),
+                "{lang:?} titles are distinct"
+            );
         }
-        assert_eq!(Concept::ALL.map(Concept::note), Concept::ALL.map(|c| c.note_in(Lang::En)));
+        assert_eq!(
+            Concept::ALL.map(Concept::note),
+            Concept::ALL.map(|c| c.note_in(Lang::En))
+        );
     }
 
     #[test]
@@ -382,8 +389,21 @@ mod tests {
         for (lang, note) in notes() {
             for text in [note.title, note.body, note.reference] {
                 let lower = text.to_lowercase();
-                for bad in ["todo", "tbd", "fixme", "xxx", "lorem", "placeholder", "...", "note."] {
-                    assert!(!lower.contains(bad), "{lang:?} {:?} contains {bad:?}", note.concept);
+                for bad in [
+                    "todo",
+                    "tbd",
+                    "fixme",
+                    "xxx",
+                    "lorem",
+                    "placeholder",
+                    "...",
+                    "note.",
+                ] {
+                    assert!(
+                        !lower.contains(bad),
+                        "{lang:?} {:?} contains {bad:?}",
+                        note.concept
+                    );
                 }
             }
         }

@@ -9,12 +9,12 @@
 
 use super::{Panel, PanelContext};
 use crate::flows::Family;
-use crate::i18n::{self, Lang};
-use crate::lab::names;
-use crate::tr;
 use crate::flows::cnf::{ProbeKind, Solver, TraceEstimator};
 use crate::flows::mlp::Activation;
+use crate::i18n::{self, Lang};
+use crate::lab::names;
 use crate::lab::{Command, Spec};
+use crate::tr;
 use crate::train::ObjectiveKind;
 
 /// The model panel.
@@ -190,7 +190,10 @@ impl ControlsPanel {
                     for info in crate::targets::CATALOG {
                         let picked = ui
                             .selectable_label(info.name == current_target, info.name)
-                            .on_hover_text(names::say(&format!("target.{}", info.name), info.description));
+                            .on_hover_text(names::say(
+                                &format!("target.{}", info.name),
+                                info.description,
+                            ));
                         if picked.clicked() && info.name != current_target {
                             ctx.commands
                                 .push(Command::SelectTarget(info.name.to_owned()));
@@ -322,7 +325,9 @@ impl ControlsPanel {
             );
             row(
                 tr!("vitals.training_time"),
-                report.map_or("–".to_owned(), |r| tr!("unit.seconds", value = format!("{:.1}", r.train_secs))),
+                report.map_or("–".to_owned(), |r| {
+                    tr!("unit.seconds", value = format!("{:.1}", r.train_secs))
+                }),
             );
             row(
                 tr!("vitals.parameters"),
@@ -451,9 +456,7 @@ fn model_rows(
     if response.changed() {
         draft.model.lr = Some(lr);
     }
-    track(
-        response.on_hover_text(tr!("controls.learning_rate.hint")),
-    );
+    track(response.on_hover_text(tr!("controls.learning_rate.hint")));
     ui.end_row();
 
     let mut batch = draft.model.batch;
@@ -557,13 +560,7 @@ fn cnf_rows(ui: &mut egui::Ui, draft: &mut Spec, track: &mut impl FnMut(egui::Re
                 let slider = egui::Slider::new(value, 1e-8..=1e-1)
                     .logarithmic(true)
                     .custom_formatter(|v, _| format!("{v:.0e}"));
-                slider_row(
-                    ui,
-                    name,
-                    slider,
-                    tr!("controls.tolerance.hint"),
-                    track,
-                );
+                slider_row(ui, name, slider, tr!("controls.tolerance.hint"), track);
             }
         }
     }

@@ -4,12 +4,12 @@
 //! the log-det map's range, the held-out scores).
 
 use super::{Panel, PanelContext};
-use crate::lab::names;
-use crate::tr;
 use crate::flows::Family;
+use crate::lab::names;
 use crate::lab::notes::{Concept, notes_for};
 use crate::lab::views::Pictures;
 use crate::lab::{Run, Workspace};
+use crate::tr;
 
 /// The notes panel.
 #[derive(Default)]
@@ -109,7 +109,11 @@ fn live_value(concept: Concept, workspace: &Workspace, run: &Run) -> Option<Stri
             let [x, y] = probe.point;
             let mut terms = format!("log p₀(z₀) = {:+.3}", probe.base_log_prob);
             for (i, term) in probe.layer_log_dets.iter().enumerate() {
-                terms.push_str(&tr!("notes.live.layer_term", layer = i + 1, term = format!("{term:+.3}")));
+                terms.push_str(&tr!(
+                    "notes.live.layer_term",
+                    layer = i + 1,
+                    term = format!("{term:+.3}")
+                ));
             }
             Some(tr!(
                 "notes.live.terms",

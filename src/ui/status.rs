@@ -30,7 +30,11 @@ impl Panel for StatusPanel {
             } else {
                 format!(" ({})", renderer.adapter)
             };
-            ui.label(tr!("status.renderer", renderer = renderer.label, adapter = adapter));
+            ui.label(tr!(
+                "status.renderer",
+                renderer = renderer.label,
+                adapter = adapter
+            ));
             ui.separator();
             let gpu = match status.webgpu_available {
                 Some(true) => tr!("status.gpu_available"),
@@ -45,8 +49,14 @@ impl Panel for StatusPanel {
             .on_hover_text(tr!("status.compute.hint"));
             ui.separator();
             let (thread, why) = match status.training_thread {
-                "worker" => (tr!("status.trainer_worker"), tr!("status.trainer_worker.hint")),
-                "thread" => (tr!("status.trainer_thread"), tr!("status.trainer_thread.hint")),
+                "worker" => (
+                    tr!("status.trainer_worker"),
+                    tr!("status.trainer_worker.hint"),
+                ),
+                "thread" => (
+                    tr!("status.trainer_thread"),
+                    tr!("status.trainer_thread.hint"),
+                ),
                 _ => (tr!("status.trainer_ui"), tr!("status.trainer_ui.hint")),
             };
             ui.label(thread).on_hover_text(why);
@@ -65,7 +75,10 @@ impl Panel for StatusPanel {
                 }
                 if status.playing && model.steps_per_sec > 0.0 {
                     ui.separator();
-                    ui.label(tr!("status.steps_per_sec", rate = format!("{:.0}", model.steps_per_sec)));
+                    ui.label(tr!(
+                        "status.steps_per_sec",
+                        rate = format!("{:.0}", model.steps_per_sec)
+                    ));
                 }
             }
             if let Some(fps) = status.fps {
@@ -106,7 +119,11 @@ impl Panel for StatusPanel {
                     RichText::new(tr!(
                         "status.inverse_unreliable",
                         which = which,
-                        error = if error >= f64::MAX { "NaN".to_owned() } else { format!("{error:.2e}") },
+                        error = if error >= f64::MAX {
+                            "NaN".to_owned()
+                        } else {
+                            format!("{error:.2e}")
+                        },
                         tolerance = ROUND_TRIP_TOLERANCE,
                     ))
                     .color(NOTICE_COLOR),

@@ -343,7 +343,9 @@ async fn ask_for_webgpu_adapter() -> bool {
 pub fn preferred_language() -> crate::i18n::Lang {
     web_sys::window()
         .and_then(|window| window.navigator().language())
-        .map_or(crate::i18n::Lang::En, |tag| crate::i18n::Lang::from_locale(&tag))
+        .map_or(crate::i18n::Lang::En, |tag| {
+            crate::i18n::Lang::from_locale(&tag)
+        })
 }
 
 /// Where the Chinese glyphs stand: fetched only when Chinese is first spoken.
