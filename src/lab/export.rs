@@ -92,7 +92,7 @@ impl Export {
 pub fn model_label(index: usize, run: &Run) -> String {
     let config = &run.spec().flow;
     let info = config.family.info();
-    let mut label = format!("{}. {}", index + 1, info.title);
+    let mut label = format!("{}. {}", index + 1, super::names::family(config.family));
     if config.layers != info.default_layers || config.hidden != info.default_hidden {
         label.push_str(&format!(" ({}×{})", config.layers, config.hidden));
     }
@@ -163,8 +163,10 @@ impl TableRow {
             format!("{:.0}", self.steps_per_sec),
             ms(self.sample_ms),
             ms(self.density_ms),
-            self.secs_to_goal
-                .map_or("not yet".to_owned(), |s| format!("{s:.1} s")),
+            self.secs_to_goal.map_or_else(
+                || crate::tr!("compare.not_yet").to_owned(),
+                |s| crate::tr!("unit.seconds", value = format!("{s:.1}")),
+            ),
         ]
     }
 

@@ -13,10 +13,10 @@ use std::sync::Arc;
 
 use egui::{FontData, FontDefinitions, FontFamily};
 
-const UBUNTU_LIGHT: &str = "Ubuntu-Light";
+const UBUNTU_LIGHT: &str = "Ubuntu-Light"; // i18n: a font name
 const SYMBOLS: &str = "DejaVu-Sans-symbols";
-const ENDONYMS: &str = "Noto-Sans-CJK-SC-endonyms";
-const CJK: &str = "Noto-Sans-CJK-SC-subset";
+const ENDONYMS: &str = "Noto-Sans-CJK-SC-endonyms"; // i18n: a font name
+const CJK: &str = "Noto-Sans-CJK-SC-subset"; // i18n: a font name
 
 /// The font definitions: Ubuntu Light, then the symbols, for proportional and monospace text.
 pub fn definitions() -> FontDefinitions {

@@ -6,7 +6,8 @@ pub struct RendererInfo {
     /// Stable identifier: `"webgpu"`, `"webgl2"`, `"vulkan"`, `"metal"`, `"dx12"`, `"gl"`,
     /// `"noop"` or `"none"` (no wgpu render state).
     pub id: &'static str,
-    /// Human-readable name, e.g. `"WebGPU"`, `"native Vulkan"`.
+    /// Human-readable name in English, for logs, e.g. `"WebGPU"`, `"native Vulkan"`; the
+    /// panels show [`RendererInfo::name`].
     pub label: &'static str,
     /// The adapter's name as the driver reports it (may be empty in browsers).
     pub adapter: String,
@@ -19,11 +20,16 @@ pub struct RendererInfo {
 }
 
 impl RendererInfo {
+    /// The renderer's name in the current language.
+    pub fn name(&self) -> &'static str {
+        crate::i18n::text(&format!("renderer.{}", self.id))
+    }
+
     /// No wgpu render state (e.g. a test harness without a renderer).
     pub fn none() -> Self {
         Self {
             id: "none",
-            label: "no renderer",
+            label: "no renderer", // i18n: English for logs
             adapter: String::new(),
             gpu_compute: false,
             software: false,
@@ -41,10 +47,10 @@ impl RendererInfo {
             wgpu::Backend::BrowserWebGpu => ("webgpu", "WebGPU"),
             // Why: in a browser wgpu's GL backend *is* WebGL2.
             wgpu::Backend::Gl if crate::platform::IS_WEB => ("webgl2", "WebGL2"),
-            wgpu::Backend::Gl => ("gl", "native OpenGL"),
-            wgpu::Backend::Vulkan => ("vulkan", "native Vulkan"),
-            wgpu::Backend::Metal => ("metal", "native Metal"),
-            wgpu::Backend::Dx12 => ("dx12", "native DirectX 12"),
+            wgpu::Backend::Gl => ("gl", "native OpenGL"), // i18n: English for logs
+            wgpu::Backend::Vulkan => ("vulkan", "native Vulkan"), // i18n: English for logs
+            wgpu::Backend::Metal => ("metal", "native Metal"), // i18n: English for logs
+            wgpu::Backend::Dx12 => ("dx12", "native DirectX 12"), // i18n: English for logs
             wgpu::Backend::Noop => ("noop", "no-op"),
         };
         // Why both checks: egui-wgpu may create a device with WebGL2-level limits on a GL adapter

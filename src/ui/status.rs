@@ -32,7 +32,7 @@ impl Panel for StatusPanel {
             };
             ui.label(tr!(
                 "status.renderer",
-                renderer = renderer.label,
+                renderer = renderer.name(),
                 adapter = adapter
             ));
             ui.separator();
@@ -83,7 +83,7 @@ impl Panel for StatusPanel {
             }
             if let Some(fps) = status.fps {
                 ui.separator();
-                ui.label(format!("{fps:.0} fps"));
+                ui.label(tr!("status.fps", fps = format!("{fps:.0}")));
             }
             if let Some(ms) = status.frame_ms {
                 ui.separator();

@@ -2,4 +2,5 @@
 //! test binary.
 
 mod cli;
+mod i18n;
 mod ui;

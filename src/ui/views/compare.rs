@@ -8,6 +8,7 @@ use egui::Color32;
 
 use super::ViewContext;
 use crate::lab::{Command, Run};
+use crate::tr;
 use crate::ui::plot::{CachedTexture, Canvas, color_image};
 use crate::viz::density::colormap;
 
@@ -76,11 +77,19 @@ impl CompareView {
     ) {
         let runs = view.workspace.runs();
         ui.horizontal_wrapped(|ui| {
-            ui.label("Show:");
-            ui.radio_value(&mut self.multiple, Multiple::Samples, "samples");
-            ui.radio_value(&mut self.multiple, Multiple::Density, "learned density");
+            ui.label(tr!("compare.show"));
+            ui.radio_value(
+                &mut self.multiple,
+                Multiple::Samples,
+                tr!("compare.samples"),
+            );
+            ui.radio_value(
+                &mut self.multiple,
+                Multiple::Density,
+                tr!("compare.density"),
+            );
             ui.separator();
-            let label = ui.label("time to NLL ≤");
+            let label = ui.label(tr!("compare.time_to_goal"));
             ui.add(
                 egui::DragValue::new(&mut self.nll_goal)
                     .speed(0.01)
@@ -145,7 +154,7 @@ impl CompareView {
             ui,
             egui::vec2(side, side),
             view.workspace.view(),
-            &format!("Plot of model {}", index + 1),
+            &tr!("compare.plot_label", model = index + 1),
         );
         let target = view.workspace.target();
         match self.multiple {
@@ -171,7 +180,7 @@ impl CompareView {
                     let n = pictures.resolution;
                     let texture = texture.get(
                         ui.ctx(),
-                        &format!("compare density {index}"),
+                        &format!("compare-density-{index}"),
                         run.pictures_version(),
                         || {
                             let top = scale.unwrap_or_else(|| {
@@ -189,7 +198,7 @@ impl CompareView {
                         canvas.image(texture, pictures.view);
                     }
                 } else {
-                    canvas.caption(&["waiting for the first density…".to_owned()]);
+                    canvas.caption(&[tr!("compare.waiting").to_owned()]);
                 }
             }
         }
@@ -204,15 +213,15 @@ impl CompareView {
             .spacing([12.0, 4.0])
             .show(ui, |ui| {
                 for title in [
-                    "model",
-                    "parameters",
-                    "step",
-                    "held-out NLL",
-                    "KL",
-                    "steps/s",
-                    "sample 4,096",
-                    "density 4,096",
-                    "to the NLL goal",
+                    tr!("compare.column.model"),
+                    tr!("compare.column.parameters"),
+                    tr!("compare.column.step"),
+                    tr!("compare.column.nll"),
+                    tr!("compare.column.kl"),
+                    tr!("compare.column.steps_per_sec"),
+                    tr!("compare.column.sample_time"),
+                    tr!("compare.column.density_time"),
+                    tr!("compare.column.to_goal"),
                     "",
                 ] {
                     ui.label(egui::RichText::new(title).strong());
@@ -227,8 +236,12 @@ impl CompareView {
                     ui.horizontal(|ui| {
                         let paused = run.is_paused();
                         if ui
-                            .small_button(if paused { "Resume" } else { "Hold" })
-                            .on_hover_text("Hold this model while the others train")
+                            .small_button(if paused {
+                                tr!("compare.resume")
+                            } else {
+                                tr!("compare.hold")
+                            })
+                            .on_hover_text(tr!("compare.hold.hint"))
                             .clicked()
                         {
                             commands.push(Command::PauseModel {
@@ -236,10 +249,10 @@ impl CompareView {
                                 paused: !paused,
                             });
                         }
-                        if ui.small_button("Reset").clicked() {
+                        if ui.small_button(tr!("compare.reset")).clicked() {
                             commands.push(Command::ResetModel(index));
                         }
-                        if runs.len() > 1 && ui.small_button("Remove").clicked() {
+                        if runs.len() > 1 && ui.small_button(tr!("compare.remove")).clicked() {
                             commands.push(Command::RemoveModel(index));
                         }
                     });
@@ -270,18 +283,14 @@ fn probes_ui(ui: &mut egui::Ui, runs: &[Run]) {
                     .latest()
                     .and_then(|r| r.held_out_log_q_p01)
                     .is_some_and(|low| f64::from(p.log_prob) < low);
-                let text = format!(
-                    "{} log p = {:+.2}{}",
-                    index + 1,
-                    p.log_prob,
-                    if ood { " (unusual)" } else { "" }
-                );
+                let score = format!("{:+.2}", p.log_prob);
+                let text = if ood {
+                    tr!("compare.probe_unusual", model = index + 1, log_p = score)
+                } else {
+                    tr!("compare.probe", model = index + 1, log_p = score)
+                };
                 ui.label(egui::RichText::new(text).color(model_color(index)))
-                    .on_hover_text(
-                        "unusual: below the 1st percentile of the held-out data's log p for \
-                         this model. Flows can still give high likelihood to points unlike \
-                         the data (the seed's out-of-distribution caveat).",
-                    );
+                    .on_hover_text(tr!("compare.probe.hint"));
             }
         });
     }

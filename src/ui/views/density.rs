@@ -3,6 +3,7 @@
 //! where the target's normaliser is known, the KL divergence underneath.
 
 use super::ViewContext;
+use crate::tr;
 use crate::ui::plot::{CachedTexture, Canvas, MapColor as _, color_bar, color_image};
 use crate::viz::density::{DYNAMIC_RANGE_NATS, DensityGrid, Scale, colormap};
 
@@ -28,22 +29,22 @@ impl DensityView {
             Scale::Log
         };
         ui.horizontal_wrapped(|ui| {
-            ui.label("Colour by:");
+            ui.label(tr!("density.colour_by"));
             ui.radio_value(&mut self.linear, false, "log p(x)")
-                .on_hover_text("Tails and far-away modes stay visible");
+                .on_hover_text(tr!("density.log.hint"));
             ui.radio_value(&mut self.linear, true, "p(x)")
-                .on_hover_text("Where the mass is; tails vanish");
+                .on_hover_text(tr!("density.linear.hint"));
         });
         let report = view.run.and_then(|r| r.latest());
         let mut scores = Vec::new();
         if let Some(nll) = report.and_then(|r| r.test_nll) {
-            scores.push(format!("held-out NLL {nll:.3} nats"));
+            scores.push(tr!("density.nll", nll = format!("{nll:.3}")));
         }
         if let Some(kl) = report.and_then(|r| r.kl) {
-            scores.push(format!("KL(p*‖q) {kl:.3} nats"));
+            scores.push(tr!("density.kl", kl = format!("{kl:.3}")));
         }
         if let Some(step) = report.map(|r| r.scored_at_step) {
-            scores.push(format!("at step {step}"));
+            scores.push(tr!("density.at_step", step = step));
         }
         let target = view.workspace.target();
         let target_grid = target.and_then(|t| t.heat_map.as_ref());
@@ -74,17 +75,13 @@ impl DensityView {
         let version = view.run.map_or(0, |r| r.pictures_version()) * 2 + u64::from(self.linear);
         let target_version = target.map_or(0, |t| t.version) * 2 + u64::from(self.linear);
         ui.allocate_ui_with_layout(size, layout, |ui| {
-            let (canvas, response) = Canvas::new(
-                ui,
-                half,
-                view.workspace.view(),
-                "Plot of the learned density",
-            );
+            let (canvas, response) =
+                Canvas::new(ui, half, view.workspace.view(), tr!("density.learned_plot"));
             if let Some(grid) = &learned {
                 heat_ui(
                     &canvas,
                     &mut self.learned,
-                    "learned density",
+                    "learned density", // i18n: a texture id
                     version,
                     grid,
                     high,
@@ -97,24 +94,21 @@ impl DensityView {
                     && c.cnf.solver == crate::flows::cnf::Solver::DormandPrince
             });
             canvas.caption(&[match (&learned, solver) {
-                (None, _) => "learned q(x): computing…".to_owned(),
-                (Some(_), Some(c)) => format!(
-                    "learned q(x), by Dormand–Prince (rtol {:.0e}, atol {:.0e})",
-                    c.cnf.rtol, c.cnf.atol
+                (None, _) => tr!("density.learned_computing").to_owned(),
+                (Some(_), Some(c)) => tr!(
+                    "density.learned_by_solver",
+                    rtol = format!("{:.0e}", c.cnf.rtol),
+                    atol = format!("{:.0e}", c.cnf.atol)
                 ),
-                (Some(_), None) => "learned q(x)".to_owned(),
+                (Some(_), None) => tr!("density.learned").to_owned(),
             }]);
             super::probe_ui(&response, &canvas, view.workspace, commands);
 
-            let (canvas, response) = Canvas::with_color_bar(
-                ui,
-                half,
-                view.workspace.view(),
-                "Plot of the target density",
-            );
+            let (canvas, response) =
+                Canvas::with_color_bar(ui, half, view.workspace.view(), tr!("density.target_plot"));
             match (target, target_grid) {
                 (Some(_), Some(grid)) => {
-                    let name = "target density";
+                    let name = "target density"; // i18n: a texture id
                     heat_ui(
                         &canvas,
                         &mut self.target,
@@ -125,21 +119,21 @@ impl DensityView {
                         scale,
                     );
                     canvas.axes();
-                    canvas.caption(&["target p*(x)".to_owned()]);
+                    canvas.caption(&[tr!("density.target").to_owned()]);
                 }
                 (Some(target), None) => {
                     canvas.dots(&target.samples, |_| super::samples::TARGET_SAMPLE_COLOR);
                     canvas.axes();
-                    canvas.caption(&["target: samples only (no density to draw)".to_owned()]);
+                    canvas.caption(&[tr!("density.target_samples_only").to_owned()]);
                 }
                 _ => canvas.axes(),
             }
             let (low, top) = match scale {
                 Scale::Log => (
-                    format!("−{DYNAMIC_RANGE_NATS} nats"),
-                    "max log p*".to_owned(),
+                    tr!("density.bar_low", nats = DYNAMIC_RANGE_NATS),
+                    tr!("density.bar_max_log").to_owned(),
                 ),
-                Scale::Linear => ("0".to_owned(), "max p*".to_owned()),
+                Scale::Linear => ("0".to_owned(), tr!("density.bar_max").to_owned()),
             };
             color_bar(
                 &canvas.painter,
@@ -152,9 +146,9 @@ impl DensityView {
         });
         ui.label(
             egui::RichText::new(if scores.is_empty() {
-                "held-out NLL: measuring…".to_owned()
+                tr!("density.measuring").to_owned()
             } else {
-                scores.join(" · ")
+                scores.join(tr!("density.score_separator"))
             })
             .size(14.0),
         );

@@ -12,6 +12,7 @@ use crate::lab::Command;
 use crate::targets::TargetSource;
 use crate::targets::mixture::{Component, MAX_COMPONENTS, Mixture};
 use crate::targets::painted::{Brush, PaintedGrid, Symmetry};
+use crate::tr;
 use crate::ui::plot::Canvas;
 
 /// Edits kept for undo.
@@ -55,20 +56,20 @@ impl TargetEditor {
 
     fn brush_ui(&mut self, ui: &mut egui::Ui, grid: &PaintedGrid, commands: &mut Vec<Command>) {
         ui.horizontal_wrapped(|ui| {
-            ui.label("Brush:");
+            ui.label(tr!("editor.brush"));
             ui.add(
                 egui::Slider::new(&mut self.brush.radius, 0.1..=1.5)
-                    .text("size")
+                    .text(tr!("editor.size"))
                     .fixed_decimals(1),
             )
-            .on_hover_text("Radius of the brush, in the plot's units");
+            .on_hover_text(tr!("editor.size.hint"));
             ui.add(
                 egui::Slider::new(&mut self.brush.strength, 0.05..=1.0)
-                    .text("strength")
+                    .text(tr!("editor.strength"))
                     .fixed_decimals(2),
             )
-            .on_hover_text("Ink added (or erased) at the brush's centre per dab");
-            ui.checkbox(&mut self.brush.erase, "Erase");
+            .on_hover_text(tr!("editor.strength.hint"));
+            ui.checkbox(&mut self.brush.erase, tr!("editor.erase"));
             egui::ComboBox::from_id_salt("mirror")
                 .selected_text(symmetry_name(self.brush.symmetry))
                 .show_ui(ui, |ui| {
@@ -87,15 +88,15 @@ impl TargetEditor {
                     }
                 })
                 .response
-                .on_hover_text("Mirror each dab across the axes");
+                .on_hover_text(tr!("editor.mirror.hint"));
             if ui
-                .add_enabled(!self.undo.is_empty(), egui::Button::new("Undo"))
+                .add_enabled(!self.undo.is_empty(), egui::Button::new(tr!("editor.undo")))
                 .clicked()
                 && let Some(previous) = self.undo.pop()
             {
                 commands.push(Command::SetTarget(Box::new(previous)));
             }
-            if ui.button("Clear").clicked() {
+            if ui.button(tr!("editor.clear")).clicked() {
                 // Why not an empty grid: a blank painting is no density. Clearing keeps
                 // one faint dab in the centre, so training goes on while the user paints.
                 self.remember(TargetSource::Painted(grid.clone()));
@@ -111,25 +112,22 @@ impl TargetEditor {
                 commands.push(Command::SetTarget(Box::new(TargetSource::Painted(blank))));
             }
         });
-        ui.label(
-            egui::RichText::new("Drag on the plot to paint; the flow retrains when you let go.")
-                .weak(),
-        );
+        ui.label(egui::RichText::new(tr!("editor.paint_hint")).weak());
     }
 
     fn mixture_ui(&mut self, ui: &mut egui::Ui, mixture: &Mixture, commands: &mut Vec<Command>) {
         let selected = self.selected.filter(|&i| i < mixture.components().len());
         ui.horizontal_wrapped(|ui| {
-            ui.label(format!("{} components.", mixture.components().len()));
+            ui.label(tr!("editor.components", count = mixture.components().len()));
             if ui
-                .add_enabled(!self.undo.is_empty(), egui::Button::new("Undo"))
+                .add_enabled(!self.undo.is_empty(), egui::Button::new(tr!("editor.undo")))
                 .clicked()
                 && let Some(previous) = self.undo.pop()
             {
                 commands.push(Command::SetTarget(Box::new(previous)));
             }
             let Some(index) = selected else {
-                ui.label(egui::RichText::new("Click a centre to select it.").weak());
+                ui.label(egui::RichText::new(tr!("editor.select_hint")).weak());
                 return;
             };
             let mut component = mixture.components()[index];
@@ -139,7 +137,7 @@ impl TargetEditor {
             for (value, name, range) in [
                 (sx, "σx", 0.05..=3.0),
                 (sy, "σy", 0.05..=3.0),
-                (&mut component.weight, "weight", 0.05..=10.0),
+                (&mut component.weight, tr!("editor.weight"), 0.05..=10.0),
             ] {
                 let response = ui.add(
                     egui::Slider::new(value, range)
@@ -161,7 +159,10 @@ impl TargetEditor {
                 }
             }
             if ui
-                .add_enabled(mixture.components().len() > 1, egui::Button::new("Remove"))
+                .add_enabled(
+                    mixture.components().len() > 1,
+                    egui::Button::new(tr!("editor.remove")),
+                )
                 .clicked()
             {
                 let mut edited = mixture.clone();
@@ -172,10 +173,7 @@ impl TargetEditor {
                 }
             }
         });
-        ui.label(
-            egui::RichText::new("Drag a centre to move it; click empty space to add a component.")
-                .weak(),
-        );
+        ui.label(egui::RichText::new(tr!("editor.mixture_hint")).weak());
     }
 
     /// Handles the pointer on the plot and draws the editor's marks. Returns whether the
@@ -341,10 +339,10 @@ impl TargetEditor {
 
 fn symmetry_name(symmetry: Symmetry) -> &'static str {
     match symmetry {
-        Symmetry::None => "no mirror",
-        Symmetry::MirrorX => "mirror left–right",
-        Symmetry::MirrorY => "mirror up–down",
-        Symmetry::Both => "mirror both",
-        Symmetry::Radial4 => "4-fold turn",
+        Symmetry::None => tr!("editor.mirror.none"),
+        Symmetry::MirrorX => tr!("editor.mirror.left_right"),
+        Symmetry::MirrorY => tr!("editor.mirror.up_down"),
+        Symmetry::Both => tr!("editor.mirror.both"),
+        Symmetry::Radial4 => tr!("editor.mirror.radial4"),
     }
 }

@@ -6,6 +6,7 @@ use egui::{Color32, Stroke};
 
 use super::ViewContext;
 use crate::lab::views::FIELD_ARROWS;
+use crate::tr;
 use crate::ui::plot::Canvas;
 use crate::viz::DensityGrid;
 use crate::viz::base_color;
@@ -21,15 +22,10 @@ impl FieldView {
     /// Draws the view.
     pub fn ui(&mut self, ui: &mut egui::Ui, view: &ViewContext<'_>) {
         let workspace = view.workspace;
-        let (canvas, _) = Canvas::new(
-            ui,
-            ui.available_size(),
-            workspace.view(),
-            "Plot of the vector field",
-        );
+        let (canvas, _) = Canvas::new(ui, ui.available_size(), workspace.view(), tr!("field.plot"));
         canvas.axes();
         let Some(pictures) = view.pictures.filter(|p| !p.field.is_empty()) else {
-            canvas.caption(&["computing the field…".to_owned()]);
+            canvas.caption(&[tr!("field.computing").to_owned()]);
             return;
         };
         let depth = workspace.depth().clamp(0.0, pictures.layers as f32);
@@ -78,15 +74,14 @@ impl FieldView {
                 .transform([c[0] + scale * v[0], c[1] + scale * v[1]]);
             canvas.painter.arrow(from, to - from, stroke);
         }
-        let mut caption = vec![format!(
-            "f(z, t) at t = {:.2}; longest arrow {longest:.2} per unit time",
-            pictures.field_time.unwrap_or(0.0)
+        let mut caption = vec![tr!(
+            "field.arrows",
+            time = format!("{:.2}", pictures.field_time.unwrap_or(0.0)),
+            longest = format!("{longest:.2}")
         )];
-        caption.push(format!("paths of {particles} samples from t = 0"));
+        caption.push(tr!("field.paths", count = particles));
         if let Some(nfe) = pictures.solver_evaluations {
-            caption.push(format!(
-                "solver: {nfe} field evaluations per density evaluation"
-            ));
+            caption.push(tr!("field.evaluations", count = nfe));
         }
         canvas.caption(&caption);
     }

@@ -8,6 +8,7 @@ use egui::{Color32, Stroke};
 use super::ViewContext;
 use crate::lab::Command;
 use crate::lab::views::{GRID_LINE_POINTS, Pictures};
+use crate::tr;
 use crate::ui::plot::{CachedTexture, Canvas, MapColor as _, color_bar, color_image};
 use crate::viz::base_color;
 use crate::viz::density::{DYNAMIC_RANGE_NATS, DensityGrid, Scale, colormap, diverging};
@@ -68,11 +69,11 @@ impl LayersView {
             ui,
             ui.available_size(),
             workspace.view(),
-            "Plot of the flow layer by layer",
+            tr!("layers.plot"),
         );
         let Some(pictures) = view.pictures else {
             canvas.axes();
-            canvas.caption(&["computing the layers…".to_owned()]);
+            canvas.caption(&[tr!("layers.computing").to_owned()]);
             return;
         };
         let version = view.run.map_or(0, |r| r.pictures_version());
@@ -108,15 +109,13 @@ impl LayersView {
     ) {
         ui.horizontal_wrapped(|ui| {
             let label = if spec.animate {
-                "Stop layers"
+                tr!("layers.stop")
             } else {
-                "Play layers"
+                tr!("layers.play")
             };
             if ui
                 .button(label)
-                .on_hover_text(
-                    "Sweep the depth from the base distribution to the last layer, looping",
-                )
+                .on_hover_text(tr!("layers.play.hint"))
                 .clicked()
             {
                 let mut edited = spec.clone();
@@ -125,7 +124,11 @@ impl LayersView {
                 commands.push(Command::Edit(Box::new(edited)));
             }
             let is_cnf = pictures.is_some_and(|p| !p.times.is_empty());
-            let text = if is_cnf { "time step" } else { "depth" };
+            let text = if is_cnf {
+                tr!("layers.time_step")
+            } else {
+                tr!("layers.depth")
+            };
             let slider = egui::Slider::new(depth, 0.0..=layers as f32)
                 .text(text)
                 // Why a formatter and not `fixed_decimals`: that rounds the value itself, and a
@@ -151,14 +154,22 @@ impl LayersView {
             }
         });
         ui.horizontal_wrapped(|ui| {
-            ui.label("Under:");
-            ui.radio_value(&mut self.background, Background::Density, "density pᵢ")
-                .on_hover_text("The density of the points after i layers (the base density at 0, the flow's at K)");
-            ui.radio_value(&mut self.background, Background::LogDet, "log|det Jᵢ|")
-                .on_hover_text("How much layer i stretches (red) or squeezes (blue) area where its outputs land");
-            ui.radio_value(&mut self.background, Background::Plain, "nothing");
-            ui.checkbox(&mut self.show_grid, "grid");
-            ui.checkbox(&mut self.show_particles, "particles");
+            ui.label(tr!("layers.under"));
+            ui.radio_value(
+                &mut self.background,
+                Background::Density,
+                tr!("layers.under.density"),
+            )
+            .on_hover_text(tr!("layers.under.density.hint"));
+            ui.radio_value(&mut self.background, Background::LogDet, "log|det Jᵢ|") // i18n: mathematics
+                .on_hover_text(tr!("layers.under.log_det.hint"));
+            ui.radio_value(
+                &mut self.background,
+                Background::Plain,
+                tr!("layers.under.nothing"),
+            );
+            ui.checkbox(&mut self.show_grid, tr!("layers.grid"));
+            ui.checkbox(&mut self.show_particles, tr!("layers.particles"));
         });
     }
 
@@ -180,7 +191,7 @@ impl LayersView {
                 canvas.caption(&[
                     String::new(),
                     String::new(),
-                    "the base has no layer: pick a depth ≥ 1".to_owned(),
+                    tr!("layers.no_log_det").to_owned(),
                 ]);
             }
             return;
@@ -192,7 +203,7 @@ impl LayersView {
         } else {
             0.0
         };
-        let texture = self.heat.get(ctx, "layer picture", key, || {
+        let texture = self.heat.get(ctx, "layer-picture", key, || {
             let colors: Vec<[u8; 4]> = if is_log_det {
                 values.iter().map(|&v| diverging(v / range)).collect()
             } else {
@@ -219,8 +230,8 @@ impl LayersView {
                 &canvas.painter,
                 canvas.screen,
                 |t| colormap(t).map_color(),
-                &format!("−{DYNAMIC_RANGE_NATS} nats"),
-                "max log p",
+                &tr!("density.bar_low", nats = DYNAMIC_RANGE_NATS),
+                tr!("layers.bar_max_log"),
             );
         }
     }
@@ -294,16 +305,25 @@ pub fn caption(pictures: &Pictures, depth: f32) -> Vec<String> {
     let k = pictures.layers;
     let whole = depth.round() as usize;
     let what = if whole == 0 {
-        "the base distribution (no layer yet)".to_owned()
+        tr!("layers.base").to_owned()
     } else {
         pictures.labels.get(whole - 1).cloned().unwrap_or_default()
     };
-    let mut lines = vec![format!("depth {depth:.2} of {k}: {what}")];
+    let mut lines = vec![tr!(
+        "layers.depth_of",
+        depth = format!("{depth:.2}"),
+        layers = k,
+        what = what
+    )];
     if let (Some(&t), Some(&end)) = (pictures.times.get(whole), pictures.times.last()) {
-        lines.push(format!("time t = {t:.2} of T = {end:.2}"));
+        lines.push(tr!(
+            "layers.time_of",
+            time = format!("{t:.2}"),
+            end = format!("{end:.2}")
+        ));
     }
     if pictures.depth.is_some_and(|d| d != whole) {
-        lines.push("(the picture underneath catches up…)".to_owned());
+        lines.push(tr!("layers.catching_up").to_owned());
     }
     lines
 }

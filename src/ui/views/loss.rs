@@ -7,6 +7,7 @@ use egui_plot::{Legend, Line, Plot, PlotPoints, VLine};
 
 use super::ViewContext;
 use crate::lab::protocol::TrainingEvent;
+use crate::tr;
 
 /// Colour of the training loss.
 const LOSS_COLOR: Color32 = Color32::from_rgb(255, 150, 40);
@@ -39,11 +40,10 @@ impl LossView {
     pub fn ui(&mut self, ui: &mut egui::Ui, view: &ViewContext<'_>) {
         ui.horizontal_wrapped(|ui| {
             ui.label("x:");
-            ui.radio_value(&mut self.against_time, false, "steps");
-            ui.radio_value(&mut self.against_time, true, "seconds");
-            ui.checkbox(&mut self.log, "log y").on_hover_text(
-                "log₁₀ of the distance to the lowest value shown (+0.01): losses can be negative, the distance cannot",
-            );
+            ui.radio_value(&mut self.against_time, false, tr!("loss.steps"));
+            ui.radio_value(&mut self.against_time, true, tr!("loss.seconds"));
+            ui.checkbox(&mut self.log, tr!("loss.log_y"))
+                .on_hover_text(tr!("loss.log_y.hint"));
         });
         let Some(run) = view.run else {
             return;
@@ -61,7 +61,10 @@ impl LossView {
         let log = self.log && floor.is_finite();
         let y = |v: f64| if log { (v - floor + 0.01).log10() } else { v };
         let x = |step: u64, secs: f64| if self.against_time { secs } else { step as f64 };
-        let loss_name = format!("training loss ({})", objective.title());
+        let loss_name = tr!(
+            "loss.training",
+            objective = crate::lab::names::objective(objective)
+        );
         // Why thinned: egui_plot draws every point every frame; more than a few per point of
         // width cost frame time and show nothing more.
         let keep = thinning(history.len(), ui.available_width());
@@ -72,9 +75,12 @@ impl LossView {
             .map(|(_, p)| [x(p.step, p.train_secs), y(p.loss)])
             .collect();
         let nll_name = if view.workspace.runs().len() > 1 {
-            format!("{}: held-out NLL", super::compare::model_label(0, run))
+            tr!(
+                "loss.model_nll",
+                model = super::compare::model_label(0, run)
+            )
         } else {
-            "held-out NLL".to_owned()
+            tr!("loss.nll").to_owned()
         };
         let nll: PlotPoints<'_> = scores
             .iter()
@@ -101,13 +107,11 @@ impl LossView {
             .iter()
             .map(|event| match event {
                 TrainingEvent::RolledBack { step, .. } => {
-                    ("rollback (divergence caught)", ROLLBACK_COLOR, at(*step))
+                    (tr!("loss.rollback"), ROLLBACK_COLOR, at(*step))
                 }
-                TrainingEvent::Restarted { step, .. } => (
-                    "trainer restarted (from its checkpoint)",
-                    RESTART_COLOR,
-                    at(*step),
-                ),
+                TrainingEvent::Restarted { step, .. } => {
+                    (tr!("loss.restarted"), RESTART_COLOR, at(*step))
+                }
             })
             .collect();
         // Compared models: their held-out NLL, each in its model's colour.
@@ -124,23 +128,26 @@ impl LossView {
                     .map(|s| [x(s.step, s.train_secs), y(s.nll)])
                     .collect();
                 (
-                    format!("{}: held-out NLL", super::compare::model_label(i, other)),
+                    tr!(
+                        "loss.model_nll",
+                        model = super::compare::model_label(i, other)
+                    ),
                     super::compare::model_color(i),
                     points,
                 )
             })
             .collect();
         let y_label = if log {
-            "log₁₀(value − lowest + 0.01)"
+            tr!("loss.log_axis")
         } else {
-            "nats"
+            tr!("loss.nats")
         };
         Plot::new("loss curves")
             .legend(Legend::default().position(egui_plot::Corner::RightTop))
             .x_axis_label(if self.against_time {
-                "training seconds"
+                tr!("loss.training_seconds")
             } else {
-                "step"
+                tr!("loss.step")
             })
             .y_axis_label(y_label)
             .allow_scroll(false)

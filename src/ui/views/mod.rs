@@ -20,7 +20,8 @@ pub mod samples;
 
 use super::{Panel, PanelContext};
 use crate::lab::views::{Pictures, ViewKind, ViewSet};
-use crate::lab::{Command, Run, Workspace};
+use crate::lab::{Command, Run, Workspace, names};
+use crate::tr;
 
 /// What a view reads this frame.
 pub struct ViewContext<'a> {
@@ -63,7 +64,7 @@ impl Panel for ViewsPanel {
         let shown: Vec<ViewKind> = workspace.shown_views().collect();
         if shown.is_empty() {
             ui.centered_and_justified(|ui| {
-                ui.heading("No view is shown: switch one on above.");
+                ui.heading(tr!("views.none_shown"));
             });
             return;
         }
@@ -191,30 +192,21 @@ pub fn tile_rects(shown: &[ViewKind], area: egui::Rect) -> Vec<(ViewKind, egui::
 fn toggles_ui(ui: &mut egui::Ui, workspace: &Workspace, commands: &mut Vec<Command>) {
     let spec = workspace.spec();
     ui.horizontal_wrapped(|ui| {
-        ui.label(egui::RichText::new("Views:").strong());
+        ui.label(egui::RichText::new(tr!("views.heading")).strong());
         for kind in ViewKind::ALL {
-            let info = kind.info();
             let applies = match kind {
                 ViewKind::Field => spec.model.flow == crate::flows::Family::Cnf,
                 ViewKind::Compare => !spec.compare.is_empty(),
                 _ => true,
             };
             let mut on = spec.views.contains(kind);
-            let hover = if applies {
-                info.description.to_owned()
-            } else {
-                format!(
-                    "{} — only continuous flows have a vector field",
-                    info.description
-                )
-            };
             let response = ui
-                .add_enabled(applies, egui::Checkbox::new(&mut on, info.title))
-                .on_hover_text(hover)
+                .add_enabled(applies, egui::Checkbox::new(&mut on, names::view(kind)))
+                .on_hover_text(names::view_description(kind))
                 .on_disabled_hover_text(if kind == ViewKind::Compare {
-                    "Add a model to compare (the model panel's \"Compare\" section)"
+                    tr!("views.compare_unavailable")
                 } else {
-                    "Only a continuous flow (CNF) has a vector field"
+                    tr!("views.field_unavailable")
                 });
             if response.changed() {
                 let mut views: ViewSet = spec.views;
@@ -233,8 +225,8 @@ fn toggles_ui(ui: &mut egui::Ui, workspace: &Workspace, commands: &mut Vec<Comma
         ui.separator();
         let mut notes = spec.notes;
         if ui
-            .checkbox(&mut notes, "Notes")
-            .on_hover_text("The teaching notes beside the views, with their references")
+            .checkbox(&mut notes, tr!("views.notes"))
+            .on_hover_text(tr!("views.notes.hint"))
             .changed()
         {
             let mut edited = spec.clone();

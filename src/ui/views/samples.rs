@@ -5,6 +5,7 @@
 use egui::Color32;
 
 use super::ViewContext;
+use crate::tr;
 use crate::ui::plot::{CachedTexture, Canvas, color_image};
 use crate::viz::base_color;
 
@@ -43,11 +44,19 @@ impl SamplesView {
         let target = view.workspace.target();
         let has_density = target.is_some_and(|t| t.heat_map.is_some());
         ui.horizontal_wrapped(|ui| {
-            ui.label("Under:");
+            ui.label(tr!("layers.under"));
             ui.add_enabled_ui(has_density, |ui| {
-                ui.radio_value(&mut self.under, Under::Density, "target density");
+                ui.radio_value(
+                    &mut self.under,
+                    Under::Density,
+                    tr!("samples.target_density"),
+                );
             });
-            ui.radio_value(&mut self.under, Under::Samples, "target samples");
+            ui.radio_value(
+                &mut self.under,
+                Under::Samples,
+                tr!("samples.target_samples"),
+            );
         });
         let source = &view.workspace.spec().target;
         self.editor.toolbar_ui(ui, source, commands);
@@ -60,7 +69,7 @@ impl SamplesView {
             ui,
             ui.available_size(),
             view.workspace.view(),
-            "Plot of the flow's samples",
+            tr!("samples.plot"),
         );
         if let Some(target) = target {
             match (under, &target.heat_map) {
@@ -94,7 +103,7 @@ impl SamplesView {
         } else {
             canvas.dots(samples, |_| MODEL_SAMPLE_COLOR);
         }
-        canvas.caption(&[format!("{} flow samples", samples.len())]);
+        canvas.caption(&[tr!("samples.count", count = samples.len())]);
         if !self.editor.canvas_ui(&response, &canvas, source, commands) {
             super::probe_ui(&response, &canvas, view.workspace, commands);
         }
@@ -124,7 +133,7 @@ pub fn wheel_legend(canvas: &Canvas) {
     canvas.painter.text(
         centre + egui::vec2(0.0, radius + 3.0),
         egui::Align2::CENTER_TOP,
-        "start direction",
+        tr!("samples.start_direction"),
         egui::FontId::proportional(11.0),
         Color32::WHITE,
     );
