@@ -225,9 +225,9 @@ impl FlowlabApp {
                     Command::SetTarget(Box::new(source))
                 }
                 Ok(crate::lab::export::Opened::Model(model)) => Command::ImportModel(model),
-                Err(why) => Command::Problem(format!(
-                    "{}. The scene is unchanged.",
-                    why.trim_end_matches('.')
+                Err(why) => Command::Problem(crate::tr!(
+                    "lab.scene_unchanged",
+                    problem = why.trim_end_matches(['.', '。'])
                 )),
             });
         }

@@ -123,12 +123,14 @@ pub fn fit(config: &FlowConfig, batch: usize, objective: ObjectiveKind) -> Fitte
         return unchanged;
     }
     let mib = |bytes: u64| bytes as f64 / (1u64 << 20) as f64;
-    let asked = format!(
-        "{} layers of width {} at batch {batch} would need about {:.0} MiB",
-        config.layers,
-        config.hidden,
-        mib(needed)
+    let asked = crate::tr!(
+        "lab.budget.asked",
+        layers = config.layers,
+        hidden = config.hidden,
+        batch = batch,
+        mib = format!("{:.0}", mib(needed))
     );
+    let budget = format!("{:.0}", mib(MODEL_MEMORY_BUDGET));
     let fits = |e: &Estimate, b: usize| e.at(b) <= MODEL_MEMORY_BUDGET;
     if fits(&asked_for, MIN_BATCH.min(batch)) {
         let room = (MODEL_MEMORY_BUDGET - asked_for.fixed) / asked_for.per_sample.max(1);
@@ -136,9 +138,11 @@ pub fn fit(config: &FlowConfig, batch: usize, objective: ObjectiveKind) -> Fitte
         return Fitted {
             flow: config.clone(),
             batch: fitted,
-            notice: Some(format!(
-                "{asked}; training at batch {fitted} instead (each model is kept under {:.0} MiB)",
-                mib(MODEL_MEMORY_BUDGET)
+            notice: Some(crate::tr!(
+                "lab.budget.smaller_batch",
+                asked = asked,
+                batch = fitted,
+                budget = budget
             )),
         };
     }
@@ -152,10 +156,12 @@ pub fn fit(config: &FlowConfig, batch: usize, objective: ObjectiveKind) -> Fitte
             let room = (MODEL_MEMORY_BUDGET - e.fixed) / e.per_sample.max(1);
             let fitted = (room as usize).clamp(1, batch);
             return Fitted {
-                notice: Some(format!(
-                    "{asked}; training at width {} and batch {fitted} instead (each model is kept under {:.0} MiB)",
-                    narrower.hidden,
-                    mib(MODEL_MEMORY_BUDGET)
+                notice: Some(crate::tr!(
+                    "lab.budget.narrower",
+                    asked = asked,
+                    hidden = narrower.hidden,
+                    batch = fitted,
+                    budget = budget
                 )),
                 flow: narrower,
                 batch: fitted,

@@ -5,6 +5,7 @@
 
 use crate::flows::SavedModel;
 use crate::lab::Run;
+use crate::lab::messages::Localized;
 use crate::targets::ViewRect;
 use crate::viz::DensityGrid;
 use crate::viz::raster::{density_image, draw_dot, pixel_of};
@@ -300,7 +301,7 @@ pub fn open_content(
         } => {
             crate::targets::TargetSource::image_from_rgba(*width, *height, rgba, invert, threshold)
                 .map(Opened::Target)
-                .map_err(|e| format!("{name}: {e}"))
+                .map_err(|e| crate::tr!("lab.open.named", name = name, problem = e.localized()))
         }
     }
 }
@@ -315,48 +316,46 @@ pub fn open(name: &str, bytes: &[u8], invert: bool, threshold: f32) -> Result<Op
     use crate::targets::TargetSource;
     let lower = name.to_ascii_lowercase();
     let extension = lower.rsplit_once('.').map_or("", |(_, e)| e);
-    let named = |e: &dyn std::fmt::Display| format!("{name}: {e}");
+    let named = |problem: &dyn std::fmt::Display| {
+        crate::tr!("lab.open.named", name = name, problem = problem)
+    };
     if bytes.len() > crate::targets::MAX_FILE_BYTES {
-        return Err(named(&crate::targets::TargetError::FileTooLarge {
+        let too_large = crate::targets::TargetError::FileTooLarge {
             bytes: bytes.len(),
             limit: crate::targets::MAX_FILE_BYTES,
-        }));
+        };
+        return Err(named(&too_large.localized()));
     }
     match extension {
         #[cfg(not(target_arch = "wasm32"))]
         "png" | "jpg" | "jpeg" => TargetSource::image_from_bytes(bytes, invert, threshold)
             .map(Opened::Target)
-            .map_err(|e| named(&e)),
+            .map_err(|e| named(&e.localized())),
         // Why: the page has the browser decode images (any format it reads) and passes the
         // pixels; bytes that reach here are what it could not decode.
         #[cfg(target_arch = "wasm32")]
         "png" | "jpg" | "jpeg" | "gif" | "webp" | "bmp" => {
-            Err(named(&"the browser could not decode it as an image"))
+            Err(named(&crate::tr!("lab.open.not_decodable")))
         }
         "csv" | "txt" => {
             let text =
-                std::str::from_utf8(bytes).map_err(|_| named(&"the file is not UTF-8 text"))?;
+                std::str::from_utf8(bytes).map_err(|_| named(&crate::tr!("lab.open.not_utf8")))?;
             TargetSource::csv_from_text(text)
                 .map(Opened::Target)
-                .map_err(|e| named(&e))
+                .map_err(|e| named(&e.localized()))
         }
         "json" => {
             let saved: SavedModel = serde_json::from_slice(bytes)
-                .map_err(|e| named(&format!("not a model.json written by flowlab ({e})")))?;
+                .map_err(|e| named(&crate::tr!("lab.open.not_model_json", reason = e)))?;
             if saved.dim != 2 {
-                return Err(named(&format!(
-                    "a {}-dimensional model; flowlab's app is 2-D",
-                    saved.dim
-                )));
+                return Err(named(&crate::tr!("lab.open.not_2d", dim = saved.dim)));
             }
             // Why rebuilt here: parameters that do not fit the architecture are refused now,
             // with a message, not later by a trainer.
             saved.clone().into_flow().map_err(|e| named(&e))?;
             Ok(Opened::Model(Box::new(saved)))
         }
-        _ => Err(format!(
-            "{name}: open a PNG or JPEG image, a CSV of points or a model.json"
-        )),
+        _ => Err(named(&crate::tr!("lab.open.unsupported"))),
     }
 }
 

@@ -16,6 +16,7 @@
 pub mod budget;
 pub mod export;
 pub mod host;
+pub mod messages;
 pub mod names;
 pub mod notes;
 pub mod probe;

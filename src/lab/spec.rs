@@ -711,7 +711,7 @@ pub enum SpecError {
     },
 }
 
-fn key_names() -> String {
+pub(crate) fn key_names() -> String {
     KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
 }
 

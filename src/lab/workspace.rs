@@ -7,6 +7,7 @@ use std::sync::Arc;
 use web_time::Duration;
 
 use super::host::{InlineLink, SpawnTrainer, TrainerLink, TrainingThread};
+use super::messages::Localized;
 use super::protocol::ToTrainer;
 use super::run::{Run, RunId};
 use super::spec::{LenientSpec, MAX_MODELS, ModelSettings, Spec, SpecError};
@@ -269,9 +270,7 @@ impl Workspace {
             }
             Command::AddModel(model) => {
                 if self.spec.compare.len() + 1 >= MAX_MODELS {
-                    self.input_problem = Some(format!(
-                        "at most {MAX_MODELS} models train side by side: remove one first"
-                    ));
+                    self.input_problem = Some(crate::tr!("lab.too_many_models", max = MAX_MODELS));
                     false
                 } else {
                     let mut spec = self.spec.clone();
@@ -554,7 +553,7 @@ impl Workspace {
     pub fn problems(&self) -> Vec<String> {
         self.spec_errors
             .iter()
-            .map(ToString::to_string)
+            .map(Localized::localized)
             .chain(self.target_error.clone())
             .chain(self.input_problem.clone())
             .chain(
@@ -572,7 +571,8 @@ impl Workspace {
             .chain(
                 self.runs
                     .iter()
-                    .filter_map(|run| run.failure().map(|e| format!("training failed: {e}"))),
+                    .filter_map(|run| run.failure())
+                    .map(|e| crate::tr!("lab.training_failed", error = e.localized())),
             )
             .collect()
     }
@@ -646,7 +646,7 @@ impl Workspace {
         let target: Arc<dyn Target> = match self.spec.target.build() {
             Ok(target) => target,
             Err(error) => {
-                self.target_error = Some(format!("{error} The previous target is kept."));
+                self.target_error = Some(crate::tr!("lab.target_kept", error = error.localized()));
                 match &self.target {
                     Some(previous) => {
                         self.spec.target = previous.source.clone();
@@ -711,9 +711,11 @@ impl Workspace {
         if index == 0 {
             let (_, notice) = model.objective_for(target.as_ref());
             self.objective_notice = notice.map(|why| {
-                format!(
-                    "objective: {why}; training with {} instead",
-                    crate::train::ObjectiveKind::default_for(model.flow, target.as_ref()).title()
+                let instead = crate::train::ObjectiveKind::default_for(model.flow, target.as_ref());
+                crate::tr!(
+                    "lab.objective_instead",
+                    why = why.localized(),
+                    objective = super::names::objective(instead)
                 )
             });
             if let Some(saved) = &self.imported {
@@ -735,7 +737,7 @@ impl Workspace {
         self.budget_notices[index] = fitted
             .notice
             .filter(|_| applies)
-            .map(|why| format!("model {}: {why}", index + 1));
+            .map(|why| crate::tr!("lab.model_notice", index = index + 1, notice = why));
         if applies {
             run_spec.flow = fitted.flow;
             run_spec.train.batch = fitted.batch;
@@ -757,9 +759,7 @@ impl Workspace {
         match (self.spawn)() {
             Ok(link) => link,
             Err(reason) => {
-                self.trainer_fallback = Some(format!(
-                    "training on the UI thread: the background trainer could not start ({reason})"
-                ));
+                self.trainer_fallback = Some(crate::tr!("lab.trainer_fallback", reason = reason));
                 Box::new(InlineLink::new())
             }
         }

@@ -12,6 +12,7 @@ use crate::flows::Family;
 use crate::flows::cnf::{ProbeKind, Solver, TraceEstimator};
 use crate::flows::mlp::Activation;
 use crate::i18n::{self, Lang};
+use crate::lab::messages::Localized;
 use crate::lab::names;
 use crate::lab::{Command, Spec};
 use crate::tr;
@@ -523,7 +524,11 @@ fn objective_rows(
     ui.end_row();
     for objective in ObjectiveKind::ALL {
         if let Err(why) = objective.applies(draft.model.flow, target) {
-            reasons.push(format!("{}: {why}", names::objective(objective)));
+            reasons.push(tr!(
+                "lab.objective_reason",
+                objective = names::objective(objective),
+                why = why.localized()
+            ));
         }
     }
     reasons
