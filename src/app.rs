@@ -189,6 +189,7 @@ impl FlowlabApp {
         };
         if i18n::current() != speaking {
             i18n::set(speaking);
+            self.workspace.language_changed();
             ctx.request_repaint();
         }
     }

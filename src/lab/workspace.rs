@@ -423,6 +423,12 @@ impl Workspace {
         self.pinned.last().copied()
     }
 
+    /// The UI thread now speaks another language: the trainers redraw what they label (the
+    /// layers' names) in it.
+    pub fn language_changed(&mut self) {
+        self.sync_trainers();
+    }
+
     /// Sends the trainers what changed since they last heard: the views' request, the speed.
     fn sync_trainers(&mut self) {
         let first = self.view_request();

@@ -9,6 +9,7 @@
 
 use egui_kittest::{Harness, kittest::Queryable as _};
 use flowlab::app::{FlowlabApp, Trainers};
+use flowlab::i18n::{self, Lang};
 use flowlab::lab::status::FrameFacts;
 use flowlab::lab::{Command, Spec, StatusSnapshot, Workspace};
 use flowlab::ui::PanelContext;
@@ -70,15 +71,30 @@ fn panel_harness(index: usize, size: egui::Vec2) -> Harness<'static, (Fixture, S
     harness_on(index, size, Fixture::new(25))
 }
 
-/// A harness drawing only the shell's `index`-th panel on `fixture`.
+/// A harness drawing only the shell's `index`-th panel on `fixture`, in English.
 fn harness_on(
     index: usize,
     size: egui::Vec2,
     fixture: Fixture,
 ) -> Harness<'static, (Fixture, Shell)> {
+    harness_in(Lang::En, index, size, fixture)
+}
+
+/// A harness drawing only the shell's `index`-th panel on `fixture`, speaking `lang` (on
+/// this test's thread, where the harness draws).
+fn harness_in(
+    lang: Lang,
+    index: usize,
+    size: egui::Vec2,
+    fixture: Fixture,
+) -> Harness<'static, (Fixture, Shell)> {
+    i18n::set(lang);
     Harness::builder()
         .with_size(size)
-        .with_context_setup(flowlab::ui::fonts::install)
+        .with_context_setup(move |ctx| match lang {
+            Lang::En => flowlab::ui::fonts::install(ctx),
+            Lang::Zh => flowlab::ui::fonts::install_cjk(ctx, crate::i18n::cjk_font()),
+        })
         .wgpu()
         .build_ui_state(
             move |ui, (fixture, shell): &mut (Fixture, Shell)| {
@@ -108,6 +124,16 @@ fn panel_index(name: &str) -> usize {
 
 #[test]
 fn every_registered_panel_has_a_snapshot() {
+    snapshot_every_panel(Lang::En, "panels");
+}
+
+/// The same panels in Chinese: nothing overflows or falls back to a missing glyph.
+#[test]
+fn every_registered_panel_has_a_snapshot_in_chinese() {
+    snapshot_every_panel(Lang::Zh, "panels-zh");
+}
+
+fn snapshot_every_panel(lang: Lang, folder: &str) {
     let names: Vec<(&'static str, Dock)> = Shell::default()
         .panels_mut()
         .iter()
@@ -122,12 +148,12 @@ fn every_registered_panel_has_a_snapshot() {
             Dock::Bottom => egui::vec2(1000.0, 70.0),
             Dock::Central => egui::vec2(900.0, 700.0),
         };
-        let mut harness = panel_harness(index, size);
+        let mut harness = harness_in(lang, index, size, Fixture::new(25));
         harness.run_steps(3);
         // Why a tolerance: the model panel shows the measured training time ("0.0 s" or
         // "0.1 s" for the fixture's 25 steps, depending on the machine); one digit is ~20 px.
         let options = egui_kittest::SnapshotOptions::new().max_failed_pixels(60);
-        results.add(harness.try_snapshot_options(format!("panels/{name}"), &options));
+        results.add(harness.try_snapshot_options(format!("{folder}/{name}"), &options));
     }
 }
 
@@ -238,6 +264,15 @@ fn views_toggle_and_the_scrubber_moves() {
 
 #[test]
 fn each_view_alone_has_a_snapshot() {
+    snapshot_each_view(Lang::En, "views");
+}
+
+#[test]
+fn each_view_alone_has_a_snapshot_in_chinese() {
+    snapshot_each_view(Lang::Zh, "views-zh");
+}
+
+fn snapshot_each_view(lang: Lang, folder: &str) {
     let mut results = egui_kittest::SnapshotResults::new();
     for kind in flowlab::lab::views::ViewKind::ALL {
         let fragment = format!(
@@ -255,7 +290,12 @@ fn each_view_alone_has_a_snapshot() {
                 ""
             }
         );
-        let mut harness = view_harness(&fragment);
+        let mut harness = harness_in(
+            lang,
+            panel_index("views"),
+            egui::vec2(700.0, 560.0),
+            Fixture::with(&fragment, 25),
+        );
         harness.run_steps(4);
         // Why a tolerance for the comparison: its table shows measured sample and density
         // times (a few digits, ~20 px each, that vary from run to run).
@@ -266,7 +306,7 @@ fn each_view_alone_has_a_snapshot() {
                 0
             },
         );
-        results.add(harness.try_snapshot_options(format!("views/{}", kind.name()), &options));
+        results.add(harness.try_snapshot_options(format!("{folder}/{}", kind.name()), &options));
     }
 }
 
@@ -399,6 +439,67 @@ fn snapshot_of_the_default_scene() {
     let mut harness = app("target=moons&flow=realnvp&autoplay=0&seed=0");
     harness.run_steps(4);
     harness.snapshot("app");
+}
+
+/// `lang=zh` in the link: the app speaks Chinese from the first frame it can draw it, and
+/// says so in the hook; a snapshot shows the whole window in Chinese.
+#[test]
+fn the_link_can_ask_for_chinese() {
+    let mut harness = app("target=moons&flow=realnvp&autoplay=0&seed=0&lang=zh");
+    harness.run_steps(4);
+    let status = harness.state().status();
+    assert_eq!((status.lang, status.lang_wanted), ("zh", "zh"));
+    assert_eq!(status.error, None);
+    harness.get_by_label(i18n::text_in(Lang::Zh, "controls.play"));
+    harness.get_by_label_contains(i18n::text_in(Lang::Zh, "controls.tagline"));
+    // The trainer names the layers in the language the UI speaks, though it started before.
+    assert_eq!(
+        last_layer_label(&harness),
+        "仿射耦合 8: 给定 x₂，缩放并平移 x₁"
+    );
+    harness.snapshot("app-zh");
+}
+
+/// The switch in the model panel changes the language at once, keeps training, and writes
+/// `lang` into the link; switching back restores English.
+#[test]
+fn the_language_switch_changes_every_label() {
+    let mut harness = app("autoplay=0&seed=0");
+    harness.run_steps(2);
+    assert_eq!(harness.state().status().lang, "en");
+    harness.get_by_label("中文").click();
+    harness.run_steps(3);
+    let status = harness.state().status();
+    assert_eq!((status.lang, status.lang_wanted), ("zh", "zh"));
+    harness.get_by_label(i18n::text_in(Lang::Zh, "controls.play"));
+    assert!(
+        harness
+            .query_by_label(i18n::text_in(Lang::En, "controls.play"))
+            .is_none(),
+        "an English Play button is left"
+    );
+    assert!(
+        harness
+            .state()
+            .workspace()
+            .spec()
+            .to_fragment()
+            .contains("lang=zh"),
+        "the link does not keep the language"
+    );
+    assert!(last_layer_label(&harness).starts_with("仿射耦合"));
+    harness.get_by_label("English").click();
+    harness.run_steps(3);
+    assert_eq!(harness.state().status().lang, "en");
+    harness.get_by_label("Play");
+    assert!(last_layer_label(&harness).starts_with("affine coupling"));
+}
+
+/// The last layer's label in the first model's pictures.
+fn last_layer_label(harness: &Harness<'_, FlowlabApp>) -> String {
+    let run = &harness.state().workspace().runs()[0];
+    let pictures = run.pictures().expect("pictures");
+    pictures.labels.last().cloned().unwrap_or_default()
 }
 
 #[test]

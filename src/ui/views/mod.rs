@@ -77,7 +77,7 @@ impl Panel for ViewsPanel {
                     .layout(egui::Layout::top_down(egui::Align::Min)),
             );
             child.set_clip_rect(rect.intersect(ui.clip_rect()));
-            tile_ui(&mut child, kind.info().title, |ui| match kind {
+            tile_ui(&mut child, names::view(kind), |ui| match kind {
                 ViewKind::Samples => self.samples.ui(ui, &view, ctx.commands),
                 ViewKind::Layers => self.layers.ui(ui, &view, ctx.commands),
                 ViewKind::Density => self.density.ui(ui, &view, ctx.commands),
