@@ -134,7 +134,7 @@ pub struct Workspace {
     next_run_id: u32,
     spawn: SpawnTrainer,
     spec_errors: Vec<SpecError>,
-    target_error: Option<String>,
+    target_error: Option<crate::targets::TargetError>,
     objective_notice: Option<String>,
     /// Per model: how it was cut down to fit the memory budget (`lab::budget`), if it was.
     budget_notices: Vec<Option<String>>,
@@ -424,9 +424,13 @@ impl Workspace {
     }
 
     /// The UI thread now speaks another language: the trainers redraw what they label (the
-    /// layers' names) in it.
+    /// layers' names) in it, and the notices are said again in it.
     pub fn language_changed(&mut self) {
         self.sync_trainers();
+        // The objective's and the budget's notices are said when a run starts: say them again.
+        for index in 0..self.runs.len() {
+            let _ = self.run_spec(index);
+        }
     }
 
     /// Sends the trainers what changed since they last heard: the views' request, the speed.
@@ -560,7 +564,11 @@ impl Workspace {
         self.spec_errors
             .iter()
             .map(Localized::localized)
-            .chain(self.target_error.clone())
+            .chain(
+                self.target_error
+                    .as_ref()
+                    .map(|e| crate::tr!("lab.target_kept", error = e.localized())),
+            )
             .chain(self.input_problem.clone())
             .chain(
                 self.font_problem
@@ -652,7 +660,7 @@ impl Workspace {
         let target: Arc<dyn Target> = match self.spec.target.build() {
             Ok(target) => target,
             Err(error) => {
-                self.target_error = Some(crate::tr!("lab.target_kept", error = error.localized()));
+                self.target_error = Some(error);
                 match &self.target {
                     Some(previous) => {
                         self.spec.target = previous.source.clone();
@@ -819,6 +827,37 @@ mod tests {
                 return now;
             }
         }
+    }
+
+    /// Every problem is said in the language spoken when it is read: the URL's and the
+    /// target's at once, the objective's once the workspace hears of the change.
+    #[test]
+    fn problems_follow_the_language() {
+        let mut workspace = workspace("target=nope&flow=maf&objective=flow-matching&bogus=1");
+        let english = workspace.problems();
+        assert_eq!(english.len(), 3, "{english:?}");
+        let all = english.join("; ");
+        for part in [
+            "unknown key 'bogus'",
+            "Unknown target",
+            "flow matching trains",
+        ] {
+            assert!(all.contains(part), "{all}");
+        }
+        crate::i18n::set(crate::i18n::Lang::Zh);
+        workspace.language_changed();
+        let chinese = workspace.problems().join("; ");
+        crate::i18n::set(crate::i18n::Lang::En);
+        for problem in &english {
+            assert!(
+                !chinese.contains(problem.as_str()),
+                "still in English: {problem}"
+            );
+        }
+        assert!(
+            chinese.contains("bogus") && chinese.contains("nope"),
+            "{chinese}"
+        );
     }
 
     #[test]

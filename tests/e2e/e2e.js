@@ -228,6 +228,34 @@ test('URL fragment: a malformed scene is reported in status().error, defaults ke
   expectRendered(await screenshot(page, 'malformed'), 'malformed.png');
 }));
 
+test('Language: #lang=zh fetches the Chinese glyphs only then and speaks Chinese; a Chinese browser gets Chinese unasked; a bad lang is refused', () => withPage(WEBGL2_FLAGS, async (page) => {
+  const fonts = [];
+  page.on('request', (r) => { if (r.url().endsWith('.ttf')) fonts.push(r.url()); });
+  let s = await loadApp(page, `${BASE}#autoplay=0`);
+  check(s.lang === 'en' && s.lang_wanted === 'en', `default language: ${s.lang}/${s.lang_wanted}`);
+  check(fonts.length === 0, `an English page fetched ${fonts.join(', ')}`);
+
+  await page.goto('about:blank');
+  s = await loadApp(page, `${BASE}#autoplay=0&lang=zh`);
+  check(s.lang_wanted === 'zh', `lang_wanted is ${s.lang_wanted}`);
+  await page.waitForFunction(() => JSON.parse(window.flowlab.status()).lang === 'zh', null, { timeout: 30_000 });
+  s = await status(page);
+  check(s.error === null, `error: ${s.error}`);
+  check(fonts.some((u) => u.endsWith('cjk.ttf')), `the Chinese glyphs were not fetched: ${fonts.join(', ')}`);
+  expectRendered(await screenshot(page, 'lang-zh'), 'lang-zh.png');
+
+  await page.goto('about:blank');
+  s = await loadApp(page, `${BASE}#autoplay=0&lang=klingon`);
+  check(s.lang === 'en' && typeof s.error === 'string' && s.error.includes("'lang'"), `lang=klingon: ${s.lang}, ${s.error}`);
+
+  // A browser set to Chinese, and no lang in the link: Chinese.
+  await page.addInitScript(() => Object.defineProperty(Navigator.prototype, 'language', { get: () => 'zh-CN' }));
+  await page.goto('about:blank');
+  s = await loadApp(page, `${BASE}#autoplay=0`);
+  check(s.lang_wanted === 'zh', `a zh-CN browser wanted ${s.lang_wanted}`);
+  await page.waitForFunction(() => JSON.parse(window.flowlab.status()).lang === 'zh', null, { timeout: 30_000 });
+}));
+
 test('Settings persist: a visit without a fragment restores the last scene (localStorage)', () => withPage(WEBGL2_FLAGS, async (page) => {
   await loadApp(page, `${BASE}#target=8gaussians&flow=maf&autoplay=0&seed=7&layers=3`);
   await page.goto('about:blank');
