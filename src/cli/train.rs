@@ -7,7 +7,6 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 
 use super::{BenchArgs, Objective, TrainArgs, save_png};
-use crate::engine::AdamConfig;
 use crate::flows::cnf::Solver;
 use crate::flows::cnf::adaptive::AdaptiveEvaluator;
 use crate::flows::cnf::dopri::Tolerance;
@@ -289,14 +288,10 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<String> {
         Some(o) => objective_kind(o),
         None => ObjectiveKind::default_for(family, target.as_ref()),
     };
-    let lr = args.lr.map_or(family.info().default_lr, |lr| lr as f32);
     let config = TrainConfig {
         batch: args.batch,
         objective,
-        adam: AdamConfig {
-            lr,
-            ..AdamConfig::default()
-        },
+        adam: family.info().adam(args.lr.map(|lr| lr as f32)),
         seed: args.seed,
         held_out: 16,
         // A resumed model keeps its trained actnorm instead of re-fitting it to a batch.

@@ -159,7 +159,8 @@ pub struct Report {
     pub n_params: usize,
     /// Divergences the guard rolled back so far.
     pub rollbacks: u32,
-    /// Current learning rate (the guard halves it after a divergence).
+    /// The learning rate the latest step applied (warm-up and decay included; the guard halves
+    /// the base rate after a divergence).
     pub lr: f32,
     /// Held-out NLL (nats) on the trainer's fixed set of target samples, refreshed about once
     /// a second; `None` until first measured.

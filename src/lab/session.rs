@@ -720,7 +720,7 @@ impl TrainLoop {
             train_secs: self.train_secs,
             n_params: run.n_params,
             rollbacks: run.trainer.rollbacks(),
-            lr: run.trainer.learning_rate(),
+            lr: run.trainer.scheduled_learning_rate(),
             test_nll: run.score.map(|s| s.nll),
             kl: run.score.and_then(|s| s.kl),
             held_out_log_q_p01: run.score.map(|s| s.log_q_p01).filter(|v| v.is_finite()),

@@ -801,10 +801,7 @@ impl Spec {
             train: TrainConfig {
                 batch: model.batch,
                 objective,
-                adam: crate::engine::AdamConfig {
-                    lr: model.learning_rate(),
-                    ..crate::engine::AdamConfig::default()
-                },
+                adam: model.flow.info().adam(Some(model.learning_rate())),
                 seed: self.seed,
                 // Why small: the app scores its own fixed held-out set (see `lab::session`).
                 held_out: 16,

@@ -254,6 +254,11 @@ impl Trainer {
         self.adam.config.lr
     }
 
+    /// The rate the last step applied: the base rate through the warm-up and the decay.
+    pub fn scheduled_learning_rate(&self) -> f32 {
+        self.adam.config.lr_at(self.adam.steps().max(1))
+    }
+
     /// One optimisation step.
     pub fn step(&mut self) -> StepOutcome {
         self.steps += 1;

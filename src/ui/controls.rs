@@ -457,7 +457,7 @@ fn model_rows(
     if response.changed() {
         draft.model.lr = Some(lr);
     }
-    track(response.on_hover_text(tr!("controls.learning_rate.hint")));
+    track(response.on_hover_text(learning_rate_hint(draft.model.flow)));
     ui.end_row();
 
     let mut batch = draft.model.batch;
@@ -686,6 +686,28 @@ fn language_ui(ui: &mut egui::Ui, ctx: &mut PanelContext<'_>) {
         {
             ctx.commands.push(Command::SetLanguage(lang));
         }
+    }
+}
+
+/// What the rate slider sets, and how the family's default schedule moves from it.
+fn learning_rate_hint(family: Family) -> String {
+    let info = family.info();
+    let base = tr!("controls.learning_rate.hint");
+    match info.default_schedule {
+        crate::engine::LrSchedule::Cosine {
+            total_steps,
+            final_fraction,
+        } => format!(
+            "{base}\n{}",
+            tr!(
+                "controls.learning_rate.schedule",
+                family = names::family(family),
+                warmup = info.default_warmup_steps,
+                fraction = final_fraction,
+                end = total_steps
+            )
+        ),
+        crate::engine::LrSchedule::Constant => base.to_owned(),
     }
 }
 
