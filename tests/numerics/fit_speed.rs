@@ -109,11 +109,6 @@ fn fit_speed() {
             adam: cosine(3e-3, 50, 800, 0.1),
         },
         Setting {
-            name: "5e-3 cos→0.1 /800, wu 50, b256",
-            batch: 256,
-            adam: cosine(5e-3, 50, 800, 0.1),
-        },
-        Setting {
             name: "5e-3 cos→0.1 /800, wu 50, b512",
             batch: 512,
             adam: cosine(5e-3, 50, 800, 0.1),
@@ -121,7 +116,7 @@ fn fit_speed() {
     ];
     println!("{family:?} on {target}, goal NLL ≤ {goal}");
     for setting in &settings {
-        let runs: Vec<_> = (1..=3)
+        let runs: Vec<_> = (0..=3)
             .map(|seed| steps_to(family, &target, setting, seed, goal, 2000))
             .collect();
         let cells: Vec<String> = runs
@@ -133,4 +128,31 @@ fn fit_speed() {
             .collect();
         println!("  {:<48} {}", setting.name, cells.join(" | "));
     }
+}
+
+/// The app's own path (a workspace, its trainer, its held-out scoring) on the page's scene:
+/// the step at which the reported held-out NLL first reaches 1.80.
+#[test]
+#[ignore]
+fn fit_speed_in_the_workspace() {
+    use flowlab::lab::{Spec, Workspace};
+    let mut workspace = Workspace::inline(Spec::from_fragment_lenient(
+        "target=twomoons&views=layers,density,loss&autoplay=1",
+    ));
+    let started = std::time::Instant::now();
+    let mut last = None;
+    while started.elapsed().as_secs() < 120 {
+        workspace.tick(web_time::Duration::from_millis(20));
+        let Some(report) = workspace.runs()[0].latest() else {
+            continue;
+        };
+        if report.test_nll != last {
+            last = report.test_nll;
+            println!("step {:5}: held-out NLL {:?}", report.step, report.test_nll);
+            if report.test_nll.is_some_and(|nll| nll <= 1.80) {
+                return;
+            }
+        }
+    }
+    panic!("no NLL ≤ 1.80 in 120 s");
 }
