@@ -1,6 +1,7 @@
 //! How soon a fit looks right: steps (and ms of training) until the held-out NLL first reaches
 //! a goal. One test pins the default RealNVP's pace on twomoons over three seeds; the ignored
-//! one measures optimiser settings side by side (`FIT_FAMILY`, `FIT_TARGET`, `FIT_GOAL`):
+//! one measures optimiser settings side by side (`FIT_FAMILY`, `FIT_TARGET`, `FIT_GOAL`,
+//! `FIT_ACTIVATION`):
 //! `cargo test --release --test numerics fit_speed -- --ignored --nocapture`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Why: a measurement; a failure should panic.
 
@@ -26,7 +27,13 @@ fn steps_to(
     goal: f32,
     max_steps: u64,
 ) -> (Option<u64>, f64, f32) {
-    let config = FlowConfig::new(family);
+    let mut config = FlowConfig::new(family);
+    if let Some(activation) = std::env::var("FIT_ACTIVATION")
+        .ok()
+        .and_then(|a| flowlab::flows::mlp::Activation::from_name(&a))
+    {
+        config.activation = activation;
+    }
     let flow = build_flow(&config, 2, seed).unwrap();
     let target = flowlab::targets::by_name(target).unwrap();
     let train = TrainConfig {
