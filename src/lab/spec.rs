@@ -801,7 +801,7 @@ impl Spec {
             train: TrainConfig {
                 batch: model.batch,
                 objective,
-                adam: model.flow.info().adam(Some(model.learning_rate())),
+                adam: model.flow.info().adam(model.lr),
                 seed: self.seed,
                 // Why small: the app scores its own fixed held-out set (see `lab::session`).
                 held_out: 16,

@@ -245,21 +245,28 @@ fn every_character_of_both_catalogues_has_a_glyph() {
         wanted.iter().filter(|&&c| i18n::is_wide(c)).count() > 300,
         "the Chinese catalogue looks empty"
     );
-    let ctx = egui::Context::default();
-    flowlab::ui::fonts::install(&ctx);
-    flowlab::ui::fonts::install_cjk(&ctx, cjk_font());
-    let _ = ctx.run_ui(egui::RawInput::default(), |_| {});
-    let font = egui::FontId::proportional(14.0);
-    let missing: String = ctx.fonts_mut(|fonts| {
-        wanted
-            .iter()
-            .filter(|&&c| !fonts.has_glyph(&font, c))
-            .collect()
+    let missing = missing_glyphs(&wanted, |ctx| {
+        flowlab::ui::fonts::install_cjk(ctx, cjk_font());
     });
     assert!(
         missing.is_empty(),
         "no glyph for: {missing} (run scripts/font-subset)"
     );
+}
+
+/// The characters of `wanted` that the app's fonts (installed, then `setup`) cannot draw.
+pub fn missing_glyphs(wanted: &BTreeSet<char>, setup: impl FnOnce(&egui::Context)) -> String {
+    let ctx = egui::Context::default();
+    flowlab::ui::fonts::install(&ctx);
+    setup(&ctx);
+    let _ = ctx.run_ui(egui::RawInput::default(), |_| {});
+    let font = egui::FontId::proportional(14.0);
+    ctx.fonts_mut(|fonts| {
+        wanted
+            .iter()
+            .filter(|&&c| !fonts.has_glyph(&font, c))
+            .collect()
+    })
 }
 
 /// The Chinese glyphs the app loads.

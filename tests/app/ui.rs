@@ -573,16 +573,7 @@ fn every_character_the_app_writes_has_a_glyph() {
         .filter(|c| !c.is_ascii() && !c.is_whitespace())
         .collect();
     assert!(wanted.len() > 40, "only {} symbols found", wanted.len());
-    let ctx = egui::Context::default();
-    flowlab::ui::fonts::install(&ctx);
-    let _ = ctx.run_ui(egui::RawInput::default(), |_| {});
-    let font = egui::FontId::proportional(14.0);
-    let missing: String = ctx.fonts_mut(|fonts| {
-        wanted
-            .iter()
-            .filter(|&&c| !fonts.has_glyph(&font, c))
-            .collect()
-    });
+    let missing = crate::i18n::missing_glyphs(&wanted, |_| {});
     assert!(missing.is_empty(), "no glyph for: {missing}");
 }
 
