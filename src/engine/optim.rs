@@ -74,6 +74,36 @@ impl AdamConfig {
     }
 }
 
+/// The per-step scalars of Adam's update `p ← p·decay − step_size·m / (√v·inv_sqrt_bias2 + ε)`:
+/// computed once per step, in f64 where it matters, by both executors.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct UpdateScalars {
+    /// The scheduled learning rate.
+    pub lr: f32,
+    /// `lr / (1 − β₁ᵗ)`.
+    pub step_size: f32,
+    /// `1 / √(1 − β₂ᵗ)`.
+    pub inv_sqrt_bias2: f32,
+    /// `1 − lr·weight_decay`.
+    pub decay: f32,
+}
+
+impl AdamConfig {
+    /// The update's scalars at step `t` (1-based).
+    pub fn scalars(&self, t: u64) -> UpdateScalars {
+        let lr = self.lr_at(t);
+        let t = t.min(i32::MAX as u64) as i32;
+        let bias1 = 1.0 - (self.beta1 as f64).powi(t);
+        let bias2 = 1.0 - (self.beta2 as f64).powi(t);
+        UpdateScalars {
+            lr,
+            step_size: (lr as f64 / bias1) as f32,
+            inv_sqrt_bias2: (1.0 / bias2.sqrt()) as f32,
+            decay: 1.0 - lr * self.weight_decay,
+        }
+    }
+}
+
 /// What one optimizer step did.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepReport {
@@ -155,12 +185,12 @@ impl Adam {
         }
         self.t += 1;
         let c = self.config;
-        let lr = c.lr_at(self.t);
-        let bias1 = 1.0 - (c.beta1 as f64).powi(self.t.min(i32::MAX as u64) as i32);
-        let bias2 = 1.0 - (c.beta2 as f64).powi(self.t.min(i32::MAX as u64) as i32);
-        let step_size = (lr as f64 / bias1) as f32;
-        let inv_sqrt_bias2 = (1.0 / bias2.sqrt()) as f32;
-        let decay = 1.0 - lr * c.weight_decay;
+        let UpdateScalars {
+            lr,
+            step_size,
+            inv_sqrt_bias2,
+            decay,
+        } = c.scalars(self.t);
         let (b1, b2) = (c.beta1, c.beta2);
         for (((p, &g), m), v) in params
             .iter_mut()

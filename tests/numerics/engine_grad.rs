@@ -7,7 +7,7 @@ use flowlab::rng::Rng;
 
 /// Where an input's random values are drawn from.
 #[derive(Clone, Copy)]
-enum Domain {
+pub(crate) enum Domain {
     /// Uniform in ±1.5, but at least 0.1 from zero (keeps kinks out of the stencil).
     Signed,
     /// Uniform in [0.5, 2].
@@ -18,15 +18,19 @@ enum Domain {
     Index(usize),
 }
 
-struct Case {
-    name: &'static str,
-    inputs: Vec<(usize, usize, Domain)>,
-    build: fn(&mut Graph, &[Var]) -> Var,
+pub(crate) struct Case {
+    pub name: &'static str,
+    pub inputs: Vec<(usize, usize, Domain)>,
+    pub build: fn(&mut Graph, &[Var]) -> Var,
     /// Bound on |analytic − numeric| / max(1, |numeric|).
     tol: f64,
 }
 
-fn init_values(store: &mut ParamStore, inputs: &[(usize, usize, Domain)], rng: &mut Rng) {
+pub(crate) fn init_values(
+    store: &mut ParamStore,
+    inputs: &[(usize, usize, Domain)],
+    rng: &mut Rng,
+) {
     let specs: Vec<_> = store.specs().to_vec();
     for (spec, &(_, cols, domain)) in specs.iter().zip(inputs) {
         let vals = &mut store.values_mut()[spec.range()];
@@ -51,7 +55,12 @@ fn init_values(store: &mut ParamStore, inputs: &[(usize, usize, Domain)], rng: &
 
 /// Builds `loss = Σ R ⊙ f(inputs)` (R random) and, for `order = 2`,
 /// `loss₂ = Σ R₂ ⊙ ∂loss/∂input₀`; returns the graph and the scalar.
-fn build_loss(case: &Case, store: &ParamStore, order: usize, rng: &mut Rng) -> (Graph, Var) {
+pub(crate) fn build_loss(
+    case: &Case,
+    store: &ParamStore,
+    order: usize,
+    rng: &mut Rng,
+) -> (Graph, Var) {
     let mut g = Graph::new();
     let vars: Vec<Var> = store
         .specs()
@@ -145,7 +154,7 @@ fn unary_case(name: &'static str, build: fn(&mut Graph, &[Var]) -> Var, domain: 
     }
 }
 
-fn cases() -> Vec<Case> {
+pub(crate) fn cases() -> Vec<Case> {
     use Domain::*;
     let mut v = vec![
         unary_case("neg", |g, x| g.neg(x[0]), Signed),

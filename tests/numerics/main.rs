@@ -16,5 +16,6 @@ mod flow_planar;
 mod flow_realnvp;
 mod flow_spline;
 mod flows;
+mod gpu;
 mod targets;
 mod trainer;

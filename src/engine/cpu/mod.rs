@@ -1,38 +1,15 @@
 //! The CPU executor: replays a compiled graph over buffers allocated once.
 //!
-//! Compilation keeps only nodes that reach a requested output, then assigns each node a
-//! buffer, reusing a dead node's buffer of the same size (liveness by last use), so a long
-//! unrolled graph (a CNF solver) needs memory for what is alive, not for every node. Inputs,
-//! constants and requested outputs keep their own buffers; parameters are read in place from
-//! the caller's flat parameter slice. A run allocates nothing.
+//! The plan (`engine::plan`: live nodes, their order, liveness-based buffer reuse) is shared
+//! with the GPU executor; here each planned buffer becomes a `Vec<T>` and parameters are read
+//! in place from the caller's flat parameter slice. A run allocates nothing.
 
 mod kernels;
 
 use super::graph::{Graph, GraphError, Op, Shape, Var};
 use super::params::ParamStore;
+use super::plan::{BufferInit, Plan, Source, Step};
 use super::real::Real;
-
-/// Where a node's value lives during a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Source {
-    /// Not needed for the requested outputs.
-    Dead,
-    /// A buffer of the program that keeps this node's value after a run (outputs, inputs,
-    /// constants).
-    Buffer(u32),
-    /// A buffer this node shares with later nodes: its value is gone after the run, so
-    /// [`CpuProgram::value`] refuses it instead of returning another node's numbers.
-    Transient(u32),
-    /// A range of the flat parameter slice.
-    Param { offset: u32 },
-}
-
-#[derive(Clone, Debug)]
-struct Step {
-    node: u32,
-    op: Op,
-    out: u32,
-}
 
 /// A graph compiled for the CPU in element type `T`.
 #[derive(Clone, Debug)]
@@ -45,7 +22,7 @@ pub struct CpuProgram<T: Real> {
 }
 
 /// Reading or writing a node the program does not hold.
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq)]
 pub enum ExecError {
     /// The graph itself was invalid.
     #[error(transparent)]
@@ -77,120 +54,24 @@ pub enum ExecError {
 impl<T: Real> CpuProgram<T> {
     /// Compiles `graph` so that `outputs` (and every input node) can be read after a run.
     pub fn compile(graph: &Graph, store: &ParamStore, outputs: &[Var]) -> Result<Self, ExecError> {
-        graph.check()?;
-        let nodes = graph.nodes();
-        let n = nodes.len();
-        let mut live = vec![false; n];
-        for &o in outputs {
-            live[o.index()] = true;
-        }
-        for i in (0..n).rev() {
-            if live[i] {
-                for x in nodes[i].op.inputs() {
-                    live[x.index()] = true;
+        let plan = Plan::new(graph, store, outputs)?;
+        let buffers = plan
+            .buffers
+            .iter()
+            .map(|b| match &b.init {
+                BufferInit::Zeros => vec![T::ZERO; b.len],
+                BufferInit::Fill(v) => vec![T::from_f64(*v as f64); b.len],
+                BufferInit::Constant(values) => {
+                    values.iter().map(|&v| T::from_f64(v as f64)).collect()
                 }
-            }
-        }
-        let mut pinned = vec![false; n];
-        for &o in outputs {
-            pinned[o.index()] = true;
-        }
-        let mut last_use = vec![0usize; n];
-        for (i, node) in nodes.iter().enumerate().filter(|(i, _)| live[*i]) {
-            for x in node.op.inputs() {
-                last_use[x.index()] = i;
-            }
-        }
-
-        let mut buffers: Vec<Vec<T>> = Vec::new();
-        let mut sources = vec![Source::Dead; n];
-        let mut free: Vec<u32> = Vec::new();
-        let mut steps = Vec::new();
-        for (i, node) in nodes.iter().enumerate() {
-            if !live[i] {
-                continue;
-            }
-            let len = node.shape.len();
-            match &node.op {
-                Op::Param(id) => {
-                    let mismatch = |reason: String| ExecError::ParamMismatch { node: i, reason };
-                    let spec = store
-                        .specs()
-                        .get(id.0 as usize)
-                        .ok_or_else(|| mismatch(format!("no parameter #{}", id.0)))?;
-                    if spec.shape() != node.shape {
-                        return Err(mismatch(format!(
-                            "`{}` is {}×{}, the graph uses {}×{}",
-                            spec.name, spec.rows, spec.cols, node.shape.rows, node.shape.cols
-                        )));
-                    }
-                    sources[i] = Source::Param {
-                        offset: spec.offset as u32,
-                    };
-                    continue;
-                }
-                Op::Input => {
-                    buffers.push(vec![T::ZERO; len]);
-                    sources[i] = Source::Buffer(buffers.len() as u32 - 1);
-                    continue;
-                }
-                Op::Fill(v) => {
-                    buffers.push(vec![T::from_f64(*v as f64); len]);
-                    sources[i] = Source::Buffer(buffers.len() as u32 - 1);
-                    continue;
-                }
-                Op::Constant(values) => {
-                    buffers.push(values.iter().map(|&v| T::from_f64(v as f64)).collect());
-                    sources[i] = Source::Buffer(buffers.len() as u32 - 1);
-                    continue;
-                }
-                _ => {}
-            }
-            let reusable = if pinned[i] {
-                None
-            } else {
-                free.iter().position(|&b| buffers[b as usize].len() == len)
-            };
-            let out = match reusable {
-                Some(k) => free.swap_remove(k),
-                None => {
-                    buffers.push(vec![T::ZERO; len]);
-                    buffers.len() as u32 - 1
-                }
-            };
-            sources[i] = if pinned[i] {
-                Source::Buffer(out)
-            } else {
-                Source::Transient(out)
-            };
-            steps.push(Step {
-                node: i as u32,
-                op: node.op.clone(),
-                out,
-            });
-            // Inputs whose last reader is this node give their buffer back.
-            for x in node.op.inputs() {
-                let xi = x.index();
-                let transient = !pinned[xi]
-                    && !matches!(
-                        nodes[xi].op,
-                        Op::Input | Op::Fill(_) | Op::Constant(_) | Op::Param(_)
-                    );
-                if transient
-                    && last_use[xi] == i
-                    && let Source::Transient(b) = sources[xi]
-                    && !free.contains(&b)
-                {
-                    free.push(b);
-                }
-            }
-        }
+            })
+            .collect();
         Ok(Self {
-            steps,
+            steps: plan.steps,
             buffers,
-            sources,
-            shapes: nodes.iter().map(|n| n.shape).collect(),
-            param_len: store.len(),
+            sources: plan.sources,
+            shapes: plan.shapes,
+            param_len: plan.param_len,
         })
     }
 

@@ -1,0 +1,406 @@
+//! The GPU executor against the CPU executor in f64, natively on whatever adapter wgpu finds
+//! (Mesa's lavapipe in the test command): every op's value and gradient, one training step of
+//! every flow family under every objective, Adam, and bitwise determinism.
+//!
+//! Bounds (research/webgpu-executor.md §6): a loss within 1e-4·max(1, |L|) of the f64 value,
+//! each gradient tensor within 1e-4 of its norm. The reference is f64 so the bound measures
+//! the GPU's own f32 error, not the difference of two f32 executors.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Why: test helpers; a failure should panic with its message.
+
+use flowlab::engine::gpu::{GpuContext, GpuGradientProgram, GpuProgram};
+use flowlab::engine::{
+    Adam, AdamConfig, Axis, CpuProgram, GradientProgram, Graph, Init, Op, ParamStore, Unary, Var,
+};
+use flowlab::flows::{Family, FlowConfig, build_flow};
+use flowlab::rng::Rng;
+use flowlab::train::{InputKind, ObjectiveKind, objective};
+
+use crate::engine_grad::{build_loss, cases, init_values};
+
+/// The test machine's adapter. Why fail rather than skip: the test command installs lavapipe,
+/// so a missing adapter is a broken set-up; `FLOWLAB_SKIP_GPU=1` skips on purpose.
+fn context() -> Option<GpuContext> {
+    if std::env::var_os("FLOWLAB_SKIP_GPU").is_some() {
+        eprintln!("FLOWLAB_SKIP_GPU is set: GPU parity not checked");
+        return None;
+    }
+    match GpuContext::headless() {
+        Ok(ctx) => Some(ctx),
+        Err(e) => panic!(
+            "{e}: the test command installs Mesa's lavapipe (mesa-vulkan-drivers); \
+             set FLOWLAB_SKIP_GPU=1 to skip the GPU tests"
+        ),
+    }
+}
+
+/// `‖a − b‖₂ / (‖b‖₂ + floor)`, NaN if any value is.
+fn relative_error(a: &[f32], b: &[f64], floor: f64) -> f64 {
+    let diff: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as f64 - y).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    let norm: f64 = b.iter().map(|y| y * y).sum::<f64>().sqrt();
+    let err = diff / (norm + floor);
+    if a.iter().any(|x| !x.is_finite()) {
+        f64::NAN
+    } else {
+        err
+    }
+}
+
+/// Fills every input node of `graph` with values from `fill`, the same on both executors.
+fn input_values(
+    graph: &Graph,
+    mut fill: impl FnMut(Var, usize) -> Vec<f32>,
+) -> Vec<(Var, Vec<f32>)> {
+    graph
+        .nodes()
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.op == Op::Input)
+        .map(|(i, n)| {
+            let v = Var::from_index(i);
+            (v, fill(v, n.shape.len()))
+        })
+        .collect()
+}
+
+fn to_f64(xs: &[f32]) -> Vec<f64> {
+    xs.iter().map(|&x| x as f64).collect()
+}
+
+/// The loss and flat gradient of `graph` on both executors.
+fn both_gradients(
+    ctx: &GpuContext,
+    graph: &Graph,
+    loss: Var,
+    store: &ParamStore,
+    inputs: &[(Var, Vec<f32>)],
+) -> ((f32, Vec<f32>), (f64, Vec<f64>)) {
+    let mut gpu =
+        GpuGradientProgram::new(ctx, graph.clone(), loss, store, &[]).expect("GPU compiles");
+    let mut cpu =
+        GradientProgram::<f64>::new(graph.clone(), loss, store, &[]).expect("CPU compiles");
+    // Why errors are ignored: an input that does not reach the loss is not kept by either
+    // executor (both refuse it alike).
+    for (v, values) in inputs {
+        let _ = gpu.program_mut().set_input(*v, values);
+        let _ = cpu.program_mut().set_input(*v, &to_f64(values));
+    }
+    let reference_loss = cpu.run(&to_f64(store.values()));
+    let gpu_result = gpu.gradient().expect("GPU gradient");
+    (gpu_result, (reference_loss, cpu.grads().to_vec()))
+}
+
+#[test]
+fn every_op_and_its_gradient_match_the_cpu_in_f64() {
+    let Some(ctx) = context() else { return };
+    let mut failures = Vec::new();
+    for order in [1, 2] {
+        for case in cases() {
+            let mut rng = Rng::seed_from_u64(42);
+            let mut store = ParamStore::new();
+            for (i, &(r, c, _)) in case.inputs.iter().enumerate() {
+                store.add(format!("x{i}"), r, c, Init::Constant(0.0), &mut rng);
+            }
+            init_values(&mut store, &case.inputs, &mut rng);
+            let (graph, loss) = build_loss(&case, &store, order, &mut rng);
+            let mut fill = Rng::seed_from_u64(7);
+            let inputs = input_values(&graph, |_, n| {
+                (0..n)
+                    .map(|_| fill.uniform_range(-1.0, 1.0) as f32)
+                    .collect()
+            });
+            let ((l, g), (l_ref, g_ref)) = both_gradients(&ctx, &graph, loss, &store, &inputs);
+            let loss_err = (l as f64 - l_ref).abs() / l_ref.abs().max(1.0);
+            let grad_err = relative_error(&g, &g_ref, 1e-7);
+            if !(loss_err <= 1e-5 && grad_err <= 1e-5) {
+                failures.push(format!(
+                    "{} (order {order}): loss error {loss_err:e}, gradient error {grad_err:e}",
+                    case.name
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn ops_without_a_gradient_match_the_cpu() {
+    let Some(ctx) = context() else { return };
+    type Build = fn(&mut Graph, Var) -> Var;
+    let ops: [(&str, Build); 6] = [
+        ("step", |g, x| g.unary(Unary::Step, x)),
+        ("in_range", |g, x| g.unary(Unary::InRange(-0.3, 0.4), x)),
+        ("sign", |g, x| g.unary(Unary::Sign, x)),
+        ("stop_gradient", |g, x| g.unary(Unary::StopGradient, x)),
+        ("sum_all_large", |g, x| {
+            let row = g.sum(Axis::Rows, x);
+            let wide = g.broadcast(row, flowlab::engine::Shape::new(1000, 3));
+            g.sum(Axis::All, wide)
+        }),
+        ("fill_and_constant", |g, x| {
+            let f = g.fill(0.25, 7, 3);
+            let c = g.constant(1, 3, vec![1.0, -2.0, 3.0]);
+            let s = g.add(x, f);
+            g.mul(s, c)
+        }),
+    ];
+    for (name, build) in ops {
+        let mut g = Graph::new();
+        let x = g.input(7, 3);
+        let y = build(&mut g, x);
+        let store = ParamStore::new();
+        let mut values = vec![0.0f32; 21];
+        Rng::seed_from_u64(3).fill_normal(&mut values);
+        values[4] = 0.0; // Step and Sign at exactly zero
+        let mut cpu = CpuProgram::<f64>::compile(&g, &store, &[y]).expect("CPU");
+        cpu.set_input(x, &to_f64(&values)).expect("input");
+        cpu.run(&[]);
+        let mut gpu = GpuProgram::compile(&ctx, &g, &store, &[y]).expect("GPU");
+        gpu.set_input(x, &values).expect("input");
+        gpu.run();
+        let got = gpu.read(y).expect("read");
+        let err = relative_error(&got, cpu.value(y).expect("value"), 1e-7);
+        assert!(err <= 1e-6, "{name}: relative error {err:e}");
+    }
+}
+
+/// Every (family, objective) the app can train, on the target it would train it on.
+fn every_run() -> Vec<(Family, ObjectiveKind, &'static str)> {
+    let mut runs = Vec::new();
+    for family in Family::ALL {
+        for objective in ObjectiveKind::ALL {
+            let target = match objective {
+                ObjectiveKind::ReverseKl => "u1",
+                _ => "twomoons",
+            };
+            let t = flowlab::targets::by_name(target).expect("target");
+            if objective.applies(family, t.as_ref()).is_ok() {
+                runs.push((family, objective, target));
+            }
+        }
+    }
+    runs
+}
+
+/// Each gradient tensor's bound, relative to its norm.
+const GRADIENT_BOUND: f64 = 1e-4;
+
+/// The flat gradient on the CPU in f32: how much f32 itself loses on this graph.
+fn cpu_f32_gradient(
+    graph: &Graph,
+    loss: Var,
+    store: &ParamStore,
+    inputs: &[(Var, Vec<f32>)],
+) -> Vec<f32> {
+    let mut cpu =
+        GradientProgram::<f32>::new(graph.clone(), loss, store, &[]).expect("CPU compiles");
+    for (v, values) in inputs {
+        let _ = cpu.program_mut().set_input(*v, values);
+    }
+    cpu.run(store.values());
+    cpu.grads().to_vec()
+}
+
+#[test]
+fn one_training_step_of_every_family_and_objective_matches_the_cpu() {
+    let Some(ctx) = context() else { return };
+    let mut failures = Vec::new();
+    for (family, kind, target) in every_run() {
+        let config = FlowConfig::new(family);
+        let flow = build_flow(&config, 2, 5).expect("builds");
+        let batch = 64;
+        let objective = match kind {
+            ObjectiveKind::Mle => objective::mle(&flow, batch),
+            ObjectiveKind::ReverseKl => objective::reverse_kl(&flow, batch),
+            ObjectiveKind::FlowMatching => objective::flow_matching(&flow, batch).expect("CNF"),
+        };
+        let target = flowlab::targets::by_name(target).expect("target");
+        let mut rng = Rng::seed_from_u64(9);
+        let kinds: std::collections::HashMap<Var, InputKind> =
+            objective.inputs.iter().copied().collect();
+        let inputs = input_values(&objective.graph, |v, n| {
+            let mut values = vec![0.0f32; n];
+            match kinds.get(&v) {
+                Some(InputKind::TargetSamples) => {
+                    target.sample_into(&mut rng, bytemuck::cast_slice_mut(&mut values))
+                }
+                Some(InputKind::Uniform) => values.iter_mut().for_each(|x| *x = rng.uniform_f32()),
+                Some(InputKind::Rademacher) => {
+                    values.iter_mut().for_each(|x| *x = rng.sign() as f32)
+                }
+                // Standard normal noise, and a stand-in for the target's score.
+                _ => rng.fill_normal(&mut values),
+            }
+            values
+        });
+        let ((l, g), (l_ref, g_ref)) =
+            both_gradients(&ctx, &objective.graph, objective.loss, &flow.store, &inputs);
+        let cpu_f32 = cpu_f32_gradient(&objective.graph, objective.loss, &flow.store, &inputs);
+        let loss_err = (l as f64 - l_ref).abs() / l_ref.abs().max(1.0);
+        let what = format!("{} by {}", family.name(), kind.name());
+        let mut line = format!("{what}: loss error {loss_err:.1e}");
+        if loss_err > 1e-4 {
+            failures.push(line.clone());
+        }
+        // Where the graph itself is ill-conditioned in f32 (a planar layer's bias gradient and
+        // a radial layer's centre gradient are sums of terms that nearly cancel), the CPU in
+        // f32 loses as much on some tensor of the model: the GPU may lose four times the
+        // model's worst f32 loss, never more. Every other family stays under 1e-5.
+        let tensor_errors = |values: &[f32]| -> Vec<f64> {
+            flow.store
+                .specs()
+                .iter()
+                .map(|spec| relative_error(&values[spec.range()], &g_ref[spec.range()], 1e-7))
+                .collect()
+        };
+        let (gpu_errors, f32_errors) = (tensor_errors(&g), tensor_errors(&cpu_f32));
+        let conditioning = f32_errors.iter().copied().fold(0.0, f64::max);
+        let bound = GRADIENT_BOUND.max(4.0 * conditioning);
+        for ((spec, &err), &f32_err) in flow.store.specs().iter().zip(&gpu_errors).zip(&f32_errors)
+        {
+            if !(err <= bound) {
+                failures.push(format!(
+                    "{what}: gradient of {} off by {err:e} of its norm (bound {bound:e}; the \
+                     CPU in f32 is off by {f32_err:e} here, {conditioning:e} at worst)",
+                    spec.name
+                ));
+            }
+        }
+        let worst = gpu_errors.iter().copied().fold(0.0, crate::common::worst);
+        line += &format!(", worst gradient {worst:.1e} (f32 on the CPU: {conditioning:.1e})");
+        eprintln!("{line}");
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A small model's gradient graph: `mean((x·W + b)²)` over a batch.
+fn small_model() -> (Graph, Var, ParamStore, Var) {
+    let mut rng = Rng::seed_from_u64(1);
+    let mut store = ParamStore::new();
+    let w = store.add("w", 3, 4, Init::Normal { std: 0.5 }, &mut rng);
+    let b = store.add("b", 1, 4, Init::Normal { std: 0.5 }, &mut rng);
+    let mut g = Graph::new();
+    let x = g.input(32, 3);
+    let (wv, bv) = (g.param(w, store.shape(w)), g.param(b, store.shape(b)));
+    let h = g.linear(x, wv, bv);
+    let h = g.tanh(h);
+    let sq = g.square(h);
+    let loss = g.mean(Axis::All, sq);
+    (g, loss, store, x)
+}
+
+#[test]
+fn adam_on_the_gpu_follows_adam_on_the_cpu() {
+    let Some(ctx) = context() else { return };
+    let (graph, loss, mut store, x) = small_model();
+    let mut data = vec![0.0f32; 96];
+    Rng::seed_from_u64(2).fill_normal(&mut data);
+    let config = AdamConfig {
+        lr: 0.05,
+        weight_decay: 0.01,
+        clip_norm: Some(0.1),
+        warmup_steps: 2,
+        ..AdamConfig::default()
+    };
+    let mut gpu = GpuGradientProgram::new(&ctx, graph.clone(), loss, &store, &[]).expect("GPU");
+    gpu.program_mut().set_input(x, &data).expect("input");
+    let mut cpu = GradientProgram::<f32>::new(graph, loss, &store, &[]).expect("CPU");
+    cpu.program_mut().set_input(x, &data).expect("input");
+    let mut adam = Adam::new(config, store.len());
+    for t in 1..=5 {
+        let report = gpu.step(&config, t).expect("GPU step");
+        let cpu_loss = cpu.run(store.values());
+        let cpu_report = adam.step(store.values_mut(), cpu.grads_mut());
+        assert!(
+            (report.loss - cpu_loss).abs() <= 1e-5 * cpu_loss.abs().max(1.0),
+            "step {t}: loss {} vs {cpu_loss}",
+            report.loss
+        );
+        assert!(
+            (report.grad_norm - cpu_report.grad_norm).abs() <= 1e-5 * cpu_report.grad_norm,
+            "step {t}: norm {} vs {}",
+            report.grad_norm,
+            cpu_report.grad_norm
+        );
+        assert_eq!(report.non_finite_params, 0);
+    }
+    let params = gpu.params().expect("params");
+    let err = relative_error(&params, &to_f64(store.values()), 1e-7);
+    assert!(
+        err <= 1e-5,
+        "parameters after 5 steps differ by {err:e} of their norm"
+    );
+}
+
+#[test]
+fn a_non_finite_step_is_skipped_on_the_gpu_and_the_snapshot_restores() {
+    let Some(ctx) = context() else { return };
+    let (graph, loss, store, x) = small_model();
+    let config = AdamConfig::default();
+    let mut gpu = GpuGradientProgram::new(&ctx, graph, loss, &store, &[]).expect("GPU");
+    let mut data = vec![0.5f32; 96];
+    gpu.program_mut().set_input(x, &data).expect("input");
+    gpu.step(&config, 1).expect("step");
+    gpu.snapshot();
+    let good = gpu.params().expect("params");
+    data[7] = f32::NAN;
+    gpu.program_mut().set_input(x, &data).expect("input");
+    let report = gpu.step(&config, 2).expect("step");
+    assert!(
+        report.loss.is_nan(),
+        "a NaN input gives a NaN loss, got {}",
+        report.loss
+    );
+    assert_eq!(
+        gpu.params().expect("params"),
+        good,
+        "the update must be skipped"
+    );
+    // A poisoned parameter: the next step reports it, the snapshot undoes it.
+    let mut poisoned = good.clone();
+    poisoned[0] = f32::INFINITY;
+    gpu.program_mut().set_params(&poisoned).expect("params");
+    data[7] = 0.5;
+    gpu.program_mut().set_input(x, &data).expect("input");
+    let report = gpu.step(&config, 2).expect("step");
+    assert!(
+        report.non_finite_params > 0 || !report.loss.is_finite(),
+        "{report:?}"
+    );
+    gpu.restore();
+    assert_eq!(gpu.params().expect("params"), good);
+}
+
+#[test]
+fn the_same_inputs_give_the_same_bits() {
+    let Some(ctx) = context() else { return };
+    let flow = build_flow(&FlowConfig::new(Family::RealNvp), 2, 3).expect("builds");
+    let objective = objective::mle(&flow, 512);
+    let mut gpu = GpuGradientProgram::new(
+        &ctx,
+        objective.graph.clone(),
+        objective.loss,
+        &flow.store,
+        &[],
+    )
+    .expect("GPU");
+    let mut data = vec![0.0f32; 1024];
+    Rng::seed_from_u64(4).fill_normal(&mut data);
+    gpu.program_mut()
+        .set_input(objective.inputs[0].0, &data)
+        .expect("input");
+    let first = gpu.gradient().expect("run");
+    let second = gpu.gradient().expect("run");
+    assert_eq!(first.0.to_bits(), second.0.to_bits());
+    assert!(
+        first
+            .1
+            .iter()
+            .zip(&second.1)
+            .all(|(a, b)| a.to_bits() == b.to_bits())
+    );
+}
