@@ -159,6 +159,12 @@ impl Adam {
         self.t
     }
 
+    /// Counts a step whose update ran elsewhere (the GPU's Adam); returns its number `t`.
+    pub fn advance(&mut self) -> u64 {
+        self.t += 1;
+        self.t
+    }
+
     /// Applies one update to `params` from `grads` (same length; `grads` is clipped in place).
     pub fn step(&mut self, params: &mut [f32], grads: &mut [f32]) -> StepReport {
         debug_assert_eq!(

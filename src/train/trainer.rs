@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::objective::{self, InputKind, NotApplicable, ObjectiveGraph, ObjectiveKind};
+use crate::engine::gpu::{GpuContext, GpuError, GpuGradientProgram, GpuStepReport};
 use crate::engine::{Adam, AdamConfig, ExecError, GradientProgram, Var};
 use crate::flows::eval::FlowEvaluator;
 use crate::flows::{Flow, FlowError};
@@ -71,6 +72,9 @@ pub enum TrainError {
         /// The flow's dimension.
         dim: usize,
     },
+    /// The GPU executor could not compile or run the model.
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
 }
 
 /// What one step did.
@@ -134,13 +138,30 @@ struct Snapshot {
     adam: Adam,
 }
 
+/// Which executor steps the model.
+enum Executor {
+    Cpu(GradientProgram<f32>),
+    /// Parameters, gradient and Adam's state live on the GPU; the inputs are drawn on the CPU
+    /// (the same stream as the CPU path) into `inputs`, one host buffer per input node, and
+    /// the parameters come back with each step's report.
+    Gpu {
+        program: Box<GpuGradientProgram>,
+        inputs: Vec<Vec<f32>>,
+        /// `at` and `log q` of a reverse-KL step, read back before the target's score.
+        samples: (Vec<f32>, Vec<f32>),
+        /// The parameters as last read back. Why: `Trainer::flow` is public, and a tool (or a
+        /// test poisoning a parameter) may write it; a difference is uploaded before a step.
+        synced: Vec<f32>,
+    },
+}
+
 /// Trains one flow on one target.
 pub struct Trainer {
     /// The model being trained.
     pub flow: Flow,
     target: Arc<dyn Target>,
     config: TrainConfig,
-    program: GradientProgram<f32>,
+    executor: Executor,
     inputs: Vec<(Var, InputKind)>,
     samples: Option<(Var, Var)>,
     adam: Adam,
@@ -154,11 +175,22 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// Compiles the objective for `flow` on `target`.
+    /// Compiles the objective for `flow` on `target`, for the CPU.
     pub fn new(
+        flow: Flow,
+        target: Arc<dyn Target>,
+        config: TrainConfig,
+    ) -> Result<Self, TrainError> {
+        Self::new_on(flow, target, config, None)
+    }
+
+    /// Compiles the objective for `flow` on `target`, for the GPU of `gpu` (the CPU if
+    /// `None`). Both executors draw the same data and give the same numbers to rounding.
+    pub fn new_on(
         mut flow: Flow,
         target: Arc<dyn Target>,
         config: TrainConfig,
+        gpu: Option<&GpuContext>,
     ) -> Result<Self, TrainError> {
         if !(1..=65_536).contains(&config.batch) {
             return Err(TrainError::InvalidConfig(
@@ -198,7 +230,27 @@ impl Trainer {
             )?,
         };
         let extra: Vec<Var> = samples.iter().flat_map(|&(x, l)| [x, l]).collect();
-        let program = GradientProgram::new(graph, loss, &flow.store, &extra)?;
+        let executor = match gpu {
+            None => Executor::Cpu(GradientProgram::new(
+                graph.clone(),
+                loss,
+                &flow.store,
+                &extra,
+            )?),
+            Some(ctx) => {
+                let host = inputs
+                    .iter()
+                    .map(|&(v, _)| vec![0.0; graph.shape(v).len()])
+                    .collect();
+                let program = GpuGradientProgram::new(ctx, graph, loss, &flow.store, &extra)?;
+                Executor::Gpu {
+                    program: Box::new(program),
+                    inputs: host,
+                    samples: (Vec::new(), Vec::new()),
+                    synced: flow.store.values().to_vec(),
+                }
+            }
+        };
         let held_out: Vec<[f32; 2]> = target.sample(config.held_out, &mut rng.fork(11));
         let adam = Adam::new(config.adam, flow.store.len());
         let good = Snapshot {
@@ -212,7 +264,7 @@ impl Trainer {
             flow,
             target,
             config,
-            program,
+            executor,
             inputs,
             samples,
             adam,
@@ -259,42 +311,71 @@ impl Trainer {
         self.adam.config.lr_at(self.adam.steps().max(1))
     }
 
+    /// Which executor steps the model: `"cpu"` or `"gpu"`.
+    pub fn backend(&self) -> &'static str {
+        match self.executor {
+            Executor::Cpu(_) => "cpu",
+            Executor::Gpu { .. } => "gpu",
+        }
+    }
+
+    /// Dispatches per step on the GPU (`None` on the CPU).
+    pub fn gpu_dispatches_per_step(&self) -> Option<usize> {
+        match &self.executor {
+            Executor::Cpu(_) => None,
+            Executor::Gpu { program, .. } => Some(program.dispatches_per_step()),
+        }
+    }
+
     /// One optimisation step.
     pub fn step(&mut self) -> StepOutcome {
         self.steps += 1;
+        match self.executor {
+            Executor::Cpu(_) => self.cpu_step(),
+            Executor::Gpu { .. } => self.gpu_step(),
+        }
+    }
+
+    fn cpu_step(&mut self) -> StepOutcome {
+        let Executor::Cpu(program) = &mut self.executor else {
+            return self.roll_back(f32::NAN, RollbackReason::NonFiniteLoss);
+        };
         let mut split_at = None;
         for &(v, kind) in &self.inputs {
-            let Ok(buf) = self.program.program_mut().input_mut(v) else {
-                continue;
-            };
-            match kind {
-                InputKind::TargetSamples => {
-                    self.target
-                        .sample_into(&mut self.rng, bytemuck::cast_slice_mut(buf));
-                }
-                InputKind::StandardNormal => self.rng.fill_normal(buf),
-                InputKind::Uniform => buf.iter_mut().for_each(|b| *b = self.rng.uniform_f32()),
-                InputKind::Rademacher => buf.iter_mut().for_each(|b| *b = self.rng.sign() as f32),
-                InputKind::TargetScore { .. } => split_at = Some((v, kind)),
+            if let InputKind::TargetScore { at } = kind {
+                split_at = Some((v, at));
+            } else if let Ok(buf) = program.program_mut().input_mut(v) {
+                draw(kind, self.target.as_ref(), &mut self.rng, buf);
             }
         }
         // `optimised` is the graph's loss; `loss` is what is reported. They differ for reverse
         // KL, whose graph minimises a surrogate with the KL's gradient.
         let (optimised, loss) = match split_at {
-            Some((v, InputKind::TargetScore { at })) => {
-                self.program.run_until(self.flow.store.values(), v);
-                let kl = self.fill_target_score(at);
-                if let Ok(buf) = self.program.program_mut().input_mut(v) {
+            Some((v, at)) => {
+                program.run_until(self.flow.store.values(), v);
+                let kl = {
+                    let p = program.program();
+                    match (self.samples, p.value(at).ok()) {
+                        (Some((_, log_q)), Some(xs)) => match p.value(log_q) {
+                            Ok(lq) => {
+                                fill_target_score(self.target.as_ref(), xs, lq, &mut self.score)
+                            }
+                            Err(_) => f32::NAN,
+                        },
+                        _ => f32::NAN,
+                    }
+                };
+                if let Ok(buf) = program.program_mut().input_mut(v) {
                     buf.copy_from_slice(&self.score);
                 }
-                (self.program.run_from(self.flow.store.values(), v), kl)
+                (program.run_from(self.flow.store.values(), v), kl)
             }
-            _ => {
-                let loss = self.program.run(self.flow.store.values());
+            None => {
+                let loss = program.run(self.flow.store.values());
                 (loss, loss)
             }
         };
-        let grads_finite = self.program.grads().iter().all(|g| g.is_finite());
+        let grads_finite = program.grads().iter().all(|g| g.is_finite());
         // Why the guard watches `optimised`, not `loss`: the KL estimate is legitimately +inf
         // while samples land where the target has no mass (off a checkerboard's squares),
         // though the step itself is sound; rolling back then would halve the rate forever.
@@ -308,7 +389,7 @@ impl Trainer {
         }
         let report = self
             .adam
-            .step(self.flow.store.values_mut(), self.program.grads_mut());
+            .step(self.flow.store.values_mut(), program.grads_mut());
         if !self.flow.store.all_finite() {
             return self.roll_back(loss, RollbackReason::NonFiniteParameter);
         }
@@ -324,8 +405,95 @@ impl Trainer {
         }
     }
 
+    /// The same step on the GPU: the same inputs from the same stream, the update and the
+    /// checks on the GPU, the parameters and three floats back. A failing GPU reads as a
+    /// non-finite loss: rolled back, and said.
+    fn gpu_step(&mut self) -> StepOutcome {
+        let Executor::Gpu {
+            program,
+            inputs,
+            samples,
+            synced,
+        } = &mut self.executor
+        else {
+            return self.roll_back(f32::NAN, RollbackReason::NonFiniteLoss);
+        };
+        if self.flow.store.values() != synced.as_slice() {
+            let _ = program.program_mut().set_params(self.flow.store.values());
+        }
+        let mut split_at = None;
+        for (host, &(v, kind)) in inputs.iter_mut().zip(&self.inputs) {
+            if let InputKind::TargetScore { at } = kind {
+                split_at = Some((v, at));
+            } else {
+                draw(kind, self.target.as_ref(), &mut self.rng, host);
+                let _ = program.program_mut().set_input(v, host);
+            }
+        }
+        let t = self.adam.advance();
+        let config = self.adam.config;
+        let params = self.flow.store.values_mut();
+        let result: Result<(GpuStepReport, f32), GpuError> = match split_at {
+            Some((v, at)) => (|| {
+                program.run_until(v);
+                let gpu = program.program_mut();
+                samples.0 = gpu.read(at)?;
+                let kl = match self.samples {
+                    Some((_, log_q)) => {
+                        samples.1 = gpu.read(log_q)?;
+                        fill_target_score(
+                            self.target.as_ref(),
+                            &samples.0,
+                            &samples.1,
+                            &mut self.score,
+                        )
+                    }
+                    None => f32::NAN,
+                };
+                gpu.set_input(v, &self.score)?;
+                let report = program.step_from_and_read(v, &config, t, params)?;
+                Ok((report, kl))
+            })(),
+            None => program
+                .step_and_read(&config, t, params)
+                .map(|report| (report, report.loss)),
+        };
+        synced.copy_from_slice(self.flow.store.values());
+        let (report, loss) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                log::warn!("GPU step failed: {e}");
+                return self.roll_back(f32::NAN, RollbackReason::NonFiniteLoss);
+            }
+        };
+        // The GPU skipped the update if the loss or the gradient was not finite.
+        if !report.loss.is_finite() {
+            return self.roll_back(loss, RollbackReason::NonFiniteLoss);
+        }
+        if !report.grad_norm.is_finite() {
+            return self.roll_back(loss, RollbackReason::NonFiniteGradient);
+        }
+        if report.non_finite_params > 0 {
+            return self.roll_back(loss, RollbackReason::NonFiniteParameter);
+        }
+        if self.steps.is_multiple_of(25) {
+            program.snapshot();
+            self.good.params.copy_from_slice(self.flow.store.values());
+            self.good.adam.clone_from(&self.adam);
+        }
+        StepOutcome {
+            loss,
+            grad_norm: report.grad_norm,
+            lr: config.lr_at(t),
+            rolled_back: None,
+        }
+    }
+
     fn roll_back(&mut self, loss: f32, reason: RollbackReason) -> StepOutcome {
         self.rollbacks += 1;
+        if let Executor::Gpu { program, .. } = &mut self.executor {
+            program.restore();
+        }
         self.flow
             .store
             .values_mut()
@@ -346,34 +514,6 @@ impl Trainer {
         }
     }
 
-    /// Fills `self.score` with `∇ log p̃*` at the samples (the target's score, clamped to
-    /// ±1e4 so one sample at a cliff cannot blow the step up) and returns the KL estimate
-    /// `mean(log q − log p*)` with the normalised target.
-    fn fill_target_score(&mut self, at: Var) -> f32 {
-        const MAX_SCORE: f64 = 1e4;
-        let Some((_, log_q)) = self.samples else {
-            return f32::NAN;
-        };
-        let program = self.program.program();
-        let (Ok(xs), Ok(lq)) = (program.value(at), program.value(log_q)) else {
-            return f32::NAN;
-        };
-        let target = &self.target;
-        let mut kl = 0.0f64;
-        for ((x, s), &q) in xs
-            .chunks_exact(2)
-            .zip(self.score.chunks_exact_mut(2))
-            .zip(lq)
-        {
-            let p = [x[0] as f64, x[1] as f64];
-            for (s, grad) in s.iter_mut().zip(target.grad_log_density(p)) {
-                *s = grad.clamp(-MAX_SCORE, MAX_SCORE) as f32;
-            }
-            kl += q as f64 - target.normalized_log_density(p);
-        }
-        (kl / (xs.len() / 2).max(1) as f64) as f32
-    }
-
     /// Negative mean log-likelihood of the fixed held-out set under the current model.
     pub fn held_out_nll(&mut self) -> Result<f32, ExecError> {
         let evaluator = match &mut self.evaluator {
@@ -383,5 +523,33 @@ impl Trainer {
         let d = evaluator.density(&self.flow, &self.held_out)?;
         let n = d.log_prob.len().max(1) as f64;
         Ok((-d.log_prob.iter().map(|&v| v as f64).sum::<f64>() / n) as f32)
+    }
+}
+
+/// Fills `score` with `∇ log p̃*` at the samples `xs` (the target's score, clamped to ±1e4 so
+/// one sample at a cliff cannot blow the step up) and returns the KL estimate
+/// `mean(log q − log p*)` with the normalised target.
+fn fill_target_score(target: &dyn Target, xs: &[f32], log_q: &[f32], score: &mut [f32]) -> f32 {
+    const MAX_SCORE: f64 = 1e4;
+    let mut kl = 0.0f64;
+    for ((x, s), &q) in xs.chunks_exact(2).zip(score.chunks_exact_mut(2)).zip(log_q) {
+        let p = [x[0] as f64, x[1] as f64];
+        for (s, grad) in s.iter_mut().zip(target.grad_log_density(p)) {
+            *s = grad.clamp(-MAX_SCORE, MAX_SCORE) as f32;
+        }
+        kl += q as f64 - target.normalized_log_density(p);
+    }
+    (kl / (xs.len() / 2).max(1) as f64) as f32
+}
+
+/// Draws one input of a step from the trainer's stream (the same on either executor).
+fn draw(kind: InputKind, target: &dyn Target, rng: &mut Rng, buf: &mut [f32]) {
+    match kind {
+        InputKind::TargetSamples => target.sample_into(rng, bytemuck::cast_slice_mut(buf)),
+        InputKind::StandardNormal => rng.fill_normal(buf),
+        InputKind::Uniform => buf.iter_mut().for_each(|b| *b = rng.uniform_f32()),
+        InputKind::Rademacher => buf.iter_mut().for_each(|b| *b = rng.sign() as f32),
+        // Filled from the samples mid-step (`fill_target_score`).
+        InputKind::TargetScore { .. } => {}
     }
 }

@@ -404,3 +404,90 @@ fn the_same_inputs_give_the_same_bits() {
             .all(|(a, b)| a.to_bits() == b.to_bits())
     );
 }
+
+fn trainers(
+    ctx: &GpuContext,
+    family: Family,
+    objective: ObjectiveKind,
+    target: &str,
+    batch: usize,
+) -> (flowlab::train::Trainer, flowlab::train::Trainer) {
+    use flowlab::train::{TrainConfig, Trainer};
+    let config = FlowConfig::new(family);
+    let train = TrainConfig {
+        batch,
+        objective,
+        held_out: 256,
+        adam: config.family.info().adam(None),
+        seed: 3,
+        ..TrainConfig::default()
+    };
+    let target: std::sync::Arc<dyn flowlab::targets::Target> =
+        std::sync::Arc::from(flowlab::targets::by_name(target).expect("target"));
+    let make = |gpu| {
+        let flow = build_flow(&config, 2, 3).expect("builds");
+        Trainer::new_on(flow, target.clone(), train.clone(), gpu).expect("trainer")
+    };
+    (make(None), make(Some(ctx)))
+}
+
+#[test]
+fn a_gpu_trainer_follows_the_cpu_trainer() {
+    let Some(ctx) = context() else { return };
+    // MLE, and reverse KL, whose step stops mid-graph for the target's score.
+    for (family, objective, target, steps) in [
+        (Family::RealNvp, ObjectiveKind::Mle, "twomoons", 50),
+        (Family::Planar, ObjectiveKind::ReverseKl, "u1", 50),
+    ] {
+        let (mut cpu, mut gpu) = trainers(&ctx, family, objective, target, 128);
+        assert_eq!((cpu.backend(), gpu.backend()), ("cpu", "gpu"));
+        let (mut cpu_loss, mut gpu_loss) = (0.0, 0.0);
+        for _ in 0..steps {
+            cpu_loss = cpu.step().loss;
+            let outcome = gpu.step();
+            assert!(outcome.rolled_back.is_none(), "{outcome:?}");
+            gpu_loss = outcome.loss;
+        }
+        let what = format!("{} by {}", family.name(), objective.name());
+        let gap = (gpu_loss - cpu_loss).abs() / cpu_loss.abs().max(1.0);
+        eprintln!("{what}: loss after {steps} steps {gpu_loss} on the GPU, {cpu_loss} on the CPU");
+        assert!(
+            gap <= 1e-2,
+            "{what}: {gpu_loss} vs {cpu_loss} after {steps} steps"
+        );
+        let nll = (
+            gpu.held_out_nll().expect("nll"),
+            cpu.held_out_nll().expect("nll"),
+        );
+        if objective == ObjectiveKind::Mle {
+            assert!(
+                (nll.0 - nll.1).abs() <= 1e-2 * nll.1.abs(),
+                "{what}: held-out {nll:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_guard_catches_a_poisoned_parameter_on_the_gpu() {
+    let Some(ctx) = context() else { return };
+    let (_, mut t) = trainers(&ctx, Family::RealNvp, ObjectiveKind::Mle, "twomoons", 64);
+    for _ in 0..25 {
+        t.step();
+    }
+    let good = t.flow.store.values().to_vec();
+    let lr = t.learning_rate();
+    t.flow.store.values_mut()[7] = f32::NAN;
+    let outcome = t.step();
+    let rollback = outcome.rolled_back.expect("the NaN parameter is caught");
+    assert_eq!(
+        rollback.reason,
+        flowlab::train::RollbackReason::NonFiniteLoss
+    );
+    assert_eq!(t.flow.store.values(), &good[..], "not the snapshot");
+    assert_eq!(t.learning_rate(), lr / 2.0);
+    for _ in 0..5 {
+        let s = t.step();
+        assert!(s.rolled_back.is_none() && s.loss.is_finite(), "{s:?}");
+    }
+}

@@ -1,11 +1,12 @@
 //! A training step on the GPU: loss, gradient, its norm, Adam and the finite checks in one
 //! compute pass, with three floats read back.
 //!
-//! Storage layout (P parameters): `[0, P)` parameters, `[P, 3P)` Adam's m and v, `[3P, 4P)`
-//! the gradient (each parameter's gradient node is computed in place there), `[4P, 7P)` a
-//! snapshot of parameters, m and v (the divergence guard's rollback point), then four scratch
-//! floats (the gradient's sum of squares, the count of non-finite parameters after the update,
-//! the loss), then the graph's buffers.
+//! Storage layout (P parameters, S = 4 scratch floats): `[0, P)` parameters, `[P, P+S)` scratch
+//! (the gradient's sum of squares, the count of non-finite parameters after the update, the
+//! loss), `[P+S, 3P+S)` Adam's m and v, `[3P+S, 4P+S)` the gradient (each parameter's gradient
+//! node is computed in place there), `[4P+S, 7P+2S)` a snapshot of everything before the
+//! gradient (the divergence guard's rollback point), then the graph's buffers. Why scratch
+//! right after the parameters: one read-back returns the new parameters and the step's report.
 
 use super::lower::{self, Args, Dispatch, Kernel, code, groups_for, tag};
 use super::program::Regions;
@@ -59,17 +60,18 @@ impl GpuGradientProgram {
         outputs.extend(&grad_vars);
         outputs.extend(extra_outputs);
         let n = store.len() as u32;
-        let grads = 3 * n;
+        let scratch = n;
+        let (m, v, grads) = (n + SCRATCH, 2 * n + SCRATCH, 3 * n + SCRATCH);
+        let (snapshot, state_len) = (4 * n + SCRATCH, (3 * n + SCRATCH) as usize);
         let placed: Vec<(Var, u32)> = params
             .iter()
             .zip(&grad_vars)
             .map(|(&(id, _), &g)| (g, grads + store.spec(id).offset as u32))
             .collect();
         let regions = Regions {
-            reserved: 6 * n as usize + SCRATCH,
+            reserved: 6 * n as usize + 2 * SCRATCH as usize,
         };
         let mut program = GpuProgram::compile_with(ctx, &graph, store, &outputs, regions, &placed)?;
-        let (m, v, snapshot, scratch) = (n, 2 * n, 4 * n, 7 * n);
         let loss_at = program.offset_of(loss)?;
         let mut dispatches = std::mem::take(&mut program.dispatches);
         let optimizer = |mut d: Dispatch| {
@@ -109,9 +111,9 @@ impl GpuGradientProgram {
             1,
             scratch + 1,
         )));
-        let mut snapshot_copy = lower::copy(0, 0, snapshot, 3 * n as usize);
+        let mut snapshot_copy = lower::copy(0, 0, snapshot, state_len);
         snapshot_copy.node = tag::SNAPSHOT;
-        let mut restore_copy = lower::copy(0, snapshot, 0, 3 * n as usize);
+        let mut restore_copy = lower::copy(0, snapshot, 0, state_len);
         restore_copy.node = tag::RESTORE;
         dispatches.extend([snapshot_copy, restore_copy]);
         program.set_dispatches(dispatches)?;
@@ -133,7 +135,9 @@ impl GpuGradientProgram {
     pub fn gradient(&mut self) -> Result<(f32, Vec<f32>), GpuError> {
         self.program.submit(|node| node <= tag::AFTER_GRAPH);
         let loss = self.program.read(self.loss)?;
-        let grads = self.program.read_range(3 * self.n, self.n as usize)?;
+        let grads = self
+            .program
+            .read_range(3 * self.n + SCRATCH, self.n as usize)?;
         Ok((loss.first().copied().unwrap_or(f32::NAN), grads))
     }
 
@@ -146,24 +150,37 @@ impl GpuGradientProgram {
         self.report()
     }
 
-    /// Runs the graph's nodes created before `v` (a reverse-KL step fills the target's score
-    /// from the samples in between; see [`crate::engine::CpuProgram::run_until`]).
-    pub fn run_until(&mut self, v: Var) {
-        self.program.run_until(v);
+    /// [`Self::step`], and the parameters after it, in one read-back.
+    pub fn step_and_read(
+        &mut self,
+        config: &AdamConfig,
+        t: u64,
+        params: &mut [f32],
+    ) -> Result<GpuStepReport, GpuError> {
+        self.set_adam(config, t);
+        self.program.submit(|node| node <= tag::OPTIMIZER);
+        self.report_and_params(params)
     }
 
-    /// Finishes a step begun with [`Self::run_until`].
-    pub fn step_from(
+    /// Finishes a step begun with [`Self::run_until`]; reads the parameters with the report.
+    pub fn step_from_and_read(
         &mut self,
         v: Var,
         config: &AdamConfig,
         t: u64,
+        params: &mut [f32],
     ) -> Result<GpuStepReport, GpuError> {
         self.set_adam(config, t);
         let v = v.index() as u32;
         self.program
             .submit(|node| node >= v && node <= tag::OPTIMIZER);
-        self.report()
+        self.report_and_params(params)
+    }
+
+    /// Runs the graph's nodes created before `v` (a reverse-KL step fills the target's score
+    /// from the samples in between; see [`crate::engine::CpuProgram::run_until`]).
+    pub fn run_until(&mut self, v: Var) {
+        self.program.run_until(v);
     }
 
     /// Copies parameters and Adam's moments to the snapshot.
@@ -184,13 +201,16 @@ impl GpuGradientProgram {
     /// Replaces the parameters and clears Adam's moments (a rebuilt or resumed model).
     pub fn set_params(&mut self, params: &[f32]) -> Result<(), GpuError> {
         self.program.set_params(params)?;
-        self.program.write(self.n, &vec![0.0; 2 * self.n as usize]);
+        self.program
+            .write(self.n + SCRATCH, &vec![0.0; 2 * self.n as usize]);
         Ok(())
     }
 
     /// Adam's first and second moments; waits for the GPU.
     pub fn moments(&mut self) -> Result<(Vec<f32>, Vec<f32>), GpuError> {
-        let both = self.program.read_range(self.n, 2 * self.n as usize)?;
+        let both = self
+            .program
+            .read_range(self.n + SCRATCH, 2 * self.n as usize)?;
         let (m, v) = both.split_at(self.n as usize);
         Ok((m.to_vec(), v.to_vec()))
     }
@@ -228,14 +248,27 @@ impl GpuGradientProgram {
     }
 
     fn report(&mut self) -> Result<GpuStepReport, GpuError> {
-        let scratch = self.program.read_range(7 * self.n, 3)?;
-        Ok(GpuStepReport {
+        let scratch = self.program.read_range(self.n, 3)?;
+        Ok(Self::parse_report(&scratch))
+    }
+
+    fn report_and_params(&mut self, params: &mut [f32]) -> Result<GpuStepReport, GpuError> {
+        let n = self.n as usize;
+        let values = self.program.read_range(0, n + 3)?;
+        if params.len() == n {
+            params.copy_from_slice(&values[..n]);
+        }
+        Ok(Self::parse_report(&values[n..]))
+    }
+
+    fn parse_report(scratch: &[f32]) -> GpuStepReport {
+        GpuStepReport {
             loss: scratch[2],
             grad_norm: scratch[0].sqrt(),
             non_finite_params: scratch[1] as u32,
-        })
+        }
     }
 }
 
-/// Scratch floats after the snapshot.
-const SCRATCH: usize = 4;
+/// Scratch floats after the parameters.
+const SCRATCH: u32 = 4;
