@@ -176,6 +176,10 @@ pub struct BenchArgs {
     /// Instead, print where a maximum-likelihood step spends its time, per op kind.
     #[arg(long)]
     pub profile: bool,
+    /// `gpu`: time the training step on the GPU executor (wgpu's first adapter) beside the
+    /// CPU's, with its dispatches per step.
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "gpu"])]
+    pub backend: String,
 }
 
 /// Runs a headless command; reports errors on stderr.
@@ -319,6 +323,13 @@ mod tests {
             panic!("not bench");
         };
         assert_eq!(args.flow, Family::DEFAULT.name());
+        assert_eq!(args.backend, "cpu");
+        let Some(Command::Bench(args)) = parse(&["bench", "--backend", "gpu"]).unwrap().command
+        else {
+            panic!("not bench");
+        };
+        assert_eq!(args.backend, "gpu");
+        assert!(parse(&["bench", "--backend", "tpu"]).is_err());
     }
 
     #[test]

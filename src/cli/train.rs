@@ -440,6 +440,32 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<String> {
         return Ok(out.trim_end().to_string());
     }
     let objective = crate::train::bench::bench_objective(config.family);
+    if args.backend == "gpu" {
+        let ctx = crate::engine::gpu::GpuContext::headless()?;
+        // Why fewer steps than the CPU's 300: a software adapter takes seconds per large step.
+        let steps = (2_000_000 / args.batch.max(1)).clamp(5, 100);
+        let report =
+            crate::train::bench::bench_gpu(&config, objective, args.batch, 3, steps, &ctx)?;
+        return Ok(if args.json {
+            serde_json::to_string(&report)?
+        } else {
+            format!(
+                "{} {} (batch {}): CPU {:.3} ms/step, GPU {:.3} ms/step in {} dispatches on {}{}",
+                report.flow,
+                report.objective,
+                report.batch,
+                report.cpu_ms_per_step,
+                report.gpu_ms_per_step,
+                report.dispatches_per_step,
+                report.adapter,
+                if report.software {
+                    " (a CPU emulation: not a GPU's figure)"
+                } else {
+                    ""
+                }
+            )
+        });
+    }
     let report = bench_flow(&config, objective, args.batch, 30, 300)?;
     Ok(if args.json {
         serde_json::to_string(&report)?

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use super::{ObjectiveKind, TrainConfig, TrainError, Trainer};
+use crate::engine::gpu::{GpuContext, GpuProgram};
 use crate::flows::{Family, FlowConfig, FlowEvaluator, build_flow};
 use crate::rng::Rng;
 use crate::targets::Target;
@@ -82,7 +83,8 @@ pub fn bench_flow(
     warmup: usize,
     steps: usize,
 ) -> Result<BenchReport, TrainError> {
-    let (trainer, train_ms_per_step) = timed_trainer(config, objective, batch, warmup, steps)?;
+    let (trainer, train_ms_per_step) =
+        timed_trainer(config, objective, batch, warmup, steps, None)?;
     let n_params = trainer.flow.n_params();
 
     let flow = &trainer.flow;
@@ -120,7 +122,165 @@ pub fn bench_train_step(
     warmup: usize,
     steps: usize,
 ) -> Result<f64, TrainError> {
-    Ok(timed_trainer(config, objective, batch, warmup, steps)?.1)
+    Ok(timed_trainer(config, objective, batch, warmup, steps, None)?.1)
+}
+
+/// One training step on a GPU beside the same step on the CPU (medians, milliseconds).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct GpuBenchReport {
+    /// Flow family name.
+    pub flow: String,
+    /// The objective both steps were timed with.
+    pub objective: String,
+    /// Samples per step.
+    pub batch: usize,
+    /// The adapter ([`GpuContext::describe`]).
+    pub adapter: String,
+    /// Whether it is a CPU emulation (lavapipe, SwiftShader): its figures are not a GPU's.
+    pub software: bool,
+    /// The CPU executor's step.
+    pub cpu_ms_per_step: f64,
+    /// The GPU executor's step as the app runs it: steps submitted ahead of their reports
+    /// (at most [`MAX_STEPS_AHEAD`](super::trainer::MAX_STEPS_AHEAD)), the parameters read
+    /// back every few steps; the mean over `steps`.
+    pub gpu_ms_per_step: f64,
+    /// The GPU executor's step when each waits for its own read-back (the CLI's `step()`):
+    /// the median, latency included.
+    pub gpu_ms_per_synced_step: f64,
+    /// Launches per GPU step after fusion.
+    pub dispatches_per_step: usize,
+    /// The log-density of a 128² grid (16,384 points): CPU, GPU (with the read-back).
+    pub density_128_ms: [f64; 2],
+    /// The same on a 512² grid (262,144 points).
+    pub density_512_ms: [f64; 2],
+    /// 100,000 base samples pushed through every layer, each layer's points kept (the layer
+    /// view's trace): CPU, GPU (with the read-back).
+    pub push_100k_ms: [f64; 2],
+}
+
+/// Times `steps` training steps (after `warmup`) on the CPU and on `ctx`'s GPU.
+pub fn bench_gpu(
+    config: &FlowConfig,
+    objective: ObjectiveKind,
+    batch: usize,
+    warmup: usize,
+    steps: usize,
+    ctx: &GpuContext,
+) -> Result<GpuBenchReport, TrainError> {
+    let (_, cpu_ms_per_step) = timed_trainer(config, objective, batch, warmup, steps, None)?;
+    let (mut trainer, gpu_ms_per_synced_step) =
+        timed_trainer(config, objective, batch, warmup, steps, Some(ctx))?;
+    let started = Instant::now();
+    let mut done = 0;
+    while done < steps {
+        while trainer.submit_step() {}
+        trainer.flush();
+        done += trainer.poll_steps(false).len();
+    }
+    let gpu_ms_per_step = started.elapsed().as_secs_f64() * 1e3 / steps.max(1) as f64;
+    let flow = &trainer.flow;
+    let grid = |side: usize| {
+        // The cell centres of a side² grid over [−4, 4]², the plots' square.
+        let cells: Vec<f32> = (0..side * side)
+            .flat_map(|i| {
+                let at = |k: usize| -4.0 + 8.0 * (k as f32 + 0.5) / side as f32;
+                [at(i % side), at(i / side)]
+            })
+            .collect();
+        Ok::<_, TrainError>([
+            time_cpu_density(flow, &cells)?,
+            time_gpu_density(flow, ctx, &cells)?,
+        ])
+    };
+    let density_128_ms = grid(128)?;
+    let density_512_ms = grid(512)?;
+    let mut eps = vec![0.0; 200_000];
+    Rng::seed_from_u64(1).fill_normal(&mut eps);
+    let push_100k_ms = [time_cpu_push(flow, &eps)?, time_gpu_push(flow, ctx, &eps)?];
+    Ok(GpuBenchReport {
+        flow: config.family.name().to_string(),
+        objective: objective.name().to_string(),
+        batch,
+        adapter: ctx.describe(),
+        software: ctx.is_software(),
+        cpu_ms_per_step,
+        gpu_ms_per_step,
+        gpu_ms_per_synced_step,
+        dispatches_per_step: trainer.gpu_dispatches_per_step().unwrap_or(0),
+        density_128_ms,
+        density_512_ms,
+        push_100k_ms,
+    })
+}
+
+/// Milliseconds to take the best of three: the first run of a program pays for its setup.
+fn best_of_three(mut run: impl FnMut() -> Result<(), TrainError>) -> Result<f64, TrainError> {
+    let mut best = f64::INFINITY;
+    for _ in 0..3 {
+        let t = Instant::now();
+        run()?;
+        best = best.min(t.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(best)
+}
+
+fn time_cpu_density(flow: &crate::flows::Flow, points: &[f32]) -> Result<f64, TrainError> {
+    let mut evaluator = FlowEvaluator::new(flow, 1024)?;
+    best_of_three(|| {
+        evaluator.density(flow, points)?;
+        Ok(())
+    })
+}
+
+fn time_cpu_push(flow: &crate::flows::Flow, eps: &[f32]) -> Result<f64, TrainError> {
+    let mut evaluator = FlowEvaluator::new(flow, 1024)?;
+    best_of_three(|| {
+        evaluator.trace(flow, eps)?;
+        Ok(())
+    })
+}
+
+/// The density graph over every point at once, one GPU run and its read-back.
+fn time_gpu_density(
+    flow: &crate::flows::Flow,
+    ctx: &GpuContext,
+    points: &[f32],
+) -> Result<f64, TrainError> {
+    let mut g = crate::engine::Graph::new();
+    let x = g.input(points.len() / 2, 2);
+    let log_prob = flow.density_graph(&mut g, x).log_prob;
+    let mut program = GpuProgram::compile(ctx, &g, &flow.store, &[log_prob])?;
+    best_of_three(|| {
+        program.set_input(x, points)?;
+        program.run();
+        program.read(log_prob)?;
+        Ok(())
+    })
+}
+
+/// The sampling graph over every draw at once, each layer's output read back.
+fn time_gpu_push(
+    flow: &crate::flows::Flow,
+    ctx: &GpuContext,
+    eps: &[f32],
+) -> Result<f64, TrainError> {
+    let mut g = crate::engine::Graph::new();
+    let input = g.input(eps.len() / 2, 2);
+    let layers: Vec<_> = flow
+        .sample_graph(&mut g, input)
+        .layers
+        .iter()
+        .map(|l| l.y)
+        .collect();
+    let mut program = GpuProgram::compile(ctx, &g, &flow.store, &layers)?;
+    best_of_three(|| {
+        program.set_input(input, eps)?;
+        program.run();
+        for &y in &layers {
+            program.read(y)?;
+        }
+        Ok(())
+    })
 }
 
 /// A trainer for `config` after `warmup + steps` steps, with the median milliseconds of the
@@ -133,6 +293,7 @@ fn timed_trainer(
     batch: usize,
     warmup: usize,
     steps: usize,
+    gpu: Option<&GpuContext>,
 ) -> Result<(Trainer, f64), TrainError> {
     let flow = build_flow(config, 2, 0)?;
     let target = if objective == ObjectiveKind::ReverseKl {
@@ -146,7 +307,7 @@ fn timed_trainer(
         held_out: 16,
         ..TrainConfig::default()
     };
-    let mut trainer = Trainer::new(flow, Arc::from(target), train)?;
+    let mut trainer = Trainer::new_on(flow, Arc::from(target), train, gpu)?;
     let mut times = Vec::with_capacity(steps);
     for i in 0..warmup + steps {
         let t = Instant::now();

@@ -9,4 +9,6 @@ pub mod trainer;
 
 pub use metrics::{HeldOut, HeldOutScore};
 pub use objective::{InputKind, NotApplicable, ObjectiveGraph, ObjectiveKind};
-pub use trainer::{Rollback, RollbackReason, StepOutcome, TrainConfig, TrainError, Trainer};
+pub use trainer::{
+    MAX_STEPS_AHEAD, Rollback, RollbackReason, StepOutcome, TrainConfig, TrainError, Trainer,
+};

@@ -2,10 +2,11 @@
 //! divergence guard (non-finite loss, gradient or parameters → roll back to the last good
 //! state, halve the learning rate, say so).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::objective::{self, InputKind, NotApplicable, ObjectiveGraph, ObjectiveKind};
-use crate::engine::gpu::{GpuContext, GpuError, GpuGradientProgram, GpuStepReport};
+use crate::engine::gpu::{GpuContext, GpuError, GpuGradientProgram, GpuStepReport, REPORT_SLOTS};
 use crate::engine::{Adam, AdamConfig, ExecError, GradientProgram, Var};
 use crate::flows::eval::FlowEvaluator;
 use crate::flows::{Flow, FlowError};
@@ -155,6 +156,39 @@ enum Executor {
     },
 }
 
+/// Most steps a GPU trainer runs ahead of their reports. Why this many: enough to keep the
+/// GPU busy across a read-back's round trip (a frame or two in a browser), few enough that a
+/// divergence wastes little (the steps after it are skipped, see [`Pipeline`]).
+pub const MAX_STEPS_AHEAD: usize = 24;
+/// Steps per read-back of the parameters and the reports.
+const STEPS_PER_READ: usize = 4;
+/// Steps between snapshots of the last good state (the divergence guard's rollback point).
+const SNAPSHOT_EVERY: u64 = 25;
+const _: () = assert!(MAX_STEPS_AHEAD < REPORT_SLOTS);
+
+/// GPU steps submitted whose reports have not arrived.
+#[derive(Debug, Default)]
+struct Pipeline {
+    in_flight: VecDeque<InFlight>,
+    /// Steps submitted since the last read-back was requested.
+    unread: usize,
+    /// Bumped by each rollback. Why: the steps submitted after a diverged one, before the
+    /// CPU knew, were skipped on the GPU (its sticky flag); their reports say nothing.
+    epoch: u32,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    step: u64,
+    epoch: u32,
+    lr: f32,
+    /// The optimizer's state after this step, if it is a snapshot step: the CPU's half of
+    /// the rollback point, kept once the step's report says it was healthy.
+    snapshot: Option<Adam>,
+    /// The last step a requested read-back covers.
+    read_ends: bool,
+}
+
 /// Trains one flow on one target.
 pub struct Trainer {
     /// The model being trained.
@@ -172,6 +206,7 @@ pub struct Trainer {
     evaluator: Option<FlowEvaluator>,
     score: Vec<f32>,
     rollbacks: u32,
+    pipeline: Pipeline,
 }
 
 impl Trainer {
@@ -273,12 +308,19 @@ impl Trainer {
             good,
             evaluator: None,
             rollbacks: 0,
+            pipeline: Pipeline::default(),
         })
     }
 
-    /// Steps taken (rolled-back steps count too: they consumed data).
+    /// Steps taken (rolled-back steps count too: they consumed data), not counting those
+    /// still on their way ([`Self::steps_in_flight`]).
     pub fn steps(&self) -> u64 {
-        self.steps
+        self.steps - self.pipeline.in_flight.len() as u64
+    }
+
+    /// GPU steps submitted whose outcome has not arrived.
+    pub fn steps_in_flight(&self) -> usize {
+        self.pipeline.in_flight.len()
     }
 
     /// Continues the step count from `step` (a run restarted from a checkpoint).
@@ -327,8 +369,16 @@ impl Trainer {
         }
     }
 
-    /// One optimisation step.
+    /// One optimisation step, waiting for its outcome (on the GPU, natively only: in a
+    /// browser use [`Self::submit_step`] and [`Self::poll_steps`]).
     pub fn step(&mut self) -> StepOutcome {
+        if self.is_pipelined() {
+            self.submit_step();
+            let outcomes = self.poll_steps(true);
+            return outcomes.into_iter().last().unwrap_or_else(|| {
+                self.roll_back(self.steps, f32::NAN, RollbackReason::NonFiniteLoss)
+            });
+        }
         self.steps += 1;
         match self.executor {
             Executor::Cpu(_) => self.cpu_step(),
@@ -336,9 +386,164 @@ impl Trainer {
         }
     }
 
+    /// Whether steps can run ahead of their outcomes ([`Self::submit_step`],
+    /// [`Self::poll_steps`]): on the GPU, for objectives with no CPU work inside a step
+    /// (reverse KL reads the target's score on the CPU between the halves of each step).
+    pub fn is_pipelined(&self) -> bool {
+        matches!(self.executor, Executor::Gpu { .. })
+            && !self
+                .inputs
+                .iter()
+                .any(|(_, kind)| matches!(kind, InputKind::TargetScore { .. }))
+    }
+
+    /// Submits one step without waiting for it, unless [`MAX_STEPS_AHEAD`] are on their way
+    /// (or the trainer is not [pipelined](Self::is_pipelined)); returns whether it did. Its
+    /// inputs are drawn now, from the same stream as the CPU's, and a read-back of its
+    /// report is requested every few steps and after each snapshot step.
+    pub fn submit_step(&mut self) -> bool {
+        if !self.is_pipelined() || self.pipeline.in_flight.len() >= MAX_STEPS_AHEAD {
+            return false;
+        }
+        let Executor::Gpu {
+            program,
+            inputs,
+            synced,
+            ..
+        } = &mut self.executor
+        else {
+            return false;
+        };
+        if self.flow.store.values() != synced.as_slice() {
+            // Written from outside since the last read-back (a tool, a test).
+            let _ = program.program_mut().set_params(self.flow.store.values());
+            synced.copy_from_slice(self.flow.store.values());
+        }
+        self.steps += 1;
+        for (host, &(v, kind)) in inputs.iter_mut().zip(&self.inputs) {
+            draw(kind, self.target.as_ref(), &mut self.rng, host);
+            let _ = program.program_mut().set_input(v, host);
+        }
+        let t = self.adam.advance();
+        let snapshot = self.steps.is_multiple_of(SNAPSHOT_EVERY);
+        let slot = (self.steps % REPORT_SLOTS as u64) as usize;
+        program.submit_step(&self.adam.config, t, slot, snapshot);
+        self.pipeline.in_flight.push_back(InFlight {
+            step: self.steps,
+            epoch: self.pipeline.epoch,
+            lr: self.adam.config.lr_at(t),
+            snapshot: snapshot.then(|| self.adam.clone()),
+            read_ends: false,
+        });
+        self.pipeline.unread += 1;
+        if snapshot || self.pipeline.unread >= STEPS_PER_READ {
+            self.flush();
+        }
+        true
+    }
+
+    /// Requests the reports of every step submitted so far (a host calls this before it
+    /// yields, so that no step waits for more steps to come).
+    pub fn flush(&mut self) {
+        let Executor::Gpu { program, .. } = &mut self.executor else {
+            return;
+        };
+        if self.pipeline.unread > 0 {
+            program.read_later();
+            if let Some(last) = self.pipeline.in_flight.back_mut() {
+                last.read_ends = true;
+            }
+            self.pipeline.unread = 0;
+        }
+    }
+
+    /// The outcomes of the submitted steps whose reports have arrived, in order, with the
+    /// guard applied: the first diverged step is rolled back (the GPU restores its snapshot,
+    /// the rate is halved) and the steps after it, skipped on the GPU, report a NaN loss.
+    /// The flow's parameters are those of the last step reported. With `wait`, waits for
+    /// every step submitted (native only).
+    pub fn poll_steps(&mut self, wait: bool) -> Vec<StepOutcome> {
+        if wait {
+            self.flush();
+        }
+        let Executor::Gpu { program, .. } = &mut self.executor else {
+            return Vec::new();
+        };
+        let reads = program.finished_reads(wait);
+        let mut outcomes = Vec::new();
+        for read in reads {
+            let mut covered = Vec::new();
+            while let Some(step) = self.pipeline.in_flight.pop_front() {
+                let ends = step.read_ends;
+                covered.push(step);
+                if ends {
+                    break;
+                }
+            }
+            // Why check the last step's epoch: a read requested before a rollback's restore
+            // holds the skipped steps' parameters, not the restored ones.
+            let current = covered
+                .last()
+                .is_some_and(|s| s.epoch == self.pipeline.epoch);
+            let epoch = self.pipeline.epoch;
+            let back = match read {
+                Ok(back) => Some(back),
+                Err(e) => {
+                    log::warn!("GPU read-back failed: {e}");
+                    None
+                }
+            };
+            for step in covered {
+                if step.epoch != self.pipeline.epoch {
+                    outcomes.push(StepOutcome {
+                        loss: f32::NAN,
+                        grad_norm: f32::NAN,
+                        lr: self.adam.config.lr,
+                        rolled_back: None,
+                    });
+                    continue;
+                }
+                let report = back
+                    .as_ref()
+                    .map(|b| b.report((step.step % REPORT_SLOTS as u64) as usize));
+                let verdict = match report {
+                    None => Err(RollbackReason::NonFiniteLoss),
+                    Some(r) => verdict(&r),
+                };
+                match verdict {
+                    Err(reason) => {
+                        let loss = report.map_or(f32::NAN, |r| r.loss);
+                        outcomes.push(self.roll_back(step.step, loss, reason));
+                    }
+                    Ok(report) => {
+                        if let (Some(adam), Some(back)) = (step.snapshot, &back) {
+                            self.good.params.copy_from_slice(back.params());
+                            self.good.adam = adam;
+                        }
+                        outcomes.push(StepOutcome {
+                            loss: report.loss,
+                            grad_norm: report.grad_norm,
+                            lr: step.lr,
+                            rolled_back: None,
+                        });
+                    }
+                }
+            }
+            if let (Some(back), true) = (&back, current && epoch == self.pipeline.epoch)
+                && back.params().len() == self.flow.store.len()
+            {
+                self.flow.store.values_mut().copy_from_slice(back.params());
+                if let Executor::Gpu { synced, .. } = &mut self.executor {
+                    synced.copy_from_slice(back.params());
+                }
+            }
+        }
+        outcomes
+    }
+
     fn cpu_step(&mut self) -> StepOutcome {
         let Executor::Cpu(program) = &mut self.executor else {
-            return self.roll_back(f32::NAN, RollbackReason::NonFiniteLoss);
+            return self.roll_back(self.steps, f32::NAN, RollbackReason::NonFiniteLoss);
         };
         let mut split_at = None;
         for &(v, kind) in &self.inputs {
@@ -385,15 +590,15 @@ impl Trainer {
             } else {
                 RollbackReason::NonFiniteLoss
             };
-            return self.roll_back(loss, reason);
+            return self.roll_back(self.steps, loss, reason);
         }
         let report = self
             .adam
             .step(self.flow.store.values_mut(), program.grads_mut());
         if !self.flow.store.all_finite() {
-            return self.roll_back(loss, RollbackReason::NonFiniteParameter);
+            return self.roll_back(self.steps, loss, RollbackReason::NonFiniteParameter);
         }
-        if self.steps.is_multiple_of(25) {
+        if self.steps.is_multiple_of(SNAPSHOT_EVERY) {
             self.good.params.copy_from_slice(self.flow.store.values());
             self.good.adam.clone_from(&self.adam);
         }
@@ -416,7 +621,7 @@ impl Trainer {
             synced,
         } = &mut self.executor
         else {
-            return self.roll_back(f32::NAN, RollbackReason::NonFiniteLoss);
+            return self.roll_back(self.steps, f32::NAN, RollbackReason::NonFiniteLoss);
         };
         if self.flow.store.values() != synced.as_slice() {
             let _ = program.program_mut().set_params(self.flow.store.values());
@@ -463,20 +668,14 @@ impl Trainer {
             Ok(r) => r,
             Err(e) => {
                 log::warn!("GPU step failed: {e}");
-                return self.roll_back(f32::NAN, RollbackReason::NonFiniteLoss);
+                return self.roll_back(self.steps, f32::NAN, RollbackReason::NonFiniteLoss);
             }
         };
         // The GPU skipped the update if the loss or the gradient was not finite.
-        if !report.loss.is_finite() {
-            return self.roll_back(loss, RollbackReason::NonFiniteLoss);
+        if let Err(reason) = verdict(&report) {
+            return self.roll_back(self.steps, loss, reason);
         }
-        if !report.grad_norm.is_finite() {
-            return self.roll_back(loss, RollbackReason::NonFiniteGradient);
-        }
-        if report.non_finite_params > 0 {
-            return self.roll_back(loss, RollbackReason::NonFiniteParameter);
-        }
-        if self.steps.is_multiple_of(25) {
+        if self.steps.is_multiple_of(SNAPSHOT_EVERY) {
             program.snapshot();
             self.good.params.copy_from_slice(self.flow.store.values());
             self.good.adam.clone_from(&self.adam);
@@ -489,15 +688,20 @@ impl Trainer {
         }
     }
 
-    fn roll_back(&mut self, loss: f32, reason: RollbackReason) -> StepOutcome {
+    fn roll_back(&mut self, step: u64, loss: f32, reason: RollbackReason) -> StepOutcome {
         self.rollbacks += 1;
-        if let Executor::Gpu { program, .. } = &mut self.executor {
-            program.restore();
-        }
+        self.pipeline.epoch += 1;
         self.flow
             .store
             .values_mut()
             .copy_from_slice(&self.good.params);
+        if let Executor::Gpu {
+            program, synced, ..
+        } = &mut self.executor
+        {
+            program.restore();
+            synced.copy_from_slice(&self.good.params);
+        }
         let lr = self.adam.config.lr * 0.5;
         self.adam.clone_from(&self.good.adam);
         self.adam.config.lr = lr;
@@ -507,7 +711,7 @@ impl Trainer {
             grad_norm: f32::NAN,
             lr,
             rolled_back: Some(Rollback {
-                step: self.steps,
+                step,
                 reason,
                 new_lr: lr,
             }),
@@ -523,6 +727,19 @@ impl Trainer {
         let d = evaluator.density(&self.flow, &self.held_out)?;
         let n = d.log_prob.len().max(1) as f64;
         Ok((-d.log_prob.iter().map(|&v| v as f64).sum::<f64>() / n) as f32)
+    }
+}
+
+/// What a GPU step's report says: healthy, or why the guard rolls it back.
+fn verdict(report: &GpuStepReport) -> Result<GpuStepReport, RollbackReason> {
+    if !report.loss.is_finite() {
+        Err(RollbackReason::NonFiniteLoss)
+    } else if !report.grad_norm.is_finite() {
+        Err(RollbackReason::NonFiniteGradient)
+    } else if report.non_finite_params > 0 {
+        Err(RollbackReason::NonFiniteParameter)
+    } else {
+        Ok(*report)
     }
 }
 

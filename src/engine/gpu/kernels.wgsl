@@ -1,11 +1,14 @@
-// flowlab's GPU kernels: every engine op as one of four entry points over one storage buffer.
+// flowlab's GPU kernels: every engine op as one of three entry points over one storage buffer.
 //
 // `data` holds everything a program touches (parameters, Adam's moments, gradients in the
-// parameter layout, snapshots, scratch and every planned buffer); `args` is this dispatch's
-// slot of a uniform buffer (a dynamic offset), written once when the program is compiled.
-// Op codes are the `Code` constants of lower.rs; a switch on a uniform value costs no
-// divergence. f32 throughout. No subgroups, no float atomics: every reduction sums in a fixed
-// order, so the same inputs give the same bits on every run.
+// parameter layout, snapshots, scratch and every planned buffer). `table` holds every
+// dispatch's arguments, written once when the program is compiled. A launch (the uniform
+// slot `launch`, chosen by a dynamic offset) runs several lanes side by side, each on its own
+// range of workgroups; a lane runs a chain of table entries one after another in the same
+// threads (fuse.rs decides which may). Op codes are the `code` constants of lower.rs; a
+// switch on a value the whole workgroup shares costs no divergence. f32 throughout. No
+// subgroups, no float atomics: every reduction sums in a fixed order, so the same inputs give
+// the same bits on every run.
 
 struct Args {
     code: u32, n: u32, out: u32, out_cols: u32,
@@ -18,14 +21,46 @@ struct Args {
     f4: f32, f5: f32, f6: f32, f7: f32,
 }
 
+// This launch's lanes: records `first_lane ..< first_lane + lanes` of `schedule`.
+struct Launch { first_lane: u32, lanes: u32, pad0: u32, pad1: u32 }
+
+// One lane: where its chain's table indices start in `schedule`, how many, its first
+// workgroup in the launch, and its workgroups.
+struct Lane { entries: u32, count: u32, first_group: u32, groups: u32 }
+
 @group(0) @binding(0) var<storage, read_write> data: array<f32>;
-@group(0) @binding(1) var<uniform> args: Args;
+@group(0) @binding(1) var<uniform> launch: Launch;
+@group(0) @binding(2) var<storage, read> table: array<Args>;
+// Lane records (4 words each), then the chains' table indices.
+@group(0) @binding(3) var<storage, read> schedule: array<u32>;
+
+// The arguments of the entry this thread runs now.
+var<private> args: Args;
 
 const WG: u32 = 256u;
 
-// The flat thread index of a 2-D grid (a grid is split over y past 65,535 workgroups).
-fn flat(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return (wid.y * nwg.x + wid.x) * WG + lid;
+// This workgroup's lane, and its workgroup within the lane (a grid is split over y past
+// 65,535 workgroups). Depends on the workgroup only, so control flow stays uniform.
+fn find_lane(wid: vec3<u32>, nwg: vec3<u32>) -> Lane {
+    let w = wid.y * nwg.x + wid.x;
+    var lo = 0u;
+    var hi = launch.lanes;
+    while (hi - lo > 1u) {
+        let mid = (lo + hi) / 2u;
+        if (schedule[4u * (launch.first_lane + mid) + 2u] <= w) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let at = 4u * (launch.first_lane + lo);
+    let first = schedule[at + 2u];
+    return Lane(schedule[at], schedule[at + 1u], w - first, schedule[at + 3u]);
+}
+
+// Loads entry `e` of `lane`'s chain into `args`.
+fn load(lane: Lane, e: u32) {
+    args = table[schedule[lane.entries + e]];
 }
 
 // Why by bits: WGSL lets a compiler assume no NaN or infinity, so `x != x` may fold away.
@@ -46,6 +81,12 @@ fn column(i: f32, cols: u32) -> u32 {
         return min(u32(i), cols - 1u);
     }
     return 0u;
+}
+
+// −∞, made at run time: a WGSL constant must be finite (Tint, the browser's compiler,
+// rejects `bitcast<f32>(0xff800000u)`; naga accepts it).
+fn neg_inf() -> f32 {
+    return bitcast<f32>(0xff800000u | (args.code & 0u));
 }
 
 fn is_nan(x: f32) -> bool {
@@ -115,7 +156,7 @@ fn row_op(code: u32, r: u32) {
     let src = args.a + r * cols;
     switch code {
         case 64u, 65u: {
-            var mx = bitcast<f32>(0xff800000u); // −∞
+            var mx = neg_inf();
             for (var j = 0u; j < cols; j++) {
                 mx = max(mx, data[src + j]);
             }
@@ -173,20 +214,30 @@ fn row_op(code: u32, r: u32) {
     }
 }
 
-// Element-wise ops, broadcasts, column views and row-wise ops: one thread per element (or row).
-@compute @workgroup_size(256)
-fn elementwise(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let i = flat(wid, nwg, lid);
+// One element (or row) of an element-wise op, broadcast, column view, row-wise op or matmul.
+fn element(i: u32) {
     if (i >= args.n) {
         return;
     }
     let code = args.code;
     if (code < 32u) {
         data[args.out + i] = unary(code, data[args.a + i]);
+        return;
+    }
+    if (code == 80u) {
+        data[args.out + i] = matmul_element(i);
+        return;
+    }
+    if (code == 81u) {
+        verdict();
+        return;
+    }
+    if (code == 82u) {
+        // A copy unless a step diverged since the last restore (`data[args.k]`): the
+        // rollback point must never take a diverged state.
+        if (data[args.k] == 0.0) {
+            data[args.out + i] = data[args.a + i];
+        }
         return;
     }
     if (code >= 64u) {
@@ -237,18 +288,10 @@ fn elementwise(
     data[args.out + i] = v;
 }
 
-// `out = A·B (+ bias)`, A and B read through row and column strides (transposes without
-// copies): one thread per output element.
-@compute @workgroup_size(256)
-fn matmul(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let i = flat(wid, nwg, lid);
-    if (i >= args.n) {
-        return;
-    }
+// Element i of `A·B (+ bias)`, A and B read through row and column strides (transposes
+// without copies): one thread per output element, so an element-wise chain can follow it in
+// the same thread (the GEMM's epilogue).
+fn matmul_element(i: u32) -> f32 {
     let r = i / args.out_cols;
     let c = i % args.out_cols;
     var acc = select(0.0, data[args.bias + c], args.has_bias != 0u);
@@ -257,7 +300,41 @@ fn matmul(
     for (var kk = 0u; kk < args.k; kk++) {
         acc += data[a0 + kk * args.a_cs] * data[b0 + kk * args.b_rs];
     }
-    data[args.out + i] = acc;
+    return acc;
+}
+
+@compute @workgroup_size(256)
+fn elementwise(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let lane = find_lane(wid, nwg);
+    if (lane.first_group >= lane.groups) {
+        return;
+    }
+    let i = lane.first_group * WG + lid;
+    for (var e = 0u; e < lane.count; e++) {
+        load(lane, e);
+        element(i);
+    }
+}
+
+// A step's verdict (n = 1): its report (loss, the gradient's sum of squares, the count of
+// non-finite parameters, from the scratch at `args.k`) copied to its slot of the report ring
+// at `args.out`, and the sticky flag `scratch[3]` set when the step diverged. Why sticky:
+// the CPU reads reports a few steps late, and the steps submitted meanwhile must neither
+// update the parameters (Adam checks the flag) nor overwrite the rollback point.
+fn verdict() {
+    let loss = data[args.k + 2u];
+    let squares = data[args.k];
+    let bad = data[args.k + 1u];
+    data[args.out] = loss;
+    data[args.out + 1u] = squares;
+    data[args.out + 2u] = bad;
+    if (!finite(loss) || !finite(squares) || bad != 0.0) {
+        data[args.k + 3u] = 1.0;
+    }
 }
 
 var<workgroup> partial: array<f32, 256>;
@@ -268,9 +345,15 @@ var<workgroup> partial: array<f32, 256>;
 @compute @workgroup_size(256)
 fn reduce(
     @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let col = wid.x;
+    let lane = find_lane(wid, nwg);
+    if (lane.first_group >= lane.groups) {
+        return;
+    }
+    load(lane, 0u);
+    let col = lane.first_group;
     var acc = 0.0;
     for (var r = lid; r < args.a_rows; r += WG) {
         let x = data[args.a + r * args.a_cols + col];
@@ -295,7 +378,8 @@ fn reduce(
 
 // One Adam (AdamW) update over the flat parameters, after the gradient's sum of squares is in
 // `data[args.k]`: clipped to `f6` (when > 0), skipped when the loss or the gradient is not
-// finite (the trainer then rolls back). Scalars are computed on the CPU exactly as
+// finite, or once any step diverged since the last restore (the trainer then rolls back).
+// Scalars are computed on the CPU exactly as
 // `engine::optim` does: f0 step size, f1 1/√(bias₂), f2 ε, f3 decay, f4 β₁, f5 β₂.
 @compute @workgroup_size(256)
 fn adam(
@@ -303,12 +387,14 @@ fn adam(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let i = flat(wid, nwg, lid);
-    if (i >= args.n) {
+    let lane = find_lane(wid, nwg);
+    load(lane, 0u);
+    let i = lane.first_group * WG + lid;
+    if (lane.first_group >= lane.groups || i >= args.n) {
         return;
     }
     let norm = sqrt(data[args.k]);
-    if (!finite(norm) || !finite(data[args.start])) {
+    if (!finite(norm) || !finite(data[args.start]) || data[args.k + 3u] != 0.0) {
         return;
     }
     var g = data[args.c + i];

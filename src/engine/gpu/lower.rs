@@ -1,11 +1,13 @@
-//! Lowering: each planned step becomes one or a few dispatches of the four WGSL entry points
+//! Lowering: each planned step becomes one or a few dispatches of the three WGSL entry points
 //! (`kernels.wgsl`), with every offset and shape resolved at compile time into the dispatch's
-//! uniform slot. A run then replays the list without looking at the graph.
+//! slot of the argument table. [`super::fuse`] then merges them into launches, and a run
+//! replays the launches without looking at the graph.
 
 use crate::engine::graph::{Axis, Binary, Op, Shape, Unary, Var};
 use crate::engine::plan::Source;
 
-/// One dispatch's uniform slot; the field order is `struct Args` in kernels.wgsl.
+/// One dispatch's slot of the argument table; the field order is `struct Args` in
+/// kernels.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct Args {
@@ -38,25 +40,21 @@ pub(crate) struct Args {
 /// The WGSL entry point a dispatch runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kernel {
+    /// One thread per element or row: element-wise ops, views, row-wise ops, matmuls.
     Elementwise,
-    MatMul,
+    /// Fixed-order column sums, a workgroup per column.
     Reduce,
+    /// The optimizer's update.
     Adam,
 }
 
 impl Kernel {
     /// Every kernel, in pipeline order.
-    pub const ALL: [Kernel; 4] = [
-        Kernel::Elementwise,
-        Kernel::MatMul,
-        Kernel::Reduce,
-        Kernel::Adam,
-    ];
+    pub const ALL: [Kernel; 3] = [Kernel::Elementwise, Kernel::Reduce, Kernel::Adam];
     /// Its entry point in kernels.wgsl.
     pub fn entry_point(self) -> &'static str {
         match self {
             Kernel::Elementwise => "elementwise",
-            Kernel::MatMul => "matmul",
             Kernel::Reduce => "reduce",
             Kernel::Adam => "adam",
         }
@@ -103,6 +101,11 @@ pub(crate) mod code {
     pub const CUMSUM_REVERSE: u32 = 67;
     pub const BIN_INDEX: u32 = 68;
     pub const SUM_COLS: u32 = 69;
+    pub const MATMUL: u32 = 80;
+    /// A training step's verdict: its report into the ring, the sticky divergence flag.
+    pub const VERDICT: u32 = 81;
+    /// A copy skipped once a step diverged (the snapshot).
+    pub const COPY_IF_HEALTHY: u32 = 82;
     /// `reduce`: plain sums, sums of squares, counts of non-finite values.
     pub const REDUCE_SUM: u32 = 0;
     pub const REDUCE_SQUARES: u32 = 1;
@@ -287,6 +290,7 @@ impl Lowering<'_> {
                 let (a_rs, a_cs) = strides(sa, *trans_a);
                 let (b_rs, b_cs) = strides(sb, *trans_b);
                 let args = Args {
+                    code: code::MATMUL,
                     a: self.offset(*a),
                     b: self.offset(*b),
                     k: k as u32,
@@ -296,16 +300,12 @@ impl Lowering<'_> {
                     b_cs,
                     ..base
                 };
-                vec![Dispatch {
-                    kernel: Kernel::MatMul,
-                    groups: groups_for(len),
-                    args,
-                    node,
-                }]
+                vec![elementwise(args, len)]
             }
             Op::Linear { x, w, b } => {
                 let sx = self.shape(*x);
                 let args = Args {
+                    code: code::MATMUL,
                     a: self.offset(*x),
                     b: self.offset(*w),
                     k: sx.cols as u32,
@@ -317,12 +317,7 @@ impl Lowering<'_> {
                     has_bias: 1,
                     ..base
                 };
-                vec![Dispatch {
-                    kernel: Kernel::MatMul,
-                    groups: groups_for(len),
-                    args,
-                    node,
-                }]
+                vec![elementwise(args, len)]
             }
             Op::Sum(Axis::Cols, x) => vec![row_op(code::SUM_COLS, *x, self)],
             Op::Sum(axis, x) => {

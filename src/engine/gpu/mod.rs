@@ -8,17 +8,18 @@
 //! for rollbacks, scratch, and every planned buffer. A run records all its dispatches into
 //! one compute pass and one submission; nothing is allocated per run.
 //! [`GpuGradientProgram`] adds the training step: the gradient written straight into the flat
-//! layout, its norm, Adam and a non-finite check, all on the GPU, with three floats read back.
-//!
-//! Read-back here is synchronous (`device.poll`), which only native wgpu can do; the page
-//! will read back asynchronously.
+//! layout, its norm, Adam and a non-finite check, all on the GPU; steps can run ahead of
+//! their reports, which come back asynchronously (the page's threads never wait on the GPU).
+//! Only the reverse-KL step and the tools' reads wait (`device.poll`), which only native wgpu
+//! can do.
 
+mod fuse;
 mod lower;
 mod program;
 mod training;
 
 pub use program::GpuProgram;
-pub use training::{GpuGradientProgram, GpuStepReport};
+pub use training::{GpuGradientProgram, GpuReadBack, GpuStepReport, REPORT_SLOTS};
 
 use std::sync::Arc;
 
@@ -70,35 +71,59 @@ impl std::fmt::Debug for GpuContext {
 }
 
 impl GpuContext {
-    /// Compiles the kernels on an existing device (eframe's, in the app).
+    /// Compiles the kernels on an existing device (eframe's, in the app). Natively a shader
+    /// error is known at once; in a browser only [`Self::request`] waits to know it.
     pub fn new(
         device: wgpu::Device,
         queue: wgpu::Queue,
         info: wgpu::AdapterInfo,
     ) -> Result<Self, GpuError> {
-        let pipelines = Arc::new(program::Pipelines::new(&device)?);
-        Ok(Self {
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let ctx = Self::assemble(device, queue, info);
+        if let Some(Some(error)) = ready_now(scope.pop()) {
+            return Err(GpuError::Validation(error.to_string()));
+        }
+        Ok(ctx)
+    }
+
+    fn assemble(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Self {
+        let pipelines = Arc::new(program::Pipelines::compile(&device));
+        Self {
             device,
             queue,
             pipelines,
             info,
-        })
+        }
     }
 
     /// A device of its own, without a window: the CLI, the tests and a native trainer thread.
-    /// Takes the adapter's buffer limits (a batch of 65,536 needs more than WebGPU's default
-    /// 128 MiB binding). Only native wgpu answers synchronously; elsewhere this says so.
+    /// Only native wgpu answers at once; elsewhere this says so (see [`Self::request`]).
     pub fn headless() -> Result<Self, GpuError> {
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let adapter = ready_now(instance.request_adapter(&wgpu::RequestAdapterOptions {
-            power_preference: wgpu::PowerPreference::HighPerformance,
-            force_fallback_adapter: false,
-            compatible_surface: None,
-            ..Default::default()
-        }))
-        .ok_or_else(|| GpuError::Unavailable("the adapter request did not complete".into()))?
-        .map_err(|e| GpuError::Unavailable(e.to_string()))?;
+        ready_now(Self::request()).unwrap_or_else(|| {
+            Err(GpuError::Unavailable(
+                "the GPU did not answer at once (only a native trainer or a Web Worker can wait for it)"
+                    .into(),
+            ))
+        })
+    }
+
+    /// Asks for a device of its own: natively the first adapter (`WGPU_BACKEND` etc. choose),
+    /// in a browser or a Web Worker the WebGPU adapter. Takes the adapter's buffer limits (a
+    /// batch of 65,536 needs more than WebGPU's default 128 MiB binding). Never GL: WebGL2
+    /// has no compute shaders.
+    pub async fn request() -> Result<Self, GpuError> {
+        let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        descriptor.backends.remove(wgpu::Backends::GL);
+        let instance = wgpu::Instance::new(descriptor);
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                force_fallback_adapter: false,
+                compatible_surface: None,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError::Unavailable(e.to_string()))?;
         if !adapter
             .get_downlevel_capabilities()
             .flags
@@ -115,14 +140,31 @@ impl GpuContext {
             max_storage_buffer_binding_size: supported.max_storage_buffer_binding_size,
             ..wgpu::Limits::default()
         };
-        let (device, queue) = ready_now(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("flowlab compute"),
-            required_limits: limits,
-            ..Default::default()
-        }))
-        .ok_or_else(|| GpuError::Unavailable("the device request did not complete".into()))?
-        .map_err(|e| GpuError::Unavailable(e.to_string()))?;
-        Self::new(device, queue, adapter.get_info())
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("flowlab compute"),
+                required_limits: limits,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError::Unavailable(e.to_string()))?;
+        // Why wait for the scope: in a browser a shader the compiler refuses only says so
+        // here, and a program built on it would run nothing and read back zeros.
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let ctx = Self::assemble(device, queue, adapter.get_info());
+        if let Some(error) = scope.pop().await {
+            return Err(GpuError::Validation(error.to_string()));
+        }
+        Ok(ctx)
+    }
+
+    /// The adapter's name (in a browser its description, often empty).
+    pub fn adapter_name(&self) -> String {
+        if self.info.name.is_empty() {
+            format!("{:?}", self.info.backend)
+        } else {
+            self.info.name.clone()
+        }
     }
 
     /// The adapter's name, backend and type, e.g. `llvmpipe (LLVM 15.0.6) · Vulkan · Cpu`.

@@ -2,23 +2,25 @@
 
 use eframe::egui_wgpu::wgpu;
 
+use super::fuse::{self, Launch};
 use super::lower::{self, Args, Dispatch, Kernel, Lowering, tag};
 use super::{GpuContext, GpuError, ready_now};
 use crate::engine::cpu::ExecError;
-use crate::engine::graph::{Graph, Shape, Var};
+use crate::engine::graph::{Graph, Op, Shape, Var};
 use crate::engine::params::ParamStore;
 use crate::engine::plan::{BufferInit, Plan, Source};
 
-/// The four compute pipelines over one bind-group layout (the storage buffer, and a uniform
-/// slot chosen per dispatch by a dynamic offset).
+/// The three compute pipelines over one bind-group layout: the storage buffer, a launch's
+/// uniform slot (a dynamic offset), the argument table and the schedule.
 pub(crate) struct Pipelines {
     layout: wgpu::BindGroupLayout,
     pipelines: Vec<wgpu::ComputePipeline>,
 }
 
 impl Pipelines {
-    pub(crate) fn new(device: &wgpu::Device) -> Result<Self, GpuError> {
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    /// Compiles the kernels; errors land in the caller's error scope (in a browser they are
+    /// known only once the scope's future resolves, see [`GpuContext::request`]).
+    pub(crate) fn compile(device: &wgpu::Device) -> Self {
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("flowlab kernels"),
             source: wgpu::ShaderSource::Wgsl(include_str!("kernels.wgsl").into()),
@@ -28,6 +30,11 @@ impl Pipelines {
             visibility: wgpu::ShaderStages::COMPUTE,
             ty,
             count: None,
+        };
+        let read_only = wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only: true },
+            has_dynamic_offset: false,
+            min_binding_size: None,
         };
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("flowlab data + args"),
@@ -45,9 +52,11 @@ impl Pipelines {
                     wgpu::BindingType::Buffer {
                         ty: wgpu::BufferBindingType::Uniform,
                         has_dynamic_offset: true,
-                        min_binding_size: wgpu::BufferSize::new(ARGS_BYTES),
+                        min_binding_size: wgpu::BufferSize::new(LAUNCH_BYTES),
                     },
                 ),
+                entry(2, read_only),
+                entry(3, read_only),
             ],
         });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -68,10 +77,7 @@ impl Pipelines {
                 })
             })
             .collect();
-        if let Some(Some(error)) = ready_now(scope.pop()) {
-            return Err(GpuError::Validation(error.to_string()));
-        }
-        Ok(Self { layout, pipelines })
+        Self { layout, pipelines }
     }
 
     fn get(&self, kernel: Kernel) -> &wgpu::ComputePipeline {
@@ -83,6 +89,8 @@ impl Pipelines {
 /// Argument slots beyond the graph's dispatches (the training state's optimizer and copies).
 const SPARE_SLOTS: usize = 8;
 const ARGS_BYTES: u64 = std::mem::size_of::<Args>() as u64;
+/// `struct Launch` in kernels.wgsl.
+const LAUNCH_BYTES: u64 = 16;
 /// The most workgroups along one dimension of a dispatch (WebGPU's default limit).
 const MAX_GROUPS_PER_DIM: u32 = 65_535;
 
@@ -97,21 +105,34 @@ pub(crate) struct Regions {
 pub struct GpuProgram {
     ctx: GpuContext,
     data: wgpu::Buffer,
+    /// Each launch's header, a uniform slot of `slot_bytes`.
     uniforms: wgpu::Buffer,
+    /// Every dispatch's [`Args`], in dispatch order.
+    table: wgpu::Buffer,
+    /// The lanes and chains of [`fuse::Schedule`].
+    schedule: wgpu::Buffer,
     bind_group: wgpu::BindGroup,
     slot_bytes: u64,
     pub(crate) dispatches: Vec<Dispatch>,
+    launches: Vec<Launch>,
+    /// The graph's input nodes: no launch spans one (see [`Self::run_until`]).
+    cuts: Vec<u32>,
     sources: Vec<Source>,
     shapes: Vec<Shape>,
     buffer_offsets: Vec<u32>,
     param_len: usize,
     staging: Option<(wgpu::Buffer, u64)>,
+    /// Read-backs requested by [`Self::read_later`], oldest first.
+    reads: std::collections::VecDeque<LaterRead>,
+    /// Staging buffers of finished read-backs, kept for the next ones.
+    spare: Vec<(wgpu::Buffer, u64)>,
 }
 
 impl std::fmt::Debug for GpuProgram {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GpuProgram")
             .field("dispatches", &self.dispatches.len())
+            .field("launches", &self.launches.len())
             .field("floats", &(self.data.size() / 4))
             .finish()
     }
@@ -225,15 +246,33 @@ impl GpuProgram {
         ctx.queue
             .write_buffer(&data, 0, bytemuck::cast_slice(&initial));
         let align = u64::from(device.limits().min_uniform_buffer_offset_alignment);
-        let slot_bytes = ARGS_BYTES.div_ceil(align) * align;
-        // One slot per dispatch, and spares for the training state's own.
+        let slot_bytes = LAUNCH_BYTES.div_ceil(align) * align;
+        // One slot per dispatch, and spares for the training state's own: a launch has at
+        // least one dispatch, a lane too.
         let slots = (dispatches.len() + SPARE_SLOTS) as u64;
-        let uniforms = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("flowlab args"),
-            size: slots * slot_bytes,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let buffer = |label, size, usage| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size,
+                usage: usage | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        };
+        let uniforms = buffer(
+            "flowlab launches",
+            slots * slot_bytes,
+            wgpu::BufferUsages::UNIFORM,
+        );
+        let table = buffer(
+            "flowlab args",
+            slots * ARGS_BYTES,
+            wgpu::BufferUsages::STORAGE,
+        );
+        let schedule = buffer(
+            "flowlab schedule",
+            slots * 5 * 4,
+            wgpu::BufferUsages::STORAGE,
+        );
         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("flowlab data + args"),
             layout: &ctx.pipelines.layout,
@@ -247,8 +286,16 @@ impl GpuProgram {
                     resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                         buffer: &uniforms,
                         offset: 0,
-                        size: wgpu::BufferSize::new(ARGS_BYTES),
+                        size: wgpu::BufferSize::new(LAUNCH_BYTES),
                     }),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: table.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 3,
+                    resource: schedule.as_entire_binding(),
                 },
             ],
         });
@@ -259,37 +306,70 @@ impl GpuProgram {
             ctx: ctx.clone(),
             data,
             uniforms,
+            table,
+            schedule,
             bind_group,
             slot_bytes,
             dispatches: Vec::new(),
+            launches: Vec::new(),
+            cuts: graph
+                .nodes()
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| matches!(n.op, Op::Input))
+                .map(|(i, _)| i as u32)
+                .collect(),
             sources: plan.sources,
             shapes: plan.shapes,
             buffer_offsets,
             param_len,
             staging: None,
+            reads: std::collections::VecDeque::new(),
+            spare: Vec::new(),
         };
         program.set_dispatches(dispatches)?;
         Ok(program)
     }
 
-    /// Replaces the dispatch list (the training state appends its optimizer's) and uploads
-    /// every slot's arguments.
+    /// Replaces the dispatch list (the training state appends its optimizer's), schedules it
+    /// into launches and uploads the argument table, the schedule and the launch headers.
     pub(crate) fn set_dispatches(&mut self, dispatches: Vec<Dispatch>) -> Result<(), GpuError> {
-        if dispatches.len() as u64 * self.slot_bytes > self.uniforms.size() {
+        if dispatches.len() as u64 * ARGS_BYTES > self.table.size() {
             return Err(GpuError::Validation(format!(
                 "{} dispatches exceed the program's argument slots",
                 dispatches.len()
             )));
         }
-        let mut bytes = vec![0u8; (dispatches.len() as u64 * self.slot_bytes) as usize];
-        for (i, d) in dispatches.iter().enumerate() {
-            let at = i * self.slot_bytes as usize;
-            bytes[at..at + ARGS_BYTES as usize].copy_from_slice(bytemuck::bytes_of(&d.args));
+        let schedule = fuse::schedule(&dispatches, &self.cuts);
+        let queue = &self.ctx.queue;
+        let args: Vec<Args> = dispatches.iter().map(|d| d.args).collect();
+        if !args.is_empty() {
+            queue.write_buffer(&self.table, 0, bytemuck::cast_slice(&args));
         }
-        if !bytes.is_empty() {
-            self.ctx.queue.write_buffer(&self.uniforms, 0, &bytes);
+        // Lane records first, then the chains' entries (a lane's index is absolute).
+        let entries_at = 4 * schedule.lanes.len() as u32;
+        let mut words: Vec<u32> = schedule
+            .lanes
+            .iter()
+            .flat_map(|&[entries, count, first, groups]| {
+                [entries + entries_at, count, first, groups]
+            })
+            .collect();
+        words.extend(&schedule.entries);
+        if !words.is_empty() {
+            queue.write_buffer(&self.schedule, 0, bytemuck::cast_slice(&words));
+        }
+        let mut headers = vec![0u8; (schedule.launches.len() as u64 * self.slot_bytes) as usize];
+        for (i, launch) in schedule.launches.iter().enumerate() {
+            let at = i * self.slot_bytes as usize;
+            let header = [launch.lanes.start, launch.lanes.len() as u32, 0, 0];
+            headers[at..at + LAUNCH_BYTES as usize].copy_from_slice(bytemuck::cast_slice(&header));
+        }
+        if !headers.is_empty() {
+            queue.write_buffer(&self.uniforms, 0, &headers);
         }
         self.dispatches = dispatches;
+        self.launches = schedule.launches;
         Ok(())
     }
 
@@ -298,8 +378,8 @@ impl GpuProgram {
         if let Some(d) = self.dispatches.get_mut(index) {
             d.args = args;
             self.ctx.queue.write_buffer(
-                &self.uniforms,
-                index as u64 * self.slot_bytes,
+                &self.table,
+                index as u64 * ARGS_BYTES,
                 bytemuck::bytes_of(&args),
             );
         }
@@ -310,8 +390,8 @@ impl GpuProgram {
         self.submit(|node| node <= tag::AFTER_GRAPH);
     }
 
-    /// Runs only the dispatches of nodes created before `v` (see
-    /// [`crate::engine::CpuProgram::run_until`]).
+    /// Runs only the dispatches of nodes created before `v`, an input node (see
+    /// [`crate::engine::CpuProgram::run_until`]; launches are never split at other nodes).
     pub fn run_until(&mut self, v: Var) {
         let v = v.index() as u32;
         self.submit(|node| node < v);
@@ -323,7 +403,8 @@ impl GpuProgram {
         self.submit(|node| node >= v && node <= tag::AFTER_GRAPH);
     }
 
-    /// Records the selected dispatches into one compute pass and submits it.
+    /// Records the launches whose every dispatch is selected (by node or tag) into one compute
+    /// pass and submits it.
     pub(crate) fn submit(&mut self, select: impl Fn(u32) -> bool) {
         let mut encoder = self
             .ctx
@@ -337,25 +418,36 @@ impl GpuProgram {
                 timestamp_writes: None,
             });
             let mut current = None;
-            for (i, d) in self.dispatches.iter().enumerate() {
-                if !select(d.node) {
+            for (i, launch) in self.launches.iter().enumerate() {
+                let (first, last) = launch.nodes;
+                if !(select(first) && select(last)) {
                     continue;
                 }
-                if current != Some(d.kernel) {
-                    pass.set_pipeline(self.ctx.pipelines.get(d.kernel));
-                    current = Some(d.kernel);
+                if current != Some(launch.kernel) {
+                    pass.set_pipeline(self.ctx.pipelines.get(launch.kernel));
+                    current = Some(launch.kernel);
                 }
                 let offset = (i as u64 * self.slot_bytes) as u32;
                 pass.set_bind_group(0, &self.bind_group, &[offset]);
-                let x = d.groups.min(MAX_GROUPS_PER_DIM);
-                pass.dispatch_workgroups(x, d.groups.div_ceil(x), 1);
+                let x = launch.groups.min(MAX_GROUPS_PER_DIM);
+                pass.dispatch_workgroups(x, launch.groups.div_ceil(x), 1);
             }
         }
         self.ctx.queue.submit([encoder.finish()]);
     }
 
-    /// Dispatches per run of the graph.
+    /// Dispatches (launches) per run of the graph.
     pub fn dispatch_count(&self) -> usize {
+        self.launches_up_to(tag::AFTER_GRAPH)
+    }
+
+    /// Launches of the graph and of the tags up to `last`.
+    pub(crate) fn launches_up_to(&self, last: u32) -> usize {
+        self.launches.iter().filter(|l| l.nodes.1 <= last).count()
+    }
+
+    /// Dispatches before fusion per run of the graph (one per op, roughly).
+    pub fn unfused_dispatch_count(&self) -> usize {
         self.dispatches
             .iter()
             .filter(|d| d.node <= tag::AFTER_GRAPH)
@@ -485,4 +577,107 @@ impl GpuProgram {
         staging.unmap();
         Ok(values)
     }
+
+    /// Requests `len` floats from `offset` without waiting: they come out of
+    /// [`Self::finished_reads`] once the GPU has copied them (natively at a later poll; in the
+    /// browser once its event loop has run). Why: the page's threads may never block on the
+    /// GPU, and a trainer keeps the GPU busy while an earlier step's report travels.
+    pub(crate) fn read_later(&mut self, offset: u32, len: usize) {
+        let bytes = (len.max(1) * 4) as u64;
+        let buffer = match self.spare.iter().position(|(_, size)| *size == bytes) {
+            Some(i) => self.spare.swap_remove(i).0,
+            None => self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("flowlab read-back ring"),
+                size: bytes,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+        };
+        let mut encoder = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("flowlab read-back"),
+            });
+        encoder.copy_buffer_to_buffer(&self.data, u64::from(offset) * 4, &buffer, 0, bytes);
+        self.ctx.queue.submit([encoder.finish()]);
+        let state = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(READ_PENDING));
+        let done = state.clone();
+        buffer
+            .slice(..)
+            .map_async(wgpu::MapMode::Read, move |result| {
+                let value = if result.is_ok() {
+                    READ_DONE
+                } else {
+                    READ_FAILED
+                };
+                done.store(value, std::sync::atomic::Ordering::Release);
+            });
+        self.reads.push_back(LaterRead {
+            buffer,
+            bytes,
+            state,
+        });
+    }
+
+    /// Read-backs requested but not yet taken by [`Self::finished_reads`].
+    pub(crate) fn reads_pending(&self) -> usize {
+        self.reads.len()
+    }
+
+    /// The read-backs that have arrived, oldest first, stopping at the first still on its
+    /// way (their order is the order of the steps they report). With `wait`, waits for all
+    /// of them (native only; in the browser a wait would never end, so it is refused).
+    pub(crate) fn finished_reads(&mut self, wait: bool) -> Vec<Result<Vec<f32>, GpuError>> {
+        use std::sync::atomic::Ordering;
+        if !self.reads.is_empty() {
+            let poll = if wait {
+                wgpu::PollType::wait_indefinitely()
+            } else {
+                wgpu::PollType::Poll
+            };
+            if let Err(e) = self.ctx.device.poll(poll) {
+                log::warn!("flowlab: polling the GPU failed: {e}");
+            }
+        }
+        let mut finished = Vec::new();
+        while let Some(read) = self.reads.front() {
+            let result = match read.state.load(Ordering::Acquire) {
+                READ_PENDING if wait => Err(GpuError::Readback(
+                    "the map did not complete (only native wgpu can wait)".into(),
+                )),
+                READ_PENDING => break,
+                READ_DONE => {
+                    let slice = read.buffer.slice(..);
+                    let values = slice
+                        .get_mapped_range()
+                        .map(|view| bytemuck::cast_slice::<u8, f32>(&view).to_vec())
+                        .map_err(|e| GpuError::Readback(format!("{e:?}")));
+                    read.buffer.unmap();
+                    values
+                }
+                _ => Err(GpuError::Readback(
+                    "the GPU could not map a read-back".into(),
+                )),
+            };
+            if let Some(read) = self.reads.pop_front()
+                && result.is_ok()
+            {
+                self.spare.push((read.buffer, read.bytes));
+            }
+            finished.push(result);
+        }
+        finished
+    }
+}
+
+const READ_PENDING: u8 = 0;
+const READ_DONE: u8 = 1;
+const READ_FAILED: u8 = 2;
+
+/// A read-back on its way (see [`GpuProgram::read_later`]).
+struct LaterRead {
+    buffer: wgpu::Buffer,
+    bytes: u64,
+    state: std::sync::Arc<std::sync::atomic::AtomicU8>,
 }

@@ -1,12 +1,18 @@
 //! A training step on the GPU: loss, gradient, its norm, Adam and the finite checks in one
-//! compute pass, with three floats read back.
+//! compute pass, with the parameters and the step's report read back.
 //!
-//! Storage layout (P parameters, S = 4 scratch floats): `[0, P)` parameters, `[P, P+S)` scratch
+//! Storage layout (P parameters, S scratch floats): `[0, P)` parameters, `[P, P+S)` scratch
 //! (the gradient's sum of squares, the count of non-finite parameters after the update, the
-//! loss), `[P+S, 3P+S)` Adam's m and v, `[3P+S, 4P+S)` the gradient (each parameter's gradient
-//! node is computed in place there), `[4P+S, 7P+2S)` a snapshot of everything before the
-//! gradient (the divergence guard's rollback point), then the graph's buffers. Why scratch
-//! right after the parameters: one read-back returns the new parameters and the step's report.
+//! loss, the sticky divergence flag, then the report ring: three floats per step, one slot
+//! per step in flight), `[P+S, 3P+S)` Adam's m and v, `[3P+S, 4P+S)` the gradient (each
+//! parameter's gradient node is computed in place there), `[4P+S, 7P+2S)` a snapshot of
+//! everything before the gradient (the divergence guard's rollback point), then the graph's
+//! buffers. Why scratch right after the parameters: one read-back returns the new parameters
+//! and the reports of every step since the last one.
+//!
+//! Steps may run ahead of their reports ([`GpuGradientProgram::submit_step`]): once a step
+//! diverges, the sticky flag makes the steps after it skip their update and the snapshot, so
+//! whatever the CPU learns late, the rollback point is a state from before the divergence.
 
 use super::lower::{self, Args, Dispatch, Kernel, code, groups_for, tag};
 use super::program::Regions;
@@ -32,6 +38,7 @@ pub struct GpuGradientProgram {
     loss: Var,
     n: u32,
     adam_dispatch: usize,
+    verdict_dispatch: usize,
 }
 
 impl std::fmt::Debug for GpuGradientProgram {
@@ -111,18 +118,29 @@ impl GpuGradientProgram {
             1,
             scratch + 1,
         )));
+        let verdict_dispatch = dispatches.len();
+        let mut verdict = lower::copy(0, 0, scratch + REPORTS, 1);
+        verdict.args.code = code::VERDICT;
+        verdict.args.k = scratch;
+        dispatches.push(optimizer(verdict));
         let mut snapshot_copy = lower::copy(0, 0, snapshot, state_len);
+        snapshot_copy.args.code = code::COPY_IF_HEALTHY;
+        snapshot_copy.args.k = scratch + STICKY;
         snapshot_copy.node = tag::SNAPSHOT;
         let mut restore_copy = lower::copy(0, snapshot, 0, state_len);
         restore_copy.node = tag::RESTORE;
         dispatches.extend([snapshot_copy, restore_copy]);
         program.set_dispatches(dispatches)?;
-        Ok(Self {
+        let mut trainer = Self {
             program,
             loss,
             n,
             adam_dispatch,
-        })
+            verdict_dispatch,
+        };
+        // The first rollback point: the state as compiled.
+        trainer.snapshot();
+        Ok(trainer)
     }
 
     /// The underlying program (to fill inputs and read extra outputs).
@@ -177,6 +195,46 @@ impl GpuGradientProgram {
         self.report_and_params(params)
     }
 
+    /// Submits one step at Adam step `t` without waiting, its report going to ring slot
+    /// `slot` (of [`REPORT_SLOTS`]), followed by the snapshot when `snapshot` (skipped on
+    /// the GPU if a step diverged since the last restore). Inputs written before this call
+    /// are the step's: a queue write lands before the next submission.
+    pub fn submit_step(&mut self, config: &AdamConfig, t: u64, slot: usize, snapshot: bool) {
+        self.set_adam(config, t);
+        if let Some(mut args) = self
+            .program
+            .dispatches
+            .get(self.verdict_dispatch)
+            .map(|d| d.args)
+        {
+            args.out = self.n + REPORTS + 3 * (slot % REPORT_SLOTS) as u32;
+            self.program.set_args(self.verdict_dispatch, args);
+        }
+        self.program
+            .submit(|node| node <= tag::OPTIMIZER || (snapshot && node == tag::SNAPSHOT));
+    }
+
+    /// Requests the parameters and the report ring as they are after the steps submitted so
+    /// far; [`Self::finished_reads`] returns them once they arrive.
+    pub fn read_later(&mut self) {
+        self.program.read_later(0, (self.n + SCRATCH) as usize);
+    }
+
+    /// Read-backs requested and not yet returned.
+    pub fn reads_pending(&self) -> usize {
+        self.program.reads_pending()
+    }
+
+    /// The read-backs that arrived, oldest first; with `wait`, all of them (native only).
+    pub fn finished_reads(&mut self, wait: bool) -> Vec<Result<GpuReadBack, GpuError>> {
+        let n = self.n as usize;
+        self.program
+            .finished_reads(wait)
+            .into_iter()
+            .map(|r| r.map(|values| GpuReadBack { values, n }))
+            .collect()
+    }
+
     /// Runs the graph's nodes created before `v` (a reverse-KL step fills the target's score
     /// from the samples in between; see [`crate::engine::CpuProgram::run_until`]).
     pub fn run_until(&mut self, v: Var) {
@@ -217,11 +275,7 @@ impl GpuGradientProgram {
 
     /// Dispatches per training step.
     pub fn dispatches_per_step(&self) -> usize {
-        self.program
-            .dispatches
-            .iter()
-            .filter(|d| d.node <= tag::OPTIMIZER)
-            .count()
+        self.program.launches_up_to(tag::OPTIMIZER)
     }
 
     fn set_adam(&mut self, config: &AdamConfig, t: u64) {
@@ -270,5 +324,41 @@ impl GpuGradientProgram {
     }
 }
 
+/// Steps whose reports can be in flight at once: the report ring's slots.
+pub const REPORT_SLOTS: usize = 64;
+/// Where the sticky divergence flag and the report ring start in the scratch.
+const STICKY: u32 = 3;
+const REPORTS: u32 = 4;
 /// Scratch floats after the parameters.
-const SCRATCH: u32 = 4;
+const SCRATCH: u32 = REPORTS + 3 * REPORT_SLOTS as u32;
+
+/// The parameters and the report ring, as one read-back found them.
+#[derive(Clone, Debug)]
+pub struct GpuReadBack {
+    values: Vec<f32>,
+    n: usize,
+}
+
+impl GpuReadBack {
+    /// The flat parameters.
+    pub fn params(&self) -> &[f32] {
+        &self.values[..self.n.min(self.values.len())]
+    }
+
+    /// The report in ring slot `slot` (the step submitted with it).
+    pub fn report(&self, slot: usize) -> GpuStepReport {
+        let at = self.n + (REPORTS as usize) + 3 * (slot % REPORT_SLOTS);
+        match self.values.get(at..at + 3) {
+            Some(&[loss, squares, bad]) => GpuStepReport {
+                loss,
+                grad_norm: squares.sqrt(),
+                non_finite_params: bad as u32,
+            },
+            _ => GpuStepReport {
+                loss: f32::NAN,
+                grad_norm: f32::NAN,
+                non_finite_params: 0,
+            },
+        }
+    }
+}
