@@ -251,6 +251,9 @@ impl eframe::App for FlowlabApp {
         for point in platform::take_hook_probes() {
             self.apply(Command::Probe(Some(point)));
         }
+        for _ in 0..platform::take_hook_steps() {
+            self.apply(Command::Step);
+        }
         for fault in platform::take_hook_faults() {
             match fault {
                 // Why a real panic: the crash page and the saved scene are what is tested.

@@ -5,6 +5,7 @@
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError, channel};
 use std::time::Duration;
 
+use crate::engine::gpu::GpuContext;
 use crate::lab::protocol::{FromTrainer, RunError, Stage, ToTrainer};
 use crate::lab::session::TrainLoop;
 use crate::lab::{StatusSnapshot, TrainerLink, TrainingThread};
@@ -113,6 +114,11 @@ pub fn take_hook_probes() -> Vec<[f32; 2]> {
     Vec::new()
 }
 
+/// Single steps the page's test hook asked for: natively there is no hook.
+pub fn take_hook_steps() -> u32 {
+    0
+}
+
 /// Faults the page's test hook asked for: natively there is no hook.
 pub fn take_hook_faults() -> Vec<crate::lab::protocol::InjectedFault> {
     Vec::new()
@@ -209,6 +215,10 @@ fn run_trainer(
             Ok(command) => train.handle(command),
             Err(TryRecvError::Empty) => train.tick(),
             Err(TryRecvError::Disconnected) => return,
+        }
+        if train.needs_gpu() {
+            // A device of the thread's own (natively wgpu answers at once).
+            train.set_gpu(GpuContext::headless().map_err(|e| e.to_string()));
         }
         let mut sent = false;
         for message in train.drain() {

@@ -73,6 +73,12 @@ impl InlineLink {
     }
 
     fn collect(&mut self) {
+        if self.train.needs_gpu() {
+            // Natively a device answers at once; on the page's own thread it cannot be
+            // waited for, and the model trains on the CPU, saying why.
+            self.train
+                .set_gpu(crate::engine::gpu::GpuContext::headless().map_err(|e| e.to_string()));
+        }
         self.inbox.extend(self.train.drain());
     }
 }

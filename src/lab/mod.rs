@@ -5,6 +5,7 @@
 //!   [`workspace::Command`]s;
 //! - [`run`]: one model as the UI sees it (its trainer link, latest report, loss history);
 //! - [`protocol`]: the messages between the UI and a trainer;
+//! - [`backend`]: which executor (CPU or GPU) trains a model, and why;
 //! - [`session`]: the trainer's loop, the same in a Web Worker, a thread or the UI thread;
 //! - [`host`]: the trainer link trait and the UI-thread fallback;
 //! - [`status`]: the status snapshot behind the status line and the browser test hook;
@@ -13,6 +14,7 @@
 //!
 //! Depends on `train`, `flows`, `targets`, `viz`; never on `ui`, egui or a platform.
 
+pub mod backend;
 pub mod budget;
 pub mod export;
 pub mod host;

@@ -29,6 +29,9 @@ pub struct RunSpec {
     /// The step count to continue from (a run restarted from a checkpoint), else 0.
     #[serde(default)]
     pub resume_step: u64,
+    /// The executor asked for (`backend=` in the link).
+    #[serde(default)]
+    pub backend: super::backend::BackendChoice,
 }
 
 /// A fault the test hook's `window.flowlab.inject_fault(name)` injects.
@@ -180,6 +183,10 @@ pub struct Report {
     /// [`ROUND_TRIP_TOLERANCE`](crate::flows::eval::ROUND_TRIP_TOLERANCE) the app flags it.
     #[serde(default)]
     pub inverse_error: Option<f64>,
+    /// The executor the model trains on (and why the CPU, when it is); `None` from a trainer
+    /// that predates the choice.
+    #[serde(default)]
+    pub backend: Option<super::backend::Backend>,
     /// Milliseconds to evaluate the density of 1,000 points (measured while scoring).
     pub density_ms_per_1k: Option<f64>,
     /// Milliseconds to sample 1,000 points (measured while drawing the samples).
@@ -366,6 +373,7 @@ mod tests {
             train: TrainConfig::default(),
             init: None,
             resume_step: 120,
+            backend: super::super::backend::BackendChoice::Webgpu,
         };
         for command in [
             ToTrainer::Start {

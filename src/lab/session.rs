@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use super::backend::{self, Backend, CpuReason, GpuAccess};
 use super::probe::ProbeProgram;
 use super::protocol::{
     FromTrainer, Report, RunError, RunSpec, Stage, ToTrainer, TrainerFault, TrainingEvent,
@@ -17,8 +18,8 @@ use crate::flows::eval::RoundTrip;
 use crate::flows::{FlowEvaluator, build_flow, inspect};
 use crate::rng::Rng;
 use crate::targets::Target;
-use crate::train::Trainer;
 use crate::train::metrics::{HeldOut, HeldOutScore};
+use crate::train::{MAX_STEPS_AHEAD, Trainer};
 use crate::viz::density::DensityGrid;
 
 /// Base samples pushed through the flow for the plot.
@@ -77,6 +78,12 @@ pub const RATE_WINDOW_MS: f64 = 2000.0;
 /// How long one [`TrainLoop::tick`] trains before it returns to its host.
 pub const TICK_MS: f64 = 8.0;
 
+/// How long a host waits before the next tick while every GPU step it may submit is on its
+/// way: the reports come back a frame or so later, and a tick before them finds nothing.
+const GPU_WAIT_MS: f64 = 1.0;
+/// The longest gap between two ticks of a GPU trainer counted as training time.
+const GPU_TICK_GAP_MAX_MS: f64 = 100.0;
+
 /// Milliseconds since the first call in this process (or wasm instance).
 pub fn now_ms() -> f64 {
     static START: std::sync::OnceLock<web_time::Instant> = std::sync::OnceLock::new();
@@ -121,6 +128,8 @@ struct ActiveRun {
     /// The step and request of the last pictures.
     pictured: Option<(u64, ViewRequest)>,
     next_pictures_ms: f64,
+    /// The executor it trains on, and why.
+    backend: Backend,
 }
 
 /// Probes per point when measuring the Hutchinson estimator's spread.
@@ -185,22 +194,36 @@ impl Tracer {
 }
 
 impl ActiveRun {
-    fn build(generation: u64, spec: &RunSpec) -> Result<Self, RunError> {
+    fn build(generation: u64, spec: &RunSpec, gpu: &GpuAccess) -> Result<Self, RunError> {
         let target: Arc<dyn Target> = spec
             .target
             .build()
             .map_err(|e| RunError::new(Stage::Target, e))?;
         let model = |e: &dyn std::fmt::Display| RunError::new(Stage::Model, e);
-        let flow = match &spec.init {
+        let make_flow = || match &spec.init {
             // An imported model.json: its own architecture and parameters.
-            Some(saved) => saved.clone().into_flow().map_err(|e| model(&e))?,
-            None => build_flow(&spec.flow, 2, spec.flow_seed).map_err(|e| model(&e))?,
+            Some(saved) => saved.clone().into_flow().map_err(|e| model(&e)),
+            None => build_flow(&spec.flow, 2, spec.flow_seed).map_err(|e| model(&e)),
         };
+        let flow = make_flow()?;
         let n_params = flow.n_params();
         let mut train = spec.train.clone();
         // Why: a data-dependent initialisation would overwrite the imported parameters.
         train.init_from_data &= spec.init.is_none();
-        let mut trainer = Trainer::new(flow, target.clone(), train).map_err(|e| model(&e))?;
+        let on_cpu = |flow, reason| {
+            let trainer =
+                Trainer::new(flow, target.clone(), train.clone()).map_err(|e| model(&e))?;
+            Ok::<_, RunError>((trainer, Backend::Cpu(reason)))
+        };
+        let (mut trainer, backend) =
+            match backend::decide(spec.backend, gpu, train.objective, train.batch) {
+                Ok(ctx) => match Trainer::new_on(flow, target.clone(), train.clone(), Some(&ctx)) {
+                    Ok(trainer) => (trainer, Backend::Gpu(ctx.describe())),
+                    // The same model again, on the CPU: the GPU could not compile or run it.
+                    Err(error) => on_cpu(make_flow()?, CpuReason::Failed(error.to_string()))?,
+                },
+                Err(reason) => on_cpu(flow, reason)?,
+            };
         trainer.resume_at(spec.resume_step);
         let sampler = FlowEvaluator::new(&trainer.flow, MODEL_SAMPLES).map_err(|e| model(&e))?;
         let inspector = inspect::FlowInspector::new(&trainer.flow, 1024);
@@ -246,6 +269,7 @@ impl ActiveRun {
             probe: None,
             pictured: None,
             next_pictures_ms: 0.0,
+            backend,
         })
     }
 
@@ -488,6 +512,15 @@ pub struct TrainLoop {
     speed_anchor: Option<(f64, u64)>,
     /// Set by [`TrainerFault::Hang`]: the loop ignores everything and says nothing again.
     hung: bool,
+    /// The GPU the host gave this loop (asked for once, by the first model that may use it).
+    gpu: GpuAccess,
+    /// A start that waits for the host's answer about the GPU ([`TrainLoop::set_gpu`]).
+    waiting_for_gpu: Option<ToTrainer>,
+    /// Single steps asked for ([`ToTrainer::Step`]) that a full GPU pipeline could not take
+    /// yet.
+    steps_wanted: u32,
+    /// When the last tick of a GPU trainer began (its training time runs between ticks).
+    last_tick_ms: Option<f64>,
 }
 
 impl Default for TrainLoop {
@@ -509,6 +542,10 @@ impl Default for TrainLoop {
             speed: None,
             speed_anchor: None,
             hung: false,
+            gpu: GpuAccess::Unknown,
+            waiting_for_gpu: None,
+            steps_wanted: 0,
+            last_tick_ms: None,
         }
     }
 }
@@ -519,14 +556,43 @@ impl TrainLoop {
         Self::default()
     }
 
-    /// Whether the host should keep calling [`TrainLoop::tick`].
+    /// Whether the host should keep calling [`TrainLoop::tick`]: while playing, and while
+    /// GPU steps are on their way.
     pub fn is_training(&self) -> bool {
-        self.playing && self.run.is_some() && !self.hung
+        !self.hung
+            && self.run.as_ref().is_some_and(|run| {
+                self.playing || self.steps_wanted > 0 || run.trainer.steps_in_flight() > 0
+            })
+    }
+
+    /// Whether a model waits for the host to say which GPU it may use: the host then asks
+    /// for a device (a Web Worker asynchronously) and answers with [`TrainLoop::set_gpu`].
+    pub fn needs_gpu(&self) -> bool {
+        self.waiting_for_gpu.is_some() && matches!(self.gpu, GpuAccess::Unknown)
+    }
+
+    /// The host's GPU, or why there is none; starts the model that waited for it.
+    pub fn set_gpu(&mut self, gpu: Result<crate::engine::gpu::GpuContext, String>) {
+        self.gpu = match gpu {
+            Ok(ctx) => GpuAccess::Ready(Box::new(ctx)),
+            Err(why) => GpuAccess::Unavailable(why),
+        };
+        if let Some(start) = self.waiting_for_gpu.take() {
+            self.handle(start);
+        }
     }
 
     /// Milliseconds until the speed cap allows the next step (0 when uncapped or due): a host
     /// may sleep that long instead of calling [`TrainLoop::tick`] in a busy loop.
     pub fn idle_ms(&self) -> f64 {
+        if let Some(run) = &self.run
+            && run.trainer.steps_in_flight() > 0
+            && (run.trainer.steps_in_flight() >= MAX_STEPS_AHEAD
+                || !(self.playing || self.steps_wanted > 0))
+        {
+            // Nothing to do until the GPU's reports arrive: wait a little, don't spin.
+            return GPU_WAIT_MS;
+        }
         let (Some(cap), Some((since, from)), Some(run)) =
             (self.speed, self.speed_anchor, &self.run)
         else {
@@ -559,12 +625,27 @@ impl TrainLoop {
             return;
         }
         match command {
+            // A model that may train on the GPU waits for the host's device (asked once).
+            ToTrainer::Start { ref spec, .. }
+                if matches!(self.gpu, GpuAccess::Unknown)
+                    && backend::cpu_regardless(
+                        spec.backend,
+                        spec.train.objective,
+                        spec.train.batch,
+                    )
+                    .is_none() =>
+            {
+                self.run = None;
+                self.waiting_for_gpu = Some(command);
+                return;
+            }
             ToTrainer::Start {
                 generation,
                 spec,
                 playing,
             } => {
                 self.run = None;
+                self.steps_wanted = 0;
                 self.playing = playing;
                 self.loss_sum = 0.0;
                 self.loss_count = 0;
@@ -573,13 +654,21 @@ impl TrainLoop {
                 self.steps_per_sec = 0.0;
                 self.train_secs = 0.0;
                 self.speed_anchor = None;
-                match ActiveRun::build(generation, &spec) {
+                match ActiveRun::build(generation, &spec, &self.gpu) {
                     Ok(run) => self.run = Some(run),
                     Err(error) => {
                         self.outbox.push(FromTrainer::Failed { generation, error });
                         return;
                     }
                 }
+            }
+            ToTrainer::Play | ToTrainer::Pause
+                if matches!(self.waiting_for_gpu, Some(ToTrainer::Start { .. })) =>
+            {
+                if let Some(ToTrainer::Start { playing, .. }) = &mut self.waiting_for_gpu {
+                    *playing = command == ToTrainer::Play;
+                }
+                return;
             }
             ToTrainer::Play => {
                 self.playing = true;
@@ -637,14 +726,79 @@ impl TrainLoop {
         if self.hung {
             return;
         }
+        if !self.is_training() {
+            self.last_tick_ms = None;
+        }
         let started = now_ms();
-        while self.is_training() && self.may_step() {
-            self.step_once();
-            if now_ms() - started >= TICK_MS || self.report_now {
-                break;
+        if self.run.as_ref().is_some_and(|r| r.trainer.is_pipelined()) {
+            // The GPU trains between ticks too: its training time is the wall time since
+            // the last tick (a pause longer than a frame or two is not training).
+            if let Some(last) = self.last_tick_ms.replace(started) {
+                self.train_secs += (started - last).min(GPU_TICK_GAP_MAX_MS) / 1e3;
+            }
+            self.collect_outcomes();
+            while self.steps_wanted > 0 && self.submit_step() {
+                self.steps_wanted -= 1;
+            }
+            while self.playing && self.may_step() && self.submit_step() {
+                if now_ms() - started >= TICK_MS || self.report_now {
+                    break;
+                }
+            }
+            if let Some(run) = &mut self.run {
+                run.trainer.flush();
+            }
+            self.collect_outcomes();
+        } else {
+            while self.is_training() && self.may_step() {
+                self.step_once();
+                if now_ms() - started >= TICK_MS || self.report_now {
+                    break;
+                }
             }
         }
         self.report_if_due();
+    }
+
+    /// Submits one GPU step (see [`Trainer::submit_step`]); false when the pipeline is full.
+    fn submit_step(&mut self) -> bool {
+        self.run
+            .as_mut()
+            .is_some_and(|run| run.trainer.submit_step())
+    }
+
+    /// Takes the outcomes of the GPU steps whose reports arrived. While paused (stepping one
+    /// at a time) each is reported on its own, as a CPU step is.
+    fn collect_outcomes(&mut self) {
+        let Some(run) = &mut self.run else {
+            return;
+        };
+        let outcomes = run.trainer.poll_steps(false);
+        let stepping = !self.playing && !outcomes.is_empty();
+        for outcome in outcomes {
+            if stepping {
+                self.loss_sum = 0.0;
+                self.loss_count = 0;
+            }
+            self.record(&outcome);
+        }
+        if stepping {
+            self.report_now = true;
+        }
+    }
+
+    fn record(&mut self, outcome: &crate::train::StepOutcome) {
+        if outcome.loss.is_finite() {
+            self.loss_sum += f64::from(outcome.loss);
+            self.loss_count += 1;
+        }
+        if let Some(rollback) = outcome.rolled_back {
+            self.events.push(TrainingEvent::RolledBack {
+                step: rollback.step,
+                reason: rollback.to_string(),
+                lr: outcome.lr,
+            });
+        }
     }
 
     /// The messages to send, oldest first.
@@ -656,20 +810,21 @@ impl TrainLoop {
         let Some(run) = &mut self.run else {
             return;
         };
+        if run.trainer.is_pipelined() {
+            // A single step on the GPU: reported when its outcome arrives; one the full
+            // pipeline cannot take yet is submitted by a later tick.
+            if !self.submit_step() {
+                self.steps_wanted += 1;
+            }
+            if let Some(run) = &mut self.run {
+                run.trainer.flush();
+            }
+            return;
+        }
         let started = now_ms();
         let outcome = run.trainer.step();
         self.train_secs += (now_ms() - started) / 1e3;
-        if outcome.loss.is_finite() {
-            self.loss_sum += f64::from(outcome.loss);
-            self.loss_count += 1;
-        }
-        if let Some(rollback) = outcome.rolled_back {
-            self.events.push(TrainingEvent::RolledBack {
-                step: run.trainer.steps(),
-                reason: rollback.to_string(),
-                lr: outcome.lr,
-            });
-        }
+        self.record(&outcome);
     }
 
     fn report_if_due(&mut self) {
@@ -742,6 +897,7 @@ impl TrainLoop {
                 .map(|e| if e.is_finite() { e } else { f64::MAX }),
             scored_at_step: run.scored_at_step.unwrap_or(0),
             events: std::mem::take(&mut self.events),
+            backend: Some(run.backend.clone()),
             density_ms_per_1k: run.density_ms_per_1k,
             sample_ms_per_1k: run.sample_ms_per_1k,
             pictures,

@@ -14,6 +14,7 @@ use crate::i18n::Lang;
 use crate::targets::{Target, TargetSource};
 use crate::train::{ObjectiveKind, TrainConfig};
 
+use super::backend::BackendChoice;
 use super::protocol::RunSpec;
 use super::views::ViewSet;
 
@@ -76,6 +77,8 @@ pub struct Spec {
     pub views: ViewSet,
     /// The language chosen (`None`: the browser's or the system's).
     pub lang: Option<Lang>,
+    /// The executor the models train on: automatic, the CPU's or the GPU's.
+    pub backend: BackendChoice,
 }
 
 /// Samples per training step in the app. Why 256 and not the CLI's 512: the app shows a fit
@@ -96,6 +99,7 @@ impl Default for Spec {
             notes: true,
             views: ViewSet::default(),
             lang: None,
+            backend: BackendChoice::Auto,
         }
     }
 }
@@ -436,6 +440,20 @@ pub const KEYS: &[Key] = &[
                 Ok(())
             },
             write: |spec| spec.speed.map(|s| s.to_string()),
+        },
+    },
+    Key {
+        name: "backend",
+        help: "the executor: auto (the GPU where it wins), cpu, or webgpu (the GPU whenever one computes)",
+        access: Access::Scene {
+            parse: |spec, value| {
+                spec.backend = BackendChoice::from_name(value)
+                    .ok_or_else(|| "auto, cpu or webgpu".to_owned())?;
+                Ok(())
+            },
+            write: |spec| {
+                (spec.backend != BackendChoice::Auto).then(|| spec.backend.name().to_owned())
+            },
         },
     },
     Key {
@@ -809,6 +827,7 @@ impl Spec {
             },
             init: None,
             resume_step: 0,
+            backend: self.backend,
         }
     }
 }
@@ -1002,6 +1021,7 @@ mod tests {
             notes: false,
             views: [ViewKind::Layers, ViewKind::Field].into_iter().collect(),
             lang: Some(Lang::Zh),
+            backend: BackendChoice::Webgpu,
         };
         let fragment = spec.to_fragment();
         for key in KEYS {

@@ -3,14 +3,19 @@
 //!
 //! The hook is a public contract: fields are added, never renamed or dropped.
 
+use super::backend::Backend;
 use super::workspace::Workspace;
 
 /// Everything the status line shows; serialised as the browser test hook's JSON.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct StatusSnapshot {
-    /// The compute backend training runs on: `"cpu"` (`"webgpu"` once the GPU executor
-    /// trains).
+    /// The executor the first model trains on: `"cpu"` or `"webgpu"` (the GPU executor, also
+    /// natively, where wgpu speaks Vulkan, Metal or DX12).
     pub backend: String,
+    /// Why the first model trains on the CPU (asked for, no GPU, an emulated GPU, a small
+    /// batch, reverse KL, a GPU failure), in the app's language; `null` on the GPU or before
+    /// its trainer has said.
+    pub backend_reason: Option<String>,
     /// Whether a WebGPU adapter (which always has compute) is available to this page; `null`
     /// while the browser is still being asked. Natively: whether the render device can run
     /// compute shaders.
@@ -146,6 +151,10 @@ pub struct ModelStatus {
     /// Times its trainer died or stopped answering and a new one took over from the last
     /// checkpoint (the loss curve marks each).
     pub restarts: u32,
+    /// The executor it trains on: `"cpu"` or `"webgpu"`.
+    pub backend: &'static str,
+    /// Why it trains on the CPU, or `null` (see the top level's `backend_reason`).
+    pub backend_reason: Option<String>,
 }
 
 /// What the app knows about itself that the workspace does not.
@@ -177,6 +186,7 @@ impl StatusSnapshot {
             .zip(spec.models())
             .map(|(run, model)| {
                 let report = run.latest();
+                let backend = report.and_then(|r| r.backend.as_ref());
                 ModelStatus {
                     flow: run.spec().flow.family.name().to_owned(),
                     step: report.map_or(0, |r| r.step),
@@ -195,13 +205,16 @@ impl StatusSnapshot {
                     failure: run.failure().map(ToString::to_string),
                     inverse_error: report.and_then(|r| r.inverse_error),
                     restarts: run.restarts(),
+                    backend: backend.map_or("cpu", Backend::name),
+                    backend_reason: backend.and_then(Backend::reason),
                 }
             })
             .collect();
         let first = models.first();
         let problems = workspace.problems();
         Self {
-            backend: "cpu".to_owned(),
+            backend: first.map_or("cpu", |m| m.backend).to_owned(),
+            backend_reason: first.and_then(|m| m.backend_reason.clone()),
             webgpu_available: facts.webgpu_available,
             renderer: facts.renderer,
             adapter: facts.adapter,

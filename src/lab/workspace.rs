@@ -633,6 +633,8 @@ impl Workspace {
         }
         let old_models: Vec<&ModelSettings> = old.models().collect();
         let count = 1 + self.spec.compare.len();
+        // Another executor retrains every model (the comparison stays like for like).
+        let backend_changed = old.backend != self.spec.backend;
         self.runs.truncate(count);
         for index in 0..count {
             let changed = old_models
@@ -640,7 +642,7 @@ impl Workspace {
                 .is_none_or(|m| m.differs(self.model(index)));
             if index >= self.runs.len() {
                 self.start_run(index);
-            } else if changed || (index == 0 && restart_first) {
+            } else if changed || backend_changed || (index == 0 && restart_first) {
                 self.restart_run(index);
             }
         }

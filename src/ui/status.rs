@@ -46,7 +46,10 @@ impl Panel for StatusPanel {
                 backend = status.backend.to_uppercase(),
                 gpu = gpu,
             ))
-            .on_hover_text(tr!("status.compute.hint"));
+            .on_hover_text(match &status.backend_reason {
+                Some(reason) => format!("{}\n{reason}", tr!("status.compute.hint")),
+                None => tr!("status.compute.hint").to_owned(),
+            });
             ui.separator();
             let (thread, why) = match status.training_thread {
                 "worker" => (

@@ -198,9 +198,12 @@ fn install_status_hook(runner: &eframe::WebRunner) -> Result<(), JsValue> {
     js_sys::Reflect::set(&hook, &JsValue::from_str("probe"), probe.as_ref())?;
     let fault = Closure::<dyn Fn(String) -> String>::new(inject_fault_json);
     js_sys::Reflect::set(&hook, &JsValue::from_str("inject_fault"), fault.as_ref())?;
+    let step = Closure::<dyn Fn(f64) -> String>::new(step_json);
+    js_sys::Reflect::set(&hook, &JsValue::from_str("step"), step.as_ref())?;
     js_sys::Reflect::set(&window, &JsValue::from_str("flowlab"), &hook)?;
     // Why: the hooks live as long as the page.
     fault.forget();
+    step.forget();
     status.forget();
     bench.forget();
     probe.forget();
@@ -220,6 +223,22 @@ fn inject_fault_json(name: String) -> String {
         }
         Err(error) => serde_json::json!({ "error": error }).to_string(),
     }
+}
+
+/// Most steps one `window.flowlab.step(n)` call asks for.
+const MAX_HOOK_STEPS: f64 = 10_000.0;
+
+/// `window.flowlab.step(n)`: pauses training and takes `n` single steps (1 … 10,000) with
+/// every model, each reported on its own, as the Step button does: after them, `status()`'s
+/// `loss` is the last step's loss. Answers `{"stepping": n}` or `{"error": …}`.
+fn step_json(n: f64) -> String {
+    if !((1.0..=MAX_HOOK_STEPS).contains(&n) && n.fract() == 0.0) {
+        return serde_json::json!({ "error": "n must be a whole number from 1 to 10000" })
+            .to_string();
+    }
+    platform::HOOK_STEPS.with(|cell| *cell.borrow_mut() += n as u32);
+    platform::wake();
+    serde_json::json!({ "stepping": n as u32 }).to_string()
 }
 
 /// `window.flowlab.probe(x, y)`: the point taken apart by every model (see

@@ -24,6 +24,13 @@ thread_local! {
     /// Faults `window.flowlab.inject_fault(name)` asked for, not yet injected by the app.
     pub(super) static HOOK_FAULTS: RefCell<Vec<crate::lab::protocol::InjectedFault>> =
         const { RefCell::new(Vec::new()) };
+    /// Steps `window.flowlab.step(n)` asked for, not yet sent by the app.
+    pub(super) static HOOK_STEPS: RefCell<u32> = const { RefCell::new(0) };
+}
+
+/// Single steps the page's test hook asked for since the last call.
+pub fn take_hook_steps() -> u32 {
+    HOOK_STEPS.with(|cell| std::mem::take(&mut *cell.borrow_mut()))
 }
 
 /// Faults the page's test hook asked for since the last call.

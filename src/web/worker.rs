@@ -11,6 +11,7 @@ use std::rc::Rc;
 
 use wasm_bindgen::{JsCast as _, JsValue, prelude::*};
 
+use crate::engine::gpu::GpuContext;
 use crate::lab::protocol::{FromTrainer, RunError, Stage, ToTrainer, decode, encode};
 use crate::lab::session::TrainLoop;
 
@@ -26,6 +27,8 @@ struct WorkerLoop {
     /// The port the loop posts to itself through, and whether a tick is already queued.
     tick_port: web_sys::MessagePort,
     tick_queued: Cell<bool>,
+    /// Whether the browser was asked for a GPU device.
+    gpu_asked: Cell<bool>,
     /// Posts to `tick_port` (a `setTimeout` callback, for a capped speed).
     tick_timeout: js_sys::Function,
 }
@@ -89,7 +92,7 @@ impl WorkerLoop {
         self.schedule();
     }
 
-    fn command(&self, data: &JsValue) {
+    fn command(self: &Rc<Self>, data: &JsValue) {
         let command = data
             .as_string()
             .ok_or_else(|| RunError::new(Stage::Trainer, "a command that is not a string"))
@@ -98,8 +101,24 @@ impl WorkerLoop {
             Ok(command) => self.train.borrow_mut().handle(command),
             Err(error) => console_error(&format!("flowlab worker: {error}")),
         }
+        self.ask_for_gpu();
         self.flush();
         self.schedule();
+    }
+
+    /// Asks the browser for this worker's WebGPU device when a model may use one (once: the
+    /// loop keeps the answer), and hands the answer to the loop when it comes.
+    fn ask_for_gpu(self: &Rc<Self>) {
+        if !self.train.borrow().needs_gpu() || self.gpu_asked.replace(true) {
+            return;
+        }
+        let worker = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let gpu = GpuContext::request().await.map_err(|e| e.to_string());
+            worker.train.borrow_mut().set_gpu(gpu);
+            worker.flush();
+            worker.schedule();
+        });
     }
 }
 
@@ -125,6 +144,7 @@ fn try_run() -> Result<(), JsValue> {
         train: RefCell::new(TrainLoop::new()),
         tick_port: channel.port2(),
         tick_queued: Cell::new(false),
+        gpu_asked: Cell::new(false),
         tick_timeout,
     });
     let ticker = worker.clone();

@@ -281,6 +281,79 @@ test('Training: the default scene trains in the browser (steps advance, loss fal
   expectRendered(await screenshot(page, 'training'), 'training.png');
 }));
 
+// Takes `n` single steps of a paused scene through the hook; returns the status once the first
+// model has reported the last of them.
+async function stepTo(page, n) {
+  const asked = JSON.parse(await page.evaluate((k) => window.flowlab.step(k), n));
+  check(asked.stepping === n, `step(${n}) answered ${JSON.stringify(asked)}`);
+  await page.waitForFunction((k) => {
+    const s = JSON.parse(window.flowlab.status());
+    return s.models.length > 0 && s.models[0].step >= k && s.loss !== null;
+  }, n, { timeout: 180_000, polling: 200 });
+  return status(page);
+}
+
+// Waits until the first model has reported on the executor `backend` at step 0.
+async function waitForBackend(page, backend) {
+  await page.waitForFunction((b) => {
+    const s = JSON.parse(window.flowlab.status());
+    return s.models.length > 0 && s.models[0].n_params > 0 && s.models[0].backend === b && s.step === 0;
+  }, backend, { timeout: 120_000, polling: 200 });
+  return status(page);
+}
+
+test('WebGPU compute: backend=webgpu trains on the GPU executor in the worker, its loss after 50 steps matches the CPU path with the same seed; auto keeps the CPU on an emulated GPU and says why', () => withPage(WEBGPU_FLAGS, async (page) => {
+  const scene = 'target=twomoons&autoplay=0&seed=3&batch=128';
+  await loadApp(page, `${BASE}#${scene}&backend=webgpu`);
+  const ready = await waitForBackend(page, 'webgpu');
+  check(ready.backend === 'webgpu' && ready.backend_reason === null, `backend ${ready.backend}: ${ready.backend_reason}`);
+  const gpu = await stepTo(page, 50);
+  await page.evaluate((s) => { window.location.hash = s; }, `${scene}&backend=cpu`);
+  const cpuReady = await waitForBackend(page, 'cpu');
+  check(/backend=cpu/.test(cpuReady.backend_reason || ''), `backend_reason: ${cpuReady.backend_reason}`);
+  const cpu = await stepTo(page, 50);
+  const gap = Math.abs(gpu.loss - cpu.loss) / Math.max(1, Math.abs(cpu.loss));
+  console.log(`    loss after 50 steps: GPU ${gpu.loss}, CPU ${cpu.loss} (gap ${gap.toExponential(2)})`);
+  check(gpu.step === 50 && cpu.step === 50, `steps ${gpu.step}, ${cpu.step}`);
+  check(Number.isFinite(gpu.loss) && gap <= 1e-2, `GPU loss ${gpu.loss} vs CPU ${cpu.loss}`);
+  check(gpu.error === null && cpu.error === null, `errors: ${gpu.error}; ${cpu.error}`);
+  // Playing on the GPU: steps advance and the loss falls. (SwiftShader emulates the GPU on the
+  // CPU at about a step a second: a test of correctness, not of speed.)
+  await page.evaluate((s) => { window.location.hash = s; }, `target=twomoons&seed=3&batch=128&backend=webgpu`);
+  const playingAt = async (n) => {
+    await page.waitForFunction((k) => {
+      const s = JSON.parse(window.flowlab.status());
+      return s.backend === 'webgpu' && s.step >= k && s.loss !== null && s.models[0].test_nll !== null;
+    }, n, { timeout: 120_000, polling: 250 });
+    return status(page);
+  };
+  const early = await playingAt(1);
+  const playing = await playingAt(early.step + 8);
+  console.log(`    playing on the GPU: step ${early.step} loss ${early.loss}; step ${playing.step} loss ${playing.loss}, held-out NLL ${playing.models[0].test_nll}`);
+  check(playing.loss < early.loss, `the loss did not fall while playing: ${early.loss} -> ${playing.loss}`);
+  expectRendered(await screenshot(page, 'webgpu-compute'), 'webgpu-compute.png');
+  // auto, at a batch the GPU would take: SwiftShader is an emulation, so the CPU trains, and
+  // the reason names it; at the app's batch the CPU is chosen without asking for a device.
+  await page.evaluate((s) => { window.location.hash = s; }, 'target=twomoons&autoplay=0&seed=3&batch=4096');
+  const auto = await waitForBackend(page, 'cpu');
+  console.log(`    auto at batch 4096: ${auto.backend_reason}`);
+  check(/emulation/.test(auto.backend_reason || ''), `auto's reason: ${auto.backend_reason}`);
+  await page.evaluate((s) => { window.location.hash = s; }, scene);
+  await page.waitForFunction(() => /batch 128/.test(JSON.parse(window.flowlab.status()).backend_reason || ''),
+    null, { timeout: 60_000, polling: 200 });
+  console.log(`    auto at batch 128: ${(await status(page)).backend_reason}`);
+}));
+
+test('WebGPU compute fallback: without WebGPU, backend=webgpu trains on the CPU and says why', () => withPage(WEBGL2_FLAGS, async (page) => {
+  await loadApp(page, `${BASE}#target=twomoons&backend=webgpu`);
+  await page.waitForFunction(() => JSON.parse(window.flowlab.status()).step >= 20, null, { timeout: 60_000 });
+  const later = await status(page);
+  console.log(`    backend ${later.backend}: ${later.backend_reason}`);
+  check(later.backend === 'cpu' && later.models[0].backend === 'cpu', `backend ${later.backend}`);
+  check(/no GPU that computes/.test(later.backend_reason || ''), `backend_reason: ${later.backend_reason}`);
+  check(later.error === null, `error: ${later.error}`);
+}));
+
 test('Engine in wasm32: the reference RealNVP step is measured in the page (artifacts/bench-wasm.json), its seeded inputs match native', () => withPage(WEBGL2_FLAGS, async (page) => {
   await loadApp(page, `${BASE}#autoplay=0`);
   const report = await page.evaluate(() => JSON.parse(window.flowlab.bench('realnvp')));

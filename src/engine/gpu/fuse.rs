@@ -376,11 +376,12 @@ mod tests {
     fn independent_dispatches_share_a_launch_as_lanes() {
         let d = [
             unary(1, 0, 100, 64),
-            unary(2, 0, 200, 600),
-            sum(3, 0, 300, 64),
+            unary(2, 1000, 2000, 600),
+            sum(3, 0, 900, 64),
         ];
         let s = schedule(&d, &[]);
-        // Two element-wise lanes side by side, then the reduction (another entry point).
+        // Two element-wise lanes side by side, and the reduction beside them (another entry
+        // point, so another launch of the same level).
         assert_eq!(s.launches.len(), 2);
         assert_eq!(chains(&s), vec![vec![0], vec![1], vec![2]]);
         assert_eq!(
