@@ -95,9 +95,16 @@ pub const FAMILIES: &[FamilyInfo] = &[
         description: "Each layer bends the plane along one direction: x + u·tanh(wᵀx + b) (Rezende & Mohamed 2015)",
         default_layers: 16,
         default_hidden: 64,
-        default_lr: 1e-3,
-        default_warmup_steps: 0,
-        default_schedule: LrSchedule::Constant,
+        // Measured by reverse KL (tests/numerics/fit_reverse_kl.rs, 1,000 steps of 512, seeds
+        // 1–3): at 1e-3 the sixteen layers have barely moved (KL on U1 0.20–0.60, U2–U4
+        // 0.77–1.31); at 2e-2, warmed up over 50 steps, U1 0.011–0.086, U2 0.025–0.17,
+        // U3 0.17–0.29, U4 0.24–0.39. The decay over 3,000 steps lets a live run settle.
+        default_lr: 2e-2,
+        default_warmup_steps: 50,
+        default_schedule: LrSchedule::Cosine {
+            total_steps: 3000,
+            final_fraction: 0.1,
+        },
         fast_direction: FastDirection::Sampling,
     },
     FamilyInfo {
