@@ -5,7 +5,9 @@
 //! - **Reverse KL** against an unnormalised `log p̃*`: `KL(q_θ‖p*) = E_z[log q_θ(f(z)) − log p*(f(z))]`,
 //!   differentiated by reparameterisation. `∇_x log p̃*` is computed outside the graph (targets
 //!   are arbitrary code: painted grids, images) and enters as an input `G`; the surrogate
-//!   `mean(log q(x) − Σ_j G_j x_j)` has exactly the reparameterised gradient.
+//!   `mean(log q(x) − Σ_j G_j x_j)` has exactly the reparameterised gradient. For 2-D flows the
+//!   score term `∂_θ log q_θ(x)|_x` (zero in expectation) is left out ([`reverse_kl_path`]): the
+//!   path gradient, whose variance vanishes as `q` approaches `p*`.
 //! - **Flow matching** (CNF only; Lipman et al. 2023) lives with the CNF in
 //!   `flows::cnf::matching`; [`flow_matching`] wraps it.
 //!
@@ -17,7 +19,7 @@
 //! Which objective applies to which flow and target, and which one a run uses by default, is
 //! decided here and nowhere else: [`ObjectiveKind::applies`] and [`ObjectiveKind::default_for`].
 
-use crate::engine::{Axis, Graph, Var};
+use crate::engine::{Axis, Graph, Unary, Var};
 use crate::flows::{Family, Flow, Noise, TrainingTerms};
 use crate::targets::Target;
 
@@ -193,8 +195,20 @@ fn noise_inputs(terms: &TrainingTerms) -> impl Iterator<Item = (Var, InputKind)>
     })
 }
 
-/// The reverse-KL surrogate (see the module docs).
+/// The reverse-KL surrogate (see the module docs), with the path gradient for 2-D flows
+/// ([`reverse_kl_path`]) and the total gradient otherwise ([`reverse_kl_total`]).
 pub fn reverse_kl(flow: &Flow, batch: usize) -> ObjectiveGraph {
+    if flow.dim == 2 {
+        reverse_kl_path(flow, batch)
+    } else {
+        reverse_kl_total(flow, batch)
+    }
+}
+
+/// The reverse-KL surrogate `mean(log q(x) − Σ_j G_j x_j)`, `x = f(ε)`, differentiated through
+/// everything: its gradient is the reparameterised gradient including the score term
+/// `E[∂_θ log q_θ(x)|_x]`, which is zero in expectation but not sample by sample.
+pub fn reverse_kl_total(flow: &Flow, batch: usize) -> ObjectiveGraph {
     let mut g = Graph::new();
     let eps = g.input(batch, flow.dim);
     let s = flow.sample_graph(&mut g, eps);
@@ -212,6 +226,76 @@ pub fn reverse_kl(flow: &Flow, batch: usize) -> ObjectiveGraph {
         ],
         samples: Some((s.x, s.log_prob)),
     }
+}
+
+/// Largest `|∇_x log q|` the path gradient uses, as the target's score is clamped.
+const MAX_FLOW_SCORE: f32 = 1e4;
+
+/// The reverse-KL surrogate with the path gradient ("sticking the landing": Roeder, Wu &
+/// Duvenaud 2017; for flows, Vaitl et al. 2022): the score term is left out, so each sample's
+/// gradient is `(∇_x log q(x) − ∇_x log p*(x))·∂x/∂θ`, which vanishes sample by sample where
+/// `q = p*`. Its expectation is the same gradient; its variance falls as the fit improves,
+/// where the total gradient's does not. Measured on U1–U4 (`tests/numerics/fit_reverse_kl.rs`):
+/// RealNVP reaches a lower KL at equal steps on most targets and seeds, for about twice the
+/// cost of a step (three vector–Jacobian products build `∇_x log q`).
+///
+/// The graph's value is `mean(log q)`: `(∇_x log q − G)·(x − stop(x))` is zero but carries the
+/// path gradient, and `log q` itself is stopped.
+pub fn reverse_kl_path(flow: &Flow, batch: usize) -> ObjectiveGraph {
+    let mut g = Graph::new();
+    let eps = g.input(batch, 2);
+    let s = flow.sample_graph(&mut g, eps);
+    let flow_score = flow_score_2d(&mut g, eps, s.x, s.log_prob, batch);
+    let score = g.input(batch, 2);
+    let flow_score = g.unary(Unary::Clamp(-MAX_FLOW_SCORE, MAX_FLOW_SCORE), flow_score);
+    let flow_score = g.unary(Unary::StopGradient, flow_score);
+    let push = g.sub(flow_score, score);
+    let x_stopped = g.unary(Unary::StopGradient, s.x);
+    let dx = g.sub(s.x, x_stopped);
+    let pull = g.mul(push, dx);
+    let pull = g.sum(Axis::Cols, pull);
+    let log_q = g.unary(Unary::StopGradient, s.log_prob);
+    let per_sample = g.add(log_q, pull);
+    let loss = g.mean(Axis::All, per_sample);
+    ObjectiveGraph {
+        graph: g,
+        loss,
+        inputs: vec![
+            (eps, InputKind::StandardNormal),
+            (score, InputKind::TargetScore { at: s.x }),
+        ],
+        samples: Some((s.x, s.log_prob)),
+    }
+}
+
+/// The flow's score `∇_x log q(x)` at its samples `x = f(ε)` (`batch × 2`), built from the
+/// sample direction alone: `∇_ε log q(f(ε)) = Jᵀ ∇_x log q(x)` with `J = ∂x/∂ε`, so
+/// `∇_x log q = J⁻ᵀ ∇_ε log q(f(ε))`; `J`'s rows are two vector–Jacobian products (the rows of
+/// a batch are independent samples) and the 2×2 system is solved in closed form.
+pub fn flow_score_2d(g: &mut Graph, eps: Var, x: Var, log_q: Var, batch: usize) -> Var {
+    let total = g.sum(Axis::All, log_q);
+    let along_eps = g.grad(total, &[eps])[0];
+    let one = g.fill(1.0, batch, 1);
+    let zero = g.fill(0.0, batch, 1);
+    let e1 = g.concat(&[one, zero]);
+    let e2 = g.concat(&[zero, one]);
+    let row1 = g.vjp(x, e1, &[eps])[0];
+    let row2 = g.vjp(x, e2, &[eps])[0];
+    let (j11, j12) = (g.cols(row1, 0, 1), g.cols(row1, 1, 1));
+    let (j21, j22) = (g.cols(row2, 0, 1), g.cols(row2, 1, 1));
+    let (a1, a2) = (g.cols(along_eps, 0, 1), g.cols(along_eps, 1, 1));
+    let d1 = g.mul(j11, j22);
+    let d2 = g.mul(j12, j21);
+    let det = g.sub(d1, d2);
+    let n1a = g.mul(a1, j22);
+    let n1b = g.mul(a2, j21);
+    let n1 = g.sub(n1a, n1b);
+    let n2a = g.mul(a2, j11);
+    let n2b = g.mul(a1, j12);
+    let n2 = g.sub(n2a, n2b);
+    let w1 = g.div(n1, det);
+    let w2 = g.div(n2, det);
+    g.concat(&[w1, w2])
 }
 
 #[cfg(test)]

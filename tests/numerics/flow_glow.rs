@@ -14,9 +14,17 @@ use flowlab::flows::{Family, FlowConfig, FlowEvaluator, build_flow};
 use flowlab::rng::Rng;
 use flowlab::train::{ObjectiveKind, TrainConfig, Trainer};
 
+/// Glow with four steps, as these tests count them (the default is eight).
+fn four_steps() -> FlowConfig {
+    FlowConfig {
+        layers: 4,
+        ..FlowConfig::new(Family::Glow)
+    }
+}
+
 #[test]
 fn actnorm_standardises_its_input_after_data_dependent_init() {
-    let mut flow = build_flow(&FlowConfig::new(Family::Glow), 2, 0).expect("builds");
+    let mut flow = build_flow(&four_steps(), 2, 0).expect("builds");
     let target = flowlab::targets::by_name("twomoons").expect("target");
     let batch: Vec<[f32; 2]> = target.sample(1000, &mut Rng::seed_from_u64(1));
     let data: Vec<f32> = bytemuck::cast_slice(&batch).to_vec();
@@ -51,7 +59,7 @@ fn actnorm_standardises_its_input_after_data_dependent_init() {
 
 #[test]
 fn the_trainer_initialises_actnorm_from_target_data() {
-    let flow = build_flow(&FlowConfig::new(Family::Glow), 2, 0).expect("builds");
+    let flow = build_flow(&four_steps(), 2, 0).expect("builds");
     let target = flowlab::targets::by_name("8gaussians").expect("target");
     let t = Trainer::new(flow, Arc::from(target), TrainConfig::default()).expect("trainer");
     let store = &t.flow.store;

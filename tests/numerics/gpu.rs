@@ -250,11 +250,17 @@ fn one_training_step_of_every_family_and_objective_matches_the_cpu() {
         // a radial layer's centre gradient are sums of terms that nearly cancel), the CPU in
         // f32 loses as much on some tensor of the model: the GPU may lose four times the
         // model's worst f32 loss, never more. Every other family stays under 1e-5.
+        // A tensor's norm is floored at 1e-4 of the whole gradient's: with reverse KL's path
+        // gradient one planar bias gradient cancels to 5e-6 of the rest (planar, seed 5), and
+        // its 6e-9 of rounding would otherwise read as 1e-3 "of its norm".
+        let floor = 1e-4 * g_ref.iter().map(|v| v * v).sum::<f64>().sqrt();
         let tensor_errors = |values: &[f32]| -> Vec<f64> {
             flow.store
                 .specs()
                 .iter()
-                .map(|spec| relative_error(&values[spec.range()], &g_ref[spec.range()], 1e-7))
+                .map(|spec| {
+                    relative_error(&values[spec.range()], &g_ref[spec.range()], floor.max(1e-7))
+                })
                 .collect()
         };
         let (gpu_errors, f32_errors) = (tensor_errors(&g), tensor_errors(&cpu_f32));
