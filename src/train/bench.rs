@@ -240,32 +240,40 @@ fn time_cpu_push(flow: &crate::flows::Flow, eps: &[f32]) -> Result<f64, TrainErr
     })
 }
 
-/// The density graph over every point at once, one GPU run and its read-back.
+/// Points per GPU run of the evaluation benches. Why chunks: the whole 512² grid's buffers
+/// exceed the 128 MiB one binding may cover on some devices (lavapipe).
+const GPU_CHUNK: usize = 32_768;
+
+/// The density graph over `GPU_CHUNK` points per run, each run's `log p` read back.
 fn time_gpu_density(
     flow: &crate::flows::Flow,
     ctx: &GpuContext,
     points: &[f32],
 ) -> Result<f64, TrainError> {
+    let chunk = GPU_CHUNK.min(points.len() / 2);
     let mut g = crate::engine::Graph::new();
-    let x = g.input(points.len() / 2, 2);
+    let x = g.input(chunk, 2);
     let log_prob = flow.density_graph(&mut g, x).log_prob;
     let mut program = GpuProgram::compile(ctx, &g, &flow.store, &[log_prob])?;
     best_of_three(|| {
-        program.set_input(x, points)?;
-        program.run();
-        program.read(log_prob)?;
+        for part in points.chunks_exact(2 * chunk) {
+            program.set_input(x, part)?;
+            program.run();
+            program.read(log_prob)?;
+        }
         Ok(())
     })
 }
 
-/// The sampling graph over every draw at once, each layer's output read back.
+/// The sampling graph over `GPU_CHUNK` draws per run, each layer's output read back.
 fn time_gpu_push(
     flow: &crate::flows::Flow,
     ctx: &GpuContext,
     eps: &[f32],
 ) -> Result<f64, TrainError> {
+    let chunk = GPU_CHUNK.min(eps.len() / 2);
     let mut g = crate::engine::Graph::new();
-    let input = g.input(eps.len() / 2, 2);
+    let input = g.input(chunk, 2);
     let layers: Vec<_> = flow
         .sample_graph(&mut g, input)
         .layers
@@ -274,10 +282,15 @@ fn time_gpu_push(
         .collect();
     let mut program = GpuProgram::compile(ctx, &g, &flow.store, &layers)?;
     best_of_three(|| {
-        program.set_input(input, eps)?;
-        program.run();
-        for &y in &layers {
-            program.read(y)?;
+        for part in eps.chunks(2 * chunk) {
+            // The last, shorter chunk is padded with the first draws.
+            let mut padded = part.to_vec();
+            padded.extend_from_slice(&eps[..2 * chunk - part.len()]);
+            program.set_input(input, &padded)?;
+            program.run();
+            for &y in &layers {
+                program.read(y)?;
+            }
         }
         Ok(())
     })
