@@ -216,15 +216,27 @@ pub fn reverse_kl_total(flow: &Flow, batch: usize) -> ObjectiveGraph {
     let pull = g.mul(score, s.x);
     let pull = g.sum(Axis::Cols, pull);
     let per_sample = g.sub(s.log_prob, pull);
+    reverse_kl_graph(g, per_sample, eps, score, (s.x, s.log_prob))
+}
+
+/// A reverse-KL surrogate's objective: the mean of `per_sample`, with the base draws `eps`
+/// and the target's score `score` (filled at the samples `x`) as inputs.
+fn reverse_kl_graph(
+    mut g: Graph,
+    per_sample: Var,
+    eps: Var,
+    score: Var,
+    (x, log_q): (Var, Var),
+) -> ObjectiveGraph {
     let loss = g.mean(Axis::All, per_sample);
     ObjectiveGraph {
         graph: g,
         loss,
         inputs: vec![
             (eps, InputKind::StandardNormal),
-            (score, InputKind::TargetScore { at: s.x }),
+            (score, InputKind::TargetScore { at: x }),
         ],
-        samples: Some((s.x, s.log_prob)),
+        samples: Some((x, log_q)),
     }
 }
 
@@ -256,16 +268,7 @@ pub fn reverse_kl_path(flow: &Flow, batch: usize) -> ObjectiveGraph {
     let pull = g.sum(Axis::Cols, pull);
     let log_q = g.unary(Unary::StopGradient, s.log_prob);
     let per_sample = g.add(log_q, pull);
-    let loss = g.mean(Axis::All, per_sample);
-    ObjectiveGraph {
-        graph: g,
-        loss,
-        inputs: vec![
-            (eps, InputKind::StandardNormal),
-            (score, InputKind::TargetScore { at: s.x }),
-        ],
-        samples: Some((s.x, s.log_prob)),
-    }
+    reverse_kl_graph(g, per_sample, eps, score, (s.x, s.log_prob))
 }
 
 /// The flow's score `∇_x log q(x)` at its samples `x = f(ε)` (`batch × 2`), built from the
