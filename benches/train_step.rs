@@ -18,7 +18,7 @@ fn main() {
             continue;
         }
         match bench_flow(
-            &FlowConfig::new(family),
+            &FlowConfig::reference(family),
             bench_objective(family),
             512,
             30,
@@ -29,7 +29,7 @@ fn main() {
         }
         if family == Family::Cnf {
             let mle = ObjectiveKind::Mle;
-            match bench_train_step(&FlowConfig::new(family), mle, 512, 30, 300) {
+            match bench_train_step(&FlowConfig::reference(family), mle, 512, 30, 300) {
                 Ok(ms) => println!(
                     "{{\"flow\":\"cnf\",\"objective\":\"mle\",\"batch\":512,\"train_ms_per_step\":{ms}}}"
                 ),

@@ -87,6 +87,11 @@ pub struct RenderArgs {
     /// What to draw.
     #[arg(long, value_enum, default_value_t = RenderLayers::Both)]
     pub layers: RenderLayers,
+    /// Also write the samples to this CSV as `x,y,log_p`, with the target's normalised
+    /// log-density (empty where its normaliser is unknown): the same distribution for another
+    /// library to train on and to be scored against (`scripts/peers/bench_stream.py`).
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
 }
 
 /// Training objective.
@@ -118,6 +123,9 @@ pub struct TrainArgs {
     /// Hidden width of the conditioner networks (default: the flow's own).
     #[arg(long)]
     pub hidden: Option<usize>,
+    /// Hidden nonlinearity of the conditioner networks (default: the flow's own).
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::flows::mlp::Activation::NAMES))]
+    pub activation: Option<String>,
     /// Optimisation steps.
     #[arg(long, default_value_t = 1000)]
     pub steps: u64,
@@ -155,7 +163,8 @@ pub struct TrainArgs {
     pub out: PathBuf,
 }
 
-/// `flowlab bench`: always one thread, since the CPU executor is single-threaded.
+/// `flowlab bench`: always one thread, since the CPU executor is single-threaded; the family's
+/// reference model (tanh networks, as the peers' benchmarks define theirs).
 #[derive(Clone, Debug, Args)]
 pub struct BenchArgs {
     /// Flow family.
@@ -204,6 +213,9 @@ pub fn run(command: Command) -> ExitCode {
 pub fn render(args: &RenderArgs) -> anyhow::Result<String> {
     let image = render_image(args)?;
     save_png(&image, &args.out)?;
+    if let Some(csv) = &args.csv {
+        write_samples_csv(args, csv)?;
+    }
     Ok(format!(
         "wrote {} ({}×{} px, target {}, {} samples, seed {})",
         args.out.display(),
@@ -248,6 +260,28 @@ pub fn render_image(args: &RenderArgs) -> anyhow::Result<image::RgbaImage> {
         }
     }
     Ok(image)
+}
+
+/// `flowlab render --csv`: the samples the picture shows, with their normalised log-density.
+fn write_samples_csv(args: &RenderArgs, path: &Path) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let target = crate::targets::load(&args.target)?;
+    let known = target.density_kind() != crate::targets::DensityKind::KernelEstimate;
+    let samples = target.sample(args.samples as usize, &mut Rng::seed_from_u64(args.seed));
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    writeln!(out, "x,y,log_p")?;
+    for [x, y] in samples {
+        let log_p = target.normalized_log_density([f64::from(x), f64::from(y)]);
+        if known {
+            writeln!(out, "{x},{y},{log_p}")?;
+        } else {
+            writeln!(out, "{x},{y},")?;
+        }
+    }
+    out.flush()
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Writes `image` as a PNG at `path`, creating its directory.
@@ -346,6 +380,7 @@ mod tests {
             samples: 500,
             seed: 1,
             layers,
+            csv: None,
         }
     }
 

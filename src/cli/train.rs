@@ -11,6 +11,7 @@ use crate::flows::cnf::Solver;
 use crate::flows::cnf::adaptive::AdaptiveEvaluator;
 use crate::flows::cnf::dopri::Tolerance;
 use crate::flows::eval::RoundTrip;
+use crate::flows::mlp::Activation;
 use crate::flows::{Family, Flow, FlowConfig, FlowEvaluator, SavedModel, build_flow};
 use crate::rng::Rng;
 use crate::targets::Target;
@@ -120,11 +121,12 @@ fn initial_flow(args: &TrainArgs) -> anyhow::Result<Flow> {
     if args.flow.is_some()
         || args.layers.is_some()
         || args.hidden.is_some()
+        || args.activation.is_some()
         || args.learnable_base
         || args.cnf.any()
     {
         bail!(
-            "--init {} brings its own architecture: leave out --flow, --layers, --hidden, --learnable-base and the CNF options",
+            "--init {} brings its own architecture: leave out --flow, --layers, --hidden, --activation, --learnable-base and the CNF options",
             path.display()
         );
     }
@@ -152,6 +154,10 @@ fn train_flow_config(args: &TrainArgs) -> anyhow::Result<FlowConfig> {
     let flow = args.flow.as_deref().unwrap_or(Family::DEFAULT.name());
     let mut config = flow_config(flow, args.layers, args.hidden)?;
     config.learnable_base = args.learnable_base;
+    if let Some(activation) = &args.activation {
+        config.activation = Activation::from_name(activation)
+            .with_context(|| format!("unknown activation '{activation}'"))?;
+    }
     args.cnf
         .apply(config.family == Family::Cnf, &mut config.cnf)?;
     config.validate()?;
@@ -419,7 +425,9 @@ fn write_outputs(
 
 /// Runs `flowlab bench`; returns what to print.
 pub fn bench(args: &BenchArgs) -> anyhow::Result<String> {
-    let config = flow_config(&args.flow, args.layers, args.hidden)?;
+    let mut config = flow_config(&args.flow, args.layers, args.hidden)?;
+    // The peers' reference models, whatever the family's default activation.
+    config.activation = FlowConfig::reference(config.family).activation;
     if args.profile {
         let profile = crate::train::bench::profile_flow(&config, args.batch, 100)?;
         let total: f64 = profile.iter().map(|(_, s)| s).sum();

@@ -187,7 +187,9 @@ impl Graph {
             Unary::Tanh => self.binary(Binary::TanhGrad, g, y),
             Unary::Sigmoid => self.binary(Binary::SigmoidGrad, g, y),
             Unary::Relu => {
-                let step = self.unary(Unary::Step, x);
+                // From the output, as tanh's: y > 0 exactly where x > 0, and the backward pass
+                // then keeps no pre-activation alive (the memory budget of a tanh MLP).
+                let step = self.unary(Unary::Step, y);
                 self.mul(g, step)
             }
             Unary::LeakyRelu(slope) => {

@@ -54,6 +54,9 @@ impl Activation {
         }
     }
 
+    /// Every name, in menu order (for the CLI's parser).
+    pub const NAMES: [&'static str; 4] = ["tanh", "relu", "silu", "elu"];
+
     /// Parses a CLI/URL name.
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|a| a.name() == name)

@@ -59,6 +59,31 @@ mod tests {
     }
 
     #[test]
+    fn a_spline_flow_saved_before_marginal_splines_loads_as_it_was() {
+        let config = FlowConfig {
+            marginal_splines: false,
+            ..FlowConfig::new(Family::Nsf)
+        };
+        let flow = build_flow(&config, 2, 7).unwrap();
+        let mut json = serde_json::to_value(SavedModel::of(&flow)).unwrap();
+        json["config"]
+            .as_object_mut()
+            .unwrap()
+            .remove("marginal_splines");
+        let back = serde_json::from_value::<SavedModel>(json)
+            .unwrap()
+            .into_flow()
+            .unwrap();
+        assert!(!back.config.marginal_splines);
+        assert_eq!(back.store.values(), flow.store.values());
+        let with = build_flow(&FlowConfig::new(Family::Nsf), 2, 7).unwrap();
+        assert!(
+            with.n_params() > back.n_params(),
+            "the new default has them"
+        );
+    }
+
+    #[test]
     fn parameters_of_another_architecture_are_a_typed_error() {
         let flow = build_flow(&FlowConfig::new(Family::Maf), 2, 7).unwrap();
         let mut saved = SavedModel::of(&flow);

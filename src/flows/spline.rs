@@ -28,14 +28,25 @@
 //! numerically stable form `ξ = 2c / (−b − √(b² − 4ac))`, `x = xₖ + ξwₖ`, and the inverse's
 //! log-det is minus the forward's at `ξ`.
 //!
+//! **Marginal splines.** Each layer also maps every conditioning coordinate by a spline of its
+//! own, whose `3K − 1` parameters are learned directly (no conditioner): `y_a = m(x_a)`,
+//! `y_b = f_{φ(x_a)}(x_b)`, inverted as `x_a = m⁻¹(y_a)` and then `x_b`. The Jacobian stays
+//! triangular and the log-det is the sum of both. In 2-D this is the autoregressive spline of
+//! the paper (RQ-NSF (AR), zuko's `NSF`): every layer bends both coordinates, where a plain
+//! coupling bends one. Measured with five layers, 2,000 steps of 512, seeds 1/2/3 (`flowlab
+//! train --flow nsf --layers 5`; zuko by `scripts/peers/bench_stream.py`): KL on a picture's
+//! density 0.116/0.136/0.091 without them, 0.073/0.104/0.079 with, zuko's NSF(5)
+//! 0.075/0.065/0.091; at 1,000 steps, held-out NLL on twomoons 1.709/1.700/1.711 against
+//! zuko's 1.706/1.702/1.713, for 23 parameters more per layer.
+//!
 //! Everything is graph ops (softmax, cumsum, `bin_index`, `gather`, `select`), so a training
 //! step is one graph. Inputs are clamped to `[−B, B]` before the spline so that the branch
 //! `select` discards stays finite (a NaN there would leak into the gradient as `0·NaN`).
 
 use super::coupling::{ConditionerShape, Partition};
 use super::mlp::Mlp;
-use super::{LayerOutput, sum_cols};
-use crate::engine::{Graph, ParamStore, Unary, Var};
+use super::{LayerOutput, ParamRef, sum_cols};
+use crate::engine::{Graph, Init, ParamStore, Shape, Unary, Var};
 use crate::rng::Rng;
 
 /// Shape of a rational-quadratic spline.
@@ -299,18 +310,23 @@ fn tails(g: &mut Graph, inside: Var, spline: Var, identity: Var, log_det: Var) -
 pub struct SplineCoupling {
     partition: Partition,
     conditioner: Mlp,
+    /// The conditioning coordinates' own splines (`1 × (3K − 1)` per coordinate), or `None`
+    /// in a model saved before them.
+    marginal: Option<ParamRef>,
     shape: SplineShape,
 }
 
 impl SplineCoupling {
     /// Layer `k` of a `dim`-dimensional flow; the conditioner outputs `3K − 1` values per
-    /// transformed coordinate (zero at initialisation, so the layer starts as the identity).
+    /// transformed coordinate, and with `marginal` each conditioning coordinate has `3K − 1`
+    /// of its own (all zero at initialisation, so the layer starts as the identity).
     pub fn new(
         store: &mut ParamStore,
         k: usize,
         dim: usize,
         c: ConditionerShape,
         shape: SplineShape,
+        marginal: bool,
         rng: &mut Rng,
     ) -> Self {
         let partition = Partition::alternating(dim, k);
@@ -324,39 +340,77 @@ impl SplineCoupling {
             c.activation,
             rng,
         );
+        let marginal = marginal.then(|| {
+            let cols = partition.conditioned.len() * shape.raw_len();
+            let name = format!("layer{k}.marginal");
+            ParamRef::new(store, name, 1, cols, Init::Constant(0.0), rng)
+        });
         Self {
             partition,
             conditioner,
+            marginal,
             shape,
         }
     }
 
-    /// Splits, maps every transformed coordinate by its spline, merges.
+    /// Splits, maps the conditioning half by its own splines and every transformed
+    /// coordinate by the splines the conditioner sets from the (unmapped) conditioning half,
+    /// merges.
     fn apply(&self, g: &mut Graph, x: Var, inverse: bool) -> LayerOutput {
         let (a, b) = self.partition.split(g, x);
-        let n = self.shape.raw_len();
-        let raw = self.conditioner.apply(g, a);
-        let mut ys = Vec::with_capacity(self.partition.transformed.len());
-        let mut log_dets = Vec::with_capacity(self.partition.transformed.len());
-        // Why a loop: `bin_index` and `gather` act on one column per row.
-        for j in 0..self.partition.transformed.len() {
-            let theta = g.cols(raw, j * n, n);
-            let spline = Spline::from_raw(g, theta, self.shape);
-            let bj = g.cols(b, j, 1);
-            let out = if inverse {
-                spline.inverse(g, bj)
-            } else {
-                spline.forward(g, bj)
-            };
-            ys.push(out.y);
-            log_dets.push(out.log_det);
-        }
-        let yb = g.concat(&ys);
-        let log_det = g.concat(&log_dets);
+        let rows = g.shape(x).rows;
+        let (x_a, y_a, a_log_det) = match self.marginal {
+            None => (a, a, None),
+            Some(param) => {
+                let theta = param.var(g);
+                let theta = g.broadcast(theta, Shape::new(rows, param.shape.cols));
+                let out = map_columns(g, theta, a, self.shape, inverse);
+                // The conditioner sees the forward direction's input side, x_a.
+                if inverse {
+                    (out.y, a, Some(out.log_det))
+                } else {
+                    (a, out.y, Some(out.log_det))
+                }
+            }
+        };
+        let raw = self.conditioner.apply(g, x_a);
+        let out = map_columns(g, raw, b, self.shape, inverse);
+        let log_det = match a_log_det {
+            Some(a_log_det) => g.add(out.log_det, a_log_det),
+            None => out.log_det,
+        };
+        let kept = if inverse { x_a } else { y_a };
         LayerOutput {
-            y: self.partition.merge(g, a, yb),
-            log_det: sum_cols(g, log_det),
+            y: self.partition.merge(g, kept, out.y),
+            log_det,
         }
+    }
+}
+
+/// Maps each column `j` of `x` by the spline whose raw parameters are columns
+/// `j·(3K−1) … (j+1)·(3K−1)` of `raw`; the mapped columns and the summed log-det (`r×1`).
+fn map_columns(g: &mut Graph, raw: Var, x: Var, shape: SplineShape, inverse: bool) -> SplineOutput {
+    let n = shape.raw_len();
+    let cols = g.shape(x).cols;
+    let mut ys = Vec::with_capacity(cols);
+    let mut log_dets = Vec::with_capacity(cols);
+    // Why a loop: `bin_index` and `gather` act on one column per row.
+    for j in 0..cols {
+        let theta = g.cols(raw, j * n, n);
+        let spline = Spline::from_raw(g, theta, shape);
+        let xj = g.cols(x, j, 1);
+        let out = if inverse {
+            spline.inverse(g, xj)
+        } else {
+            spline.forward(g, xj)
+        };
+        ys.push(out.y);
+        log_dets.push(out.log_det);
+    }
+    let log_det = g.concat(&log_dets);
+    SplineOutput {
+        y: g.concat(&ys),
+        log_det: sum_cols(g, log_det),
     }
 }
 
@@ -370,11 +424,19 @@ impl super::Layer for SplineCoupling {
     fn inverse(&self, g: &mut Graph, y: Var) -> LayerOutput {
         self.apply(g, y, true)
     }
-    /// `x₂ given x₁, 8 bins on [−4, 4]` (the identity outside).
+    /// `x₂ given x₁, x₁ by its own spline, 8 bins on [−4, 4]` (the identity outside).
     fn describe(&self, _store: &ParamStore) -> Option<String> {
         let moves = self.partition.describe("");
         let bound = super::describe::short(f64::from(self.shape.tail_bound));
         let bins = self.shape.bins;
-        Some(format!("{moves}, {bins} bins on [−{bound}, {bound}]"))
+        let marginal = if self.marginal.is_some() {
+            let own = super::describe::coordinates(&self.partition.conditioned);
+            format!(", {}", crate::tr!("layer.own_spline", moved = own))
+        } else {
+            String::new()
+        };
+        Some(format!(
+            "{moves}{marginal}, {bins} bins on [−{bound}, {bound}]"
+        ))
     }
 }

@@ -34,8 +34,8 @@ pub struct ModelSettings {
     pub batch: usize,
     /// Training objective (`None`: the registry's choice for the family and target).
     pub objective: Option<ObjectiveKind>,
-    /// Hidden nonlinearity of the networks inside the layers.
-    pub activation: Activation,
+    /// Hidden nonlinearity of the networks inside the layers (`None`: the family's default).
+    pub activation: Option<Activation>,
     /// Train the base Gaussian's mean and scale too (a learnable diagonal Gaussian).
     pub learnable_base: bool,
     /// A CNF's solver, trace estimator, regularisers and augmentation.
@@ -114,7 +114,7 @@ impl ModelSettings {
             lr: None,
             batch: DEFAULT_BATCH,
             objective: None,
-            activation: Activation::default(),
+            activation: None,
             learnable_base: false,
             cnf: CnfOptions::default(),
         }
@@ -282,13 +282,10 @@ pub const KEYS: &[Key] = &[
         help: "the networks' nonlinearity: tanh, relu, silu or elu",
         access: Access::Model {
             parse: |model, value| {
-                model.activation = choice(value, &Activation::ALL, |a| a.name())?;
+                model.activation = Some(choice(value, &Activation::ALL, |a| a.name())?);
                 Ok(())
             },
-            write: |model| {
-                (model.activation != Activation::default())
-                    .then(|| model.activation.name().to_owned())
-            },
+            write: |model| model.activation.map(|a| a.name().to_owned()),
         },
     },
     Key {
@@ -843,7 +840,9 @@ impl ModelSettings {
         if let Some(width) = self.width {
             config.hidden = width;
         }
-        config.activation = self.activation;
+        if let Some(activation) = self.activation {
+            config.activation = activation;
+        }
         config.learnable_base = self.learnable_base;
         config.cnf = self.cnf.clone();
         config
@@ -986,7 +985,7 @@ mod tests {
             lr: Some(0.0123),
             batch: 1000,
             objective: Some(ObjectiveKind::FlowMatching),
-            activation: Activation::Silu,
+            activation: Some(Activation::Silu),
             learnable_base: true,
             cnf: CnfOptions {
                 solver: Solver::DormandPrince,

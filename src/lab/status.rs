@@ -155,6 +155,12 @@ pub struct ModelStatus {
     pub backend: &'static str,
     /// Why it trains on the CPU, or `null` (see the top level's `backend_reason`).
     pub backend_reason: Option<String>,
+    /// Seconds spent training the current model so far (its trainer's clock: pictures and
+    /// pauses excluded), as of its latest report.
+    pub train_secs: f64,
+    /// `train_secs` when `test_nll` was measured, or `null`: with it an outside tool times a
+    /// fit (seconds to a held-out NLL) exactly, whatever its polling.
+    pub scored_train_secs: Option<f64>,
 }
 
 /// What the app knows about itself that the workspace does not.
@@ -207,6 +213,8 @@ impl StatusSnapshot {
                     restarts: run.restarts(),
                     backend: backend.map_or("cpu", Backend::name),
                     backend_reason: backend.and_then(Backend::reason),
+                    train_secs: report.map_or(0.0, |r| r.train_secs),
+                    scored_train_secs: run.scores().last().map(|s| s.train_secs),
                 }
             })
             .collect();

@@ -805,7 +805,7 @@ fn settings_of(saved: &SavedModel, batch: usize) -> ModelSettings {
         lr: None,
         batch,
         objective: None,
-        activation: config.activation,
+        activation: (config.activation != info.default_activation).then_some(config.activation),
         learnable_base: config.learnable_base,
         cnf: config.cnf.clone(),
     }

@@ -413,15 +413,18 @@ fn model_rows(
     ui.end_row();
 
     let label = ui.label(tr!("controls.activation"));
+    let mut activation = draft.model.activation.unwrap_or(info.default_activation);
     ui.add_enabled_ui(uses_networks, |ui| {
-        choice_combo(
+        if choice_combo(
             ui,
             label.id,
-            &mut draft.model.activation,
+            &mut activation,
             &Activation::ALL,
             |a| a.name(),
             track,
-        );
+        ) {
+            draft.model.activation = Some(activation);
+        }
     });
     ui.end_row();
 
@@ -652,7 +655,7 @@ fn trace_title(trace: TraceEstimator) -> &'static str {
     }
 }
 
-/// A combo box over `all`, named by `title`.
+/// A combo box over `all`, named by `title`; true when an option was picked this frame.
 fn choice_combo<T: Copy + PartialEq>(
     ui: &mut egui::Ui,
     label: egui::Id,
@@ -660,17 +663,21 @@ fn choice_combo<T: Copy + PartialEq>(
     all: &[T],
     title: fn(T) -> &'static str,
     track: &mut impl FnMut(egui::Response),
-) {
+) -> bool {
+    let mut chosen = false;
     egui::ComboBox::from_id_salt(label)
         .selected_text(title(*value))
         .width(FIELD_WIDTH)
         .show_ui(ui, |ui| {
             for &option in all {
-                track(ui.selectable_value(value, option, title(option)));
+                let response = ui.selectable_value(value, option, title(option));
+                chosen |= response.clicked();
+                track(response);
             }
         })
         .response
         .labelled_by(label);
+    chosen
 }
 
 /// The language switch: one button per language, the current one selected.

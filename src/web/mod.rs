@@ -286,7 +286,7 @@ fn bench_json(flow: String) -> String {
         .map_err(|e| e.to_string())
         .and_then(|family| {
             bench_flow(
-                &FlowConfig::new(family),
+                &FlowConfig::reference(family),
                 bench_objective(family),
                 512,
                 20,

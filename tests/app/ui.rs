@@ -217,16 +217,19 @@ fn the_model_panel_edits_settings() {
     harness.run_steps(2);
     harness.get_by_label("Activation").click();
     harness.run_steps(2);
-    harness.get_by_label("relu").click();
+    harness.get_by_label("silu").click();
     harness.run_steps(2);
     let (fixture, _) = harness.state();
     let [Command::Edit(spec)] = &fixture.commands[..] else {
         panic!("{:?}", fixture.commands)
     };
-    assert_eq!(spec.model.activation, flowlab::flows::mlp::Activation::Relu);
+    assert_eq!(
+        spec.model.activation,
+        Some(flowlab::flows::mlp::Activation::Silu)
+    );
     assert_eq!(
         spec.model.flow_config().activation,
-        flowlab::flows::mlp::Activation::Relu
+        flowlab::flows::mlp::Activation::Silu
     );
     // The objectives that do not apply are greyed out, with their reason written out.
     harness.get_by_label_contains("flow matching: ");
@@ -353,7 +356,7 @@ fn opens_on_the_default_scene_and_trains() {
     assert_eq!(status.layers, 8);
     assert_eq!(status.depth, 8.0);
     assert_eq!(status.settings["width"], 64);
-    assert_eq!(status.settings["activation"], "tanh");
+    assert_eq!(status.settings["activation"], "relu");
 }
 
 #[test]

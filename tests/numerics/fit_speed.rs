@@ -1,7 +1,7 @@
 //! How soon a fit looks right: steps (and ms of training) until the held-out NLL first reaches
 //! a goal. One test pins the default RealNVP's pace on twomoons over three seeds; the ignored
 //! one measures optimiser settings side by side (`FIT_FAMILY`, `FIT_TARGET`, `FIT_GOAL`,
-//! `FIT_ACTIVATION`):
+//! `FIT_ACTIVATION`, `FIT_ONLY`: settings whose name contains it):
 //! `cargo test --release --test numerics fit_speed -- --ignored --nocapture`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Why: a measurement; a failure should panic.
 
@@ -139,9 +139,30 @@ fn fit_speed() {
             batch: 512,
             adam: cosine(5e-3, 50, 800, 0.1),
         },
+        Setting {
+            name: "1e-2 cos→0.05 /800, wu 50, b256",
+            batch: 256,
+            adam: cosine(1e-2, 50, 800, 0.05),
+        },
+        Setting {
+            name: "5e-3 cos→0.05 /500, wu 30, b256",
+            batch: 256,
+            adam: cosine(5e-3, 30, 500, 0.05),
+        },
+        Setting {
+            name: "7e-3 cos→0.05 /600, wu 30, b256",
+            batch: 256,
+            adam: cosine(7e-3, 30, 600, 0.05),
+        },
+        Setting {
+            name: "5e-3 cos→0.05 /500, wu 30, b512",
+            batch: 512,
+            adam: cosine(5e-3, 30, 500, 0.05),
+        },
     ];
     println!("{family:?} on {target}, goal NLL ≤ {goal}");
-    for setting in &settings {
+    let only = std::env::var("FIT_ONLY").unwrap_or_default();
+    for setting in settings.iter().filter(|s| s.name.contains(&only)) {
         let runs: Vec<_> = (0..=3)
             .map(|seed| steps_to(family, &target, setting, seed, goal, 2000))
             .collect();

@@ -368,7 +368,8 @@ fn unary<T: Real>(f: Unary, x: &[T], out: &mut [T]) {
         Unary::Log => map(x, out, |v| v.ln()),
         Unary::Softplus => map(x, out, |v| v.softplus()),
         Unary::Sigmoid => map(x, out, |v| one / (one + (-v).exp())),
-        Unary::Relu => map(x, out, |v| if v > zero { v } else { zero }),
+        // Why `<=`: NaN compares false and passes through, so the divergence guard sees it.
+        Unary::Relu => map(x, out, |v| if v <= zero { zero } else { v }),
         Unary::LeakyRelu(s) => {
             let s = T::from_f64(s as f64);
             map(x, out, |v| if v > zero { v } else { s * v })

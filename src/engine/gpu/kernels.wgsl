@@ -122,7 +122,7 @@ fn unary(code: u32, x: f32) -> f32 {
         case 3u: { return softplus_f(x); }
         case 4u: { return tanh_f(x); }
         case 5u: { return sigmoid_f(x); }
-        case 6u: { return select(0.0, x, x > 0.0); }
+        case 6u: { return select(max(x, 0.0), x, is_nan(x)); }
         case 7u: { return select(args.f0 * x, x, x > 0.0); }
         case 8u: { return select(exp(x) - 1.0, x, x > 0.0); }
         case 9u: { return x * sigmoid_f(x); }

@@ -77,26 +77,39 @@ class Spline:
 
 
 class SplineCoupling(nn.Module):
-    """A rational-quadratic spline coupling, conditioner `layer{k}.spline`."""
+    """A rational-quadratic spline coupling, conditioner `layer{k}.spline`; with
+    `layer{k}.marginal` (models saved since flowlab had them) the conditioning half is first
+    bent by splines of its own, and the conditioner sees it unbent."""
 
     def __init__(self, weights, k, dim, cfg):
         super().__init__()
         self.partition = Partition(dim, k)
         self.mlp = Mlp(weights, "layer%d.spline" % k, cfg["depth"] + 1, cfg["activation"])
+        name = "layer%d.marginal" % k
+        self.marginal = weights.take(name) if name in weights.tensors else None
         self.bins = cfg["bins"]
         self.bound = cfg["tail_bound"]
 
-    def apply(self, x, inverse):
-        a, b = self.partition.split(x)
-        raw = self.mlp(a)
+    def map_columns(self, raw, x, inverse):
         n = 3 * self.bins - 1
         ys, log_dets = [], []
-        for j in range(len(self.partition.transformed)):
+        for j in range(x.shape[1]):
             spline = Spline(raw[:, j * n:(j + 1) * n], self.bins, self.bound)
-            out = spline.inverse(b[:, j:j + 1]) if inverse else spline.forward(b[:, j:j + 1])
+            out = spline.inverse(x[:, j:j + 1]) if inverse else spline.forward(x[:, j:j + 1])
             ys.append(out[0])
             log_dets.append(out[1])
-        return self.partition.merge(a, torch.cat(ys, 1)), torch.cat(log_dets, 1).sum(1)
+        return torch.cat(ys, 1), torch.cat(log_dets, 1).sum(1)
+
+    def apply(self, x, inverse):
+        a, b = self.partition.split(x)
+        kept, log_det = a, 0.0
+        if self.marginal is not None:
+            theta = self.marginal.expand(a.shape[0], -1)
+            kept, log_det = self.map_columns(theta, a, inverse)
+            if inverse:
+                a = kept
+        yb, ld = self.map_columns(self.mlp(a), b, inverse)
+        return self.partition.merge(kept, yb), ld + log_det
 
     def forward(self, x):
         return self.apply(x, False)
