@@ -21,6 +21,8 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SECONDS = Number(process.env.FIT_SECONDS || 10);
 const EARLY_SECONDS = 3;
 const NLL_GOAL = 1.80;
+// More of the scene for every target (`&activation=tanh`), to compare settings.
+const EXTRA = process.env.FIT_FRAGMENT || '';
 const FLAGS = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--disable-gpu'];
 
@@ -45,7 +47,7 @@ async function fit(context, target) {
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   const opened = Date.now();
-  await page.goto(`${BASE}#target=${target}`);
+  await page.goto(`${BASE}#target=${target}${EXTRA}`);
   await page.waitForFunction(() => {
     try { return JSON.parse(window.flowlab.status()).step > 0; } catch { return false; }
   }, null, { timeout: 180_000, polling: 20 });

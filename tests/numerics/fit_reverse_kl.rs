@@ -1,7 +1,7 @@
 //! Reverse KL on Rezende & Mohamed's energies U1–U4: `KL(q‖p*)` on 10,000 fresh flow samples
 //! after a fixed number of steps, the protocol of `../shared/peers/bench_torch.py`'s `*_rkl`
 //! models (batch 512, 10,000 evaluation samples). The ignored test measures settings side by
-//! side (`FIT_FAMILY`, `FIT_TARGETS`, `FIT_STEPS`, `FIT_LAYERS`, `FIT_SEEDS`):
+//! side (`FIT_FAMILY`, `FIT_TARGETS`, `FIT_STEPS`, `FIT_LAYERS`, `FIT_SEEDS`, `FIT_ACTIVATION`):
 //! `cargo test --release --test numerics fit_reverse_kl -- --ignored --nocapture`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Why: a measurement; a failure should panic.
 
@@ -53,6 +53,12 @@ pub fn reverse_kl_run(
     let mut config = FlowConfig::new(family);
     if let Some(layers) = layers {
         config.layers = layers;
+    }
+    if let Some(activation) = std::env::var("FIT_ACTIVATION")
+        .ok()
+        .and_then(|a| flowlab::flows::mlp::Activation::from_name(&a))
+    {
+        config.activation = activation;
     }
     let flow = build_flow(&config, 2, seed).unwrap();
     let target: Arc<dyn Target> = Arc::from(flowlab::targets::by_name(target).unwrap());

@@ -7,6 +7,7 @@ mod common;
 mod divergence;
 mod engine_grad;
 mod engine_train;
+mod fit_mle;
 mod fit_reverse_kl;
 mod fit_speed;
 mod flow_autoregressive;
