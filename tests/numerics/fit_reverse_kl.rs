@@ -1,7 +1,8 @@
 //! Reverse KL on Rezende & Mohamed's energies U1–U4: `KL(q‖p*)` on 10,000 fresh flow samples
 //! after a fixed number of steps, the protocol of `../shared/peers/bench_torch.py`'s `*_rkl`
 //! models (batch 512, 10,000 evaluation samples). The ignored test measures settings side by
-//! side (`FIT_FAMILY`, `FIT_TARGETS`, `FIT_STEPS`, `FIT_LAYERS`, `FIT_SEEDS`, `FIT_ACTIVATION`):
+//! side (`FIT_FAMILY`, `FIT_TARGETS`, `FIT_STEPS`, `FIT_LAYERS`, `FIT_SEEDS`,
+//! `FIT_ACTIVATION`):
 //! `cargo test --release --test numerics fit_reverse_kl -- --ignored --nocapture`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Why: a measurement; a failure should panic.
 
