@@ -5,10 +5,10 @@
 // dispatch's arguments, written once when the program is compiled. A launch (the uniform
 // slot `launch`, chosen by a dynamic offset) runs several lanes side by side, each on its own
 // range of workgroups; a lane runs a chain of table entries one after another in the same
-// threads (fuse.rs decides which may). Op codes are the `code` constants of lower.rs; a
-// switch on a value the whole workgroup shares costs no divergence. f32 throughout. No
-// subgroups, no float atomics: every reduction sums in a fixed order, so the same inputs give
-// the same bits on every run.
+// workgroups, each taking the same rows of every entry (fuse.rs decides which may). Op codes
+// are the `code` constants of lower.rs; a switch on a value the whole workgroup shares costs
+// no divergence. f32 throughout. No subgroups, no float atomics: every reduction sums in a
+// fixed order, so the same inputs give the same bits on every run.
 
 struct Args {
     code: u32, n: u32, out: u32, out_cols: u32,
@@ -25,8 +25,15 @@ struct Args {
 struct Launch { first_lane: u32, lanes: u32, pad0: u32, pad1: u32 }
 
 // One lane: where its chain's table indices start in `schedule`, how many, its first
-// workgroup in the launch, and its workgroups.
-struct Lane { entries: u32, count: u32, first_group: u32, groups: u32 }
+// workgroup in the launch, its workgroups, the rows its chain runs over and the rows each
+// workgroup takes (an element-wise chain: every element a row, 256 to a workgroup).
+struct Lane {
+    entries: u32, count: u32, first_group: u32, groups: u32,
+    rows: u32, block: u32,
+}
+
+// Words of a lane record (LANE_WORDS in fuse.rs).
+const LANE_WORDS: u32 = 8u;
 
 @group(0) @binding(0) var<storage, read_write> data: array<f32>;
 @group(0) @binding(1) var<uniform> launch: Launch;
@@ -47,15 +54,18 @@ fn find_lane(wid: vec3<u32>, nwg: vec3<u32>) -> Lane {
     var hi = launch.lanes;
     while (hi - lo > 1u) {
         let mid = (lo + hi) / 2u;
-        if (schedule[4u * (launch.first_lane + mid) + 2u] <= w) {
+        if (schedule[LANE_WORDS * (launch.first_lane + mid) + 2u] <= w) {
             lo = mid;
         } else {
             hi = mid;
         }
     }
-    let at = 4u * (launch.first_lane + lo);
+    let at = LANE_WORDS * (launch.first_lane + lo);
     let first = schedule[at + 2u];
-    return Lane(schedule[at], schedule[at + 1u], w - first, schedule[at + 3u]);
+    return Lane(
+        schedule[at], schedule[at + 1u], w - first, schedule[at + 3u],
+        schedule[at + 4u], schedule[at + 5u],
+    );
 }
 
 // Loads entry `e` of `lane`'s chain into `args`.
@@ -313,10 +323,18 @@ fn elementwise(
     if (lane.first_group >= lane.groups) {
         return;
     }
-    let i = lane.first_group * WG + lid;
+    // A workgroup takes `lane.block` rows of the chain; entry e covers `args.n / lane.rows`
+    // elements (or rows, for a row-wise op) per row, so its elements of those rows are one
+    // contiguous range of its thread indices. A member may read what an earlier one wrote in
+    // the same rows, in other threads of this workgroup: hence the barrier.
     for (var e = 0u; e < lane.count; e++) {
         load(lane, e);
-        element(i);
+        let span = lane.block * (args.n / max(lane.rows, 1u));
+        let first = lane.first_group * span;
+        for (var t = lid; t < span; t += WG) {
+            element(first + t);
+        }
+        storageBarrier();
     }
 }
 

@@ -3,7 +3,8 @@
 //! and in the browser (WebGPU).
 //!
 //! [`GpuProgram`] is compiled from the same plan as [`crate::engine::CpuProgram`] (the same
-//! live op list, the same liveness-based buffer reuse), laid out in one storage buffer:
+//! live op list and liveness-based buffer reuse, in an order of its own that lets whole
+//! phases of rows share a launch: `order.rs`), laid out in one storage buffer:
 //! parameters first, then Adam's moments, the gradient in the parameter layout, a snapshot
 //! for rollbacks, scratch, and every planned buffer. A run records all its dispatches into
 //! one compute pass and one submission; nothing is allocated per run.
@@ -13,8 +14,10 @@
 //! Only the reverse-KL step and the tools' reads wait (`device.poll`), which only native wgpu
 //! can do.
 
+mod access;
 mod fuse;
 mod lower;
+mod order;
 mod program;
 mod training;
 

@@ -4,6 +4,7 @@ use eframe::egui_wgpu::wgpu;
 
 use super::fuse::{self, Launch};
 use super::lower::{self, Args, Dispatch, Kernel, Lowering, tag};
+use super::order;
 use super::{GpuContext, GpuError, ready_now};
 use crate::engine::cpu::ExecError;
 use crate::engine::graph::{Graph, Op, Shape, Var};
@@ -160,7 +161,8 @@ impl GpuProgram {
         regions: Regions,
         placed: &[(Var, u32)],
     ) -> Result<Self, GpuError> {
-        let plan = Plan::new(graph, store, outputs)?;
+        let order = order::by_phase(graph);
+        let plan = Plan::ordered(graph, store, outputs, Some(&order))?;
         let param_len = plan.param_len;
         let mut next = (param_len + regions.reserved) as u32;
         let step_buffers: std::collections::HashMap<u32, u32> =
@@ -270,7 +272,7 @@ impl GpuProgram {
         );
         let schedule = buffer(
             "flowlab schedule",
-            slots * 5 * 4,
+            slots * (fuse::LANE_WORDS as u64 + 1) * 4,
             wgpu::BufferUsages::STORAGE,
         );
         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -347,12 +349,14 @@ impl GpuProgram {
             queue.write_buffer(&self.table, 0, bytemuck::cast_slice(&args));
         }
         // Lane records first, then the chains' entries (a lane's index is absolute).
-        let entries_at = 4 * schedule.lanes.len() as u32;
+        let entries_at = (fuse::LANE_WORDS * schedule.lanes.len()) as u32;
         let mut words: Vec<u32> = schedule
             .lanes
             .iter()
-            .flat_map(|&[entries, count, first, groups]| {
-                [entries + entries_at, count, first, groups]
+            .flat_map(|&lane| {
+                let mut lane = lane;
+                lane[0] += entries_at;
+                lane
             })
             .collect();
         words.extend(&schedule.entries);
