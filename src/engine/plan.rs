@@ -82,6 +82,10 @@ pub(crate) struct Order {
     /// Per position in `nodes`: the last position at which that node's operands must still
     /// hold their values (its own, unless another reader may not overwrite them sooner).
     pub keep: Vec<u32>,
+    /// Reuse a buffer only for a value of the shape it was planned for, not merely of its
+    /// length. Why: the GPU chains ops over the same rows, and a `2×64` value overwriting a
+    /// `64×2` one must wait for every row of it.
+    pub match_shapes: bool,
 }
 
 /// A compiled graph, before any executor allocates memory for it.
@@ -116,6 +120,7 @@ impl Plan {
         let nodes = graph.nodes();
         let n = nodes.len();
         let natural: Vec<u32>;
+        let given = order;
         let (order, keep) = match order {
             Some(order) if order.nodes.len() == n && order.keep.len() == n => {
                 (&order.nodes[..], Some(&order.keep[..]))
@@ -127,6 +132,7 @@ impl Plan {
         };
         let keep =
             |position: usize| keep.map_or(position, |k| (k[position] as usize).max(position));
+        let match_shapes = given.is_some_and(|o| o.match_shapes);
         let mut live = vec![false; n];
         for &o in outputs {
             live[o.index()] = true;
@@ -170,6 +176,8 @@ impl Plan {
         };
         let mut sources = vec![Source::Dead; n];
         let mut free: Vec<u32> = Vec::new();
+        // The shape each buffer was first planned for (sources' buffers are never reused).
+        let mut buffer_shapes: Vec<super::graph::Shape> = Vec::new();
         let mut steps = Vec::new();
         for (position, &i) in order.iter().enumerate() {
             // Values whose buffers were kept to the previous position give them back.
@@ -226,7 +234,10 @@ impl Plan {
             let reusable = if pinned[i] {
                 None
             } else {
-                free.iter().position(|&b| buffers[b as usize].len == len)
+                free.iter().position(|&b| {
+                    buffers[b as usize].len == len
+                        && (!match_shapes || buffer_shapes[b as usize] == node.shape)
+                })
             };
             let out = match reusable {
                 Some(k) => free.swap_remove(k),
@@ -238,6 +249,9 @@ impl Plan {
                     buffers.len() as u32 - 1
                 }
             };
+            if buffer_shapes.len() < buffers.len() {
+                buffer_shapes.resize(buffers.len(), node.shape);
+            }
             sources[i] = if pinned[i] {
                 Source::Buffer(out)
             } else {

@@ -102,7 +102,11 @@ pub(crate) fn by_phase(graph: &Graph) -> Order {
         },
         "the phase order must run every operand before its readers"
     );
-    Order { nodes: order, keep }
+    Order {
+        nodes: order,
+        keep,
+        match_shapes: true,
+    }
 }
 
 #[cfg(test)]
