@@ -73,6 +73,13 @@ pub(super) fn access(d: &Dispatch) -> Access {
         rows,
     };
     match d.kernel {
+        // The verdict reads and writes the scratch and the report ring: after the graph.
+        Kernel::Reduce if a.code == code::REDUCE_VERDICT => Access {
+            reads: vec![whole(0, u32::MAX)],
+            write: whole(0, u32::MAX),
+            chainable: false,
+            rows: 0,
+        },
         Kernel::Reduce => Access {
             reads: vec![whole(a.a, a.a_rows * a.a_cols)],
             write: whole(a.out, a.n),
@@ -137,7 +144,7 @@ pub(super) fn access(d: &Dispatch) -> Access {
                     rows: part_rows,
                 }
             }
-            code::VERDICT | code::COPY_IF_HEALTHY => Access {
+            code::COPY_IF_HEALTHY => Access {
                 reads: vec![whole(0, u32::MAX)],
                 write: whole(0, u32::MAX),
                 chainable: false,

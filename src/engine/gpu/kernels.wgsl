@@ -238,10 +238,6 @@ fn element(i: u32) {
         data[args.out + i] = matmul_element(i);
         return;
     }
-    if (code == 81u) {
-        verdict();
-        return;
-    }
     if (code == 82u) {
         // A copy unless a step diverged since the last restore (`data[args.k]`): the
         // rollback point must never take a diverged state.
@@ -338,18 +334,20 @@ fn elementwise(
     }
 }
 
-// A step's verdict (n = 1): its report (loss, the gradient's sum of squares, the count of
-// non-finite parameters, from the scratch at `args.k`) copied to its slot of the report ring
-// at `args.out`, and the sticky flag `scratch[3]` set when the step diverged. Why sticky:
-// the CPU reads reports a few steps late, and the steps submitted meanwhile must neither
-// update the parameters (Adam checks the flag) nor overwrite the rollback point.
-fn verdict() {
-    let loss = data[args.k + 2u];
+// A step's verdict, after the count of non-finite parameters (`reduce`, code 2): the report
+// (the loss, read from `args.c`, the gradient's sum of squares and that count, from the
+// scratch at `args.k`) into the scratch and into its slot of the report ring at `args.b`,
+// and the sticky flag `scratch[3]` set when the step diverged. Why sticky: the CPU reads
+// reports a few steps late, and the steps submitted meanwhile must neither update the
+// parameters (Adam checks the flag) nor overwrite the rollback point.
+fn verdict(bad: f32) {
+    let loss = data[args.c];
     let squares = data[args.k];
-    let bad = data[args.k + 1u];
-    data[args.out] = loss;
-    data[args.out + 1u] = squares;
-    data[args.out + 2u] = bad;
+    data[args.k + 1u] = bad;
+    data[args.k + 2u] = loss;
+    data[args.b] = loss;
+    data[args.b + 1u] = squares;
+    data[args.b + 2u] = bad;
     if (!finite(loss) || !finite(squares) || bad != 0.0) {
         data[args.k + 3u] = 1.0;
     }
@@ -359,7 +357,8 @@ var<workgroup> partial: array<f32, 256>;
 
 // Column sums in a fixed order: one workgroup per output column, each thread a strided share
 // of the rows, then a tree. Sum(Rows), Sum(All) (one column of every element), and the
-// gradient's sum of squares (code 1) and count of non-finite values (code 2).
+// gradient's sum of squares (code 1) and count of non-finite parameters, then the step's
+// verdict (code 2).
 @compute @workgroup_size(256)
 fn reduce(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -390,7 +389,11 @@ fn reduce(
         workgroupBarrier();
     }
     if (lid == 0u) {
-        data[args.out + col] = partial[0];
+        if (args.code == 2u) {
+            verdict(partial[0]);
+        } else {
+            data[args.out + col] = partial[0];
+        }
     }
 }
 

@@ -102,14 +102,13 @@ pub(crate) mod code {
     pub const BIN_INDEX: u32 = 68;
     pub const SUM_COLS: u32 = 69;
     pub const MATMUL: u32 = 80;
-    /// A training step's verdict: its report into the ring, the sticky divergence flag.
-    pub const VERDICT: u32 = 81;
     /// A copy skipped once a step diverged (the snapshot).
     pub const COPY_IF_HEALTHY: u32 = 82;
-    /// `reduce`: plain sums, sums of squares, counts of non-finite values.
+    /// `reduce`: plain sums, sums of squares, and a training step's verdict (the count of
+    /// non-finite parameters, then its report into the ring and the sticky divergence flag).
     pub const REDUCE_SUM: u32 = 0;
     pub const REDUCE_SQUARES: u32 = 1;
-    pub const REDUCE_NON_FINITE: u32 = 2;
+    pub const REDUCE_VERDICT: u32 = 2;
 }
 
 fn unary_code(f: Unary) -> (u32, [f32; 2]) {

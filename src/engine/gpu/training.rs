@@ -93,7 +93,6 @@ impl GpuGradientProgram {
             1,
             scratch,
         )));
-        dispatches.push(optimizer(lower::copy(0, loss_at, scratch + 2, 1)));
         let adam_dispatch = dispatches.len();
         dispatches.push(Dispatch {
             kernel: Kernel::Adam,
@@ -110,17 +109,11 @@ impl GpuGradientProgram {
             },
             node: tag::OPTIMIZER,
         });
-        dispatches.push(optimizer(lower::reduce(
-            0,
-            code::REDUCE_NON_FINITE,
-            0,
-            n,
-            1,
-            scratch + 1,
-        )));
+        // The count of non-finite parameters after the update, then the step's report.
         let verdict_dispatch = dispatches.len();
-        let mut verdict = lower::copy(0, 0, scratch + REPORTS, 1);
-        verdict.args.code = code::VERDICT;
+        let mut verdict = lower::reduce(0, code::REDUCE_VERDICT, 0, n, 1, scratch + 1);
+        verdict.args.b = scratch + REPORTS;
+        verdict.args.c = loss_at;
         verdict.args.k = scratch;
         dispatches.push(optimizer(verdict));
         let mut snapshot_copy = lower::copy(0, 0, snapshot, state_len);
@@ -207,7 +200,7 @@ impl GpuGradientProgram {
             .get(self.verdict_dispatch)
             .map(|d| d.args)
         {
-            args.out = self.n + REPORTS + 3 * (slot % REPORT_SLOTS) as u32;
+            args.b = self.n + REPORTS + 3 * (slot % REPORT_SLOTS) as u32;
             self.program.set_args(self.verdict_dispatch, args);
         }
         self.program
