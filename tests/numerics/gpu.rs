@@ -655,3 +655,103 @@ fn a_long_row_chain_matches_the_cpu() {
         gpu.dispatch_count()
     );
 }
+
+#[test]
+fn a_lost_device_hands_training_to_the_cpu_from_the_last_parameters_read_back() {
+    // A device of its own, destroyed mid-training (lavapipe's `vkDestroyDevice` path is what
+    // a lost GPU looks like to wgpu): the trainer goes on on the CPU, from the parameters of
+    // the last step the GPU reported, with Adam's moments of its last rollback point.
+    let Some(ctx) = context() else { return };
+    let (mut cpu, mut gpu) = trainers(&ctx, Family::RealNvp, ObjectiveKind::Mle, "twomoons", 128);
+    let reported = pipelined(&mut gpu, 30);
+    let cpu_losses: Vec<f32> = (0..50).map(|_| cpu.step().loss).collect();
+    assert_eq!(gpu.backend(), "gpu");
+    ctx.destroy();
+    let after: Vec<StepOutcome> = (0..20).map(|_| gpu.step()).collect();
+    assert_eq!(gpu.backend(), "cpu");
+    let why = gpu.gpu_failure().expect("a reason");
+    assert!(why.contains("destroyed"), "{why}");
+    assert_eq!(gpu.steps(), 50);
+    assert!(
+        after
+            .iter()
+            .all(|o| o.rolled_back.is_none() && o.loss.is_finite()),
+        "{after:?}"
+    );
+    // Training went on where it was, not from the start: the first loss on the CPU is near
+    // the GPU's last, and after 50 steps the loss is near the CPU trainer's.
+    let last_gpu = reported.last().expect("steps").loss;
+    assert!(
+        (after[0].loss - last_gpu).abs() <= 0.1 * last_gpu.abs(),
+        "{} after {last_gpu}",
+        after[0].loss
+    );
+    let (ours, theirs) = (after[19].loss, cpu_losses[49]);
+    assert!(
+        (ours - theirs).abs() <= 0.05 * theirs.abs(),
+        "{ours} vs {theirs} on the CPU alone"
+    );
+    eprintln!(
+        "lost device: the GPU's last loss {last_gpu}, the CPU's first {}, after 50 steps {ours} \
+         ({theirs} on the CPU alone)",
+        after[0].loss
+    );
+}
+
+#[test]
+fn a_trainer_whose_gpu_is_lost_reports_the_cpu_and_why() {
+    use flowlab::lab::backend::{Backend, BackendChoice, CpuReason};
+    use flowlab::lab::protocol::{FromTrainer, ToTrainer};
+    use flowlab::lab::session::TrainLoop;
+    let Some(ctx) = context() else { return };
+    let mut train = TrainLoop::new();
+    train.set_gpu(Ok(ctx.clone()));
+    let spec = flowlab::lab::Spec::default();
+    let target = spec.target.build().expect("target");
+    let mut run = spec.run_spec(&spec.model, target.as_ref());
+    run.backend = BackendChoice::Webgpu;
+    run.train.batch = 128;
+    train.handle(ToTrainer::Start {
+        generation: 1,
+        spec: Box::new(run),
+        playing: false,
+    });
+    // Ten single steps, each reported once its outcome arrives.
+    let steps = |train: &mut TrainLoop, n: usize| {
+        for _ in 0..n {
+            train.handle(ToTrainer::Step);
+            while train.is_training() {
+                train.tick();
+            }
+        }
+        train
+            .drain()
+            .filter_map(|m| match m {
+                FromTrainer::Report(r) => Some(*r),
+                _ => None,
+            })
+            .last()
+            .expect("a report")
+    };
+    let report = steps(&mut train, 10);
+    assert!(
+        matches!(report.backend, Some(Backend::Gpu(_))),
+        "{:?}",
+        report.backend
+    );
+    assert_eq!(report.step, 10);
+    ctx.destroy();
+    let report = steps(&mut train, 10);
+    let Some(Backend::Cpu(CpuReason::Lost(why))) = &report.backend else {
+        panic!("{:?}", report.backend)
+    };
+    assert!(why.contains("destroyed"), "{why}");
+    let said = report
+        .backend
+        .as_ref()
+        .and_then(Backend::reason)
+        .expect("a reason");
+    assert!(said.contains(why.as_str()), "{said}");
+    assert_eq!(report.step, 20);
+    assert!(report.loss.is_some_and(f64::is_finite), "{report:?}");
+}

@@ -389,6 +389,11 @@ impl GpuProgram {
         }
     }
 
+    /// The device's loss or first uncaught error, if any (see [`GpuContext::fault`]).
+    pub fn fault(&self) -> Option<String> {
+        self.ctx.fault()
+    }
+
     /// Runs every dispatch: one compute pass, one submission.
     pub fn run(&mut self) {
         self.submit(|node| node <= tag::AFTER_GRAPH);

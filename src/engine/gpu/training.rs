@@ -208,9 +208,17 @@ impl GpuGradientProgram {
     }
 
     /// Requests the parameters and the report ring as they are after the steps submitted so
-    /// far; [`Self::finished_reads`] returns them once they arrive.
-    pub fn read_later(&mut self) {
-        self.program.read_later(0, (self.n + SCRATCH) as usize);
+    /// far, with Adam's moments when `moments`; [`Self::finished_reads`] returns them once
+    /// they arrive. Why the moments only sometimes: they double the read, and a trainer needs
+    /// them only at its rollback points (to go on on the CPU should the GPU fail).
+    pub fn read_later(&mut self, moments: bool) {
+        let len = if moments { 3 * self.n } else { self.n } + SCRATCH;
+        self.program.read_later(0, len as usize);
+    }
+
+    /// The device's loss or first uncaught error, if any (see [`GpuContext::fault`]).
+    pub fn fault(&self) -> Option<String> {
+        self.program.fault()
     }
 
     /// Read-backs requested and not yet returned.
@@ -336,6 +344,14 @@ impl GpuReadBack {
     /// The flat parameters.
     pub fn params(&self) -> &[f32] {
         &self.values[..self.n.min(self.values.len())]
+    }
+
+    /// Adam's first and second moments, when the read-back asked for them.
+    pub fn moments(&self) -> Option<(&[f32], &[f32])> {
+        let at = self.n + SCRATCH as usize;
+        let m = self.values.get(at..at + self.n)?;
+        let v = self.values.get(at + self.n..at + 2 * self.n)?;
+        Some((m, v))
     }
 
     /// The report in ring slot `slot` (the step submitted with it).
