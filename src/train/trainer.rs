@@ -148,6 +148,9 @@ enum Executor {
     Gpu {
         program: Box<GpuGradientProgram>,
         inputs: Vec<Vec<f32>>,
+        /// The input nodes of the graph the GPU runs, as `Trainer::inputs`: the same, or a
+        /// micro-batch's when a step runs in parts (each gets its rows of `inputs`).
+        part_inputs: Vec<Var>,
         /// `at` and `log q` of a reverse-KL step, read back before the target's score.
         samples: (Vec<f32>, Vec<f32>),
         /// The parameters as last read back. Why: `Trainer::flow` is public, and a tool (or a
@@ -259,20 +262,23 @@ impl Trainer {
             let init_batch = target.sample(config.batch.max(256), &mut rng.fork(7));
             flow.init_from_data(bytemuck::cast_slice(&init_batch))?;
         }
+        let build = |flow: &Flow, batch: usize| -> Result<ObjectiveGraph, NotApplicable> {
+            Ok(match config.objective {
+                ObjectiveKind::Mle => objective::mle(flow, batch),
+                ObjectiveKind::ReverseKl => objective::reverse_kl(flow, batch),
+                ObjectiveKind::FlowMatching => {
+                    objective::flow_matching(flow, batch).ok_or(NotApplicable::NotContinuous {
+                        family: flow.config.family.name(),
+                    })?
+                }
+            })
+        };
         let ObjectiveGraph {
             graph,
             loss,
             inputs,
             samples,
-        } = match config.objective {
-            ObjectiveKind::Mle => objective::mle(&flow, config.batch),
-            ObjectiveKind::ReverseKl => objective::reverse_kl(&flow, config.batch),
-            ObjectiveKind::FlowMatching => objective::flow_matching(&flow, config.batch).ok_or(
-                NotApplicable::NotContinuous {
-                    family: flow.config.family.name(),
-                },
-            )?,
-        };
+        } = build(&flow, config.batch)?;
         let extra: Vec<Var> = samples.iter().flat_map(|&(x, l)| [x, l]).collect();
         let executor = match gpu {
             None => Executor::Cpu(GradientProgram::new(
@@ -286,11 +292,54 @@ impl Trainer {
                     .iter()
                     .map(|&(v, _)| vec![0.0; graph.shape(v).len()])
                     .collect();
-                let program =
-                    GpuGradientProgram::new(ctx, graph.clone(), loss, &flow.store, &extra)?;
+                // A batch too large for the device trains in parts (micro-batches), unless
+                // a step waits for the CPU mid-graph (reverse KL's score).
+                let splits = !inputs
+                    .iter()
+                    .any(|(_, kind)| matches!(kind, InputKind::TargetScore { .. }));
+                let mut parts = 1usize;
+                let (program, part_inputs) = loop {
+                    let part = if parts == 1 {
+                        ObjectiveGraph {
+                            graph: graph.clone(),
+                            loss,
+                            inputs: inputs.clone(),
+                            samples,
+                        }
+                    } else {
+                        build(&flow, config.batch / parts)?
+                    };
+                    let part_extra: Vec<Var> =
+                        part.samples.iter().flat_map(|&(x, l)| [x, l]).collect();
+                    match GpuGradientProgram::in_parts(
+                        ctx,
+                        part.graph,
+                        part.loss,
+                        &flow.store,
+                        &part_extra,
+                        parts as u32,
+                    ) {
+                        Ok(program) => {
+                            break (program, part.inputs.iter().map(|&(v, _)| v).collect());
+                        }
+                        Err(GpuError::TooLarge { needed, limit }) if splits => {
+                            // Memory grows with the batch: at least this many parts, and
+                            // a divisor of the batch.
+                            let want = (parts as u64 * needed).div_ceil(limit.max(1)) as usize;
+                            match (want.max(parts + 1)..=config.batch)
+                                .find(|k| config.batch.is_multiple_of(*k))
+                            {
+                                Some(k) => parts = k,
+                                None => return Err(GpuError::TooLarge { needed, limit }.into()),
+                            }
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                };
                 Executor::Gpu {
                     program: Box::new(program),
                     inputs: host,
+                    part_inputs,
                     samples: (Vec::new(), Vec::new()),
                     synced: flow.store.values().to_vec(),
                     objective: Box::new((graph, loss, extra)),
@@ -374,6 +423,15 @@ impl Trainer {
         }
     }
 
+    /// Micro-batches per step on the GPU (`None` on the CPU): more than one where the batch's
+    /// buffers exceed what the device binds.
+    pub fn gpu_parts(&self) -> Option<u32> {
+        match &self.executor {
+            Executor::Cpu(_) => None,
+            Executor::Gpu { program, .. } => Some(program.parts()),
+        }
+    }
+
     /// Dispatches per step on the GPU (`None` on the CPU).
     pub fn gpu_dispatches_per_step(&self) -> Option<usize> {
         match &self.executor {
@@ -436,6 +494,7 @@ impl Trainer {
         let Executor::Gpu {
             program,
             inputs,
+            part_inputs,
             synced,
             ..
         } = &mut self.executor
@@ -448,15 +507,23 @@ impl Trainer {
             synced.copy_from_slice(self.flow.store.values());
         }
         self.steps += 1;
-        for (host, &(v, kind)) in inputs.iter_mut().zip(&self.inputs) {
+        for (host, &(_, kind)) in inputs.iter_mut().zip(&self.inputs) {
             draw(kind, self.target.as_ref(), &mut self.rng, host);
-            let _ = program.program_mut().set_input(v, host);
         }
         let t = self.adam.advance();
         let snapshot = self.steps.is_multiple_of(SNAPSHOT_EVERY);
         self.pipeline.moments_wanted |= snapshot;
         let slot = (self.steps % REPORT_SLOTS as u64) as usize;
-        program.submit_step(&self.adam.config, t, slot, snapshot);
+        // Part p takes rows `p·b .. (p+1)·b` of each input (row-major: one contiguous range).
+        let parts = program.parts();
+        for part in 0..parts {
+            for (host, &v) in inputs.iter().zip(part_inputs.iter()) {
+                let len = host.len() / parts as usize;
+                let rows = &host[part as usize * len..(part as usize + 1) * len];
+                let _ = program.program_mut().set_input(v, rows);
+            }
+            program.submit_part(part, &self.adam.config, t, slot, snapshot);
+        }
         self.pipeline.in_flight.push_back(InFlight {
             step: self.steps,
             epoch: self.pipeline.epoch,

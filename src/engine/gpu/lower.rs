@@ -75,7 +75,13 @@ pub(crate) struct Dispatch {
 /// Dispatches that belong to no node, ordered as they run after the graph.
 pub(crate) mod tag {
     /// Copies of placed values that no step computes in place.
-    pub const AFTER_GRAPH: u32 = u32::MAX - 3;
+    pub const AFTER_GRAPH: u32 = u32::MAX - 6;
+    /// A step in parts: the first part's gradient and loss into the accumulator.
+    pub const PART_FIRST: u32 = u32::MAX - 5;
+    /// A later part's added to it.
+    pub const PART_ADD: u32 = u32::MAX - 4;
+    /// Their mean back into the gradient and the loss, for the optimizer.
+    pub const PART_END: u32 = u32::MAX - 3;
     /// The gradient's norm, Adam and the finite checks.
     pub const OPTIMIZER: u32 = u32::MAX - 2;
     /// Copying the training state to its snapshot (a submission of its own).
@@ -437,6 +443,37 @@ pub(crate) fn reduce(node: u32, code: u32, a: u32, a_rows: u32, a_cols: u32, out
         },
         node,
     }
+}
+
+/// `out[i] = a[i] + b[i]` for `len` elements.
+pub(crate) fn add(node: u32, a: u32, b: u32, out: u32, len: usize) -> Dispatch {
+    let n = len as u32;
+    Dispatch {
+        kernel: Kernel::Elementwise,
+        groups: groups_for(len),
+        args: Args {
+            code: binary_code(Binary::Add),
+            n,
+            out,
+            out_cols: 1,
+            a,
+            a_rows: n,
+            a_cols: 1,
+            b,
+            b_rows: n,
+            b_cols: 1,
+            ..Args::default()
+        },
+        node,
+    }
+}
+
+/// `out[i] = c·src[i]` for `len` elements.
+pub(crate) fn scale(node: u32, src: u32, out: u32, len: usize, c: f32) -> Dispatch {
+    let mut d = copy(node, src, out, len);
+    d.args.code = unary_code(Unary::Scale(c)).0;
+    d.args.f[0] = c;
+    d
 }
 
 /// `out[i] = src[i]` for `len` elements.

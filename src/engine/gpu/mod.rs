@@ -68,6 +68,8 @@ pub struct GpuContext {
     pub(crate) pipelines: Arc<program::Pipelines>,
     info: wgpu::AdapterInfo,
     fault: Arc<std::sync::Mutex<Option<String>>>,
+    /// A binding limit below the device's ([`Self::with_binding_limit`]).
+    binding_limit: Option<u64>,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -132,7 +134,15 @@ impl GpuContext {
             pipelines,
             info,
             fault,
+            binding_limit: None,
         }
+    }
+
+    /// This context with programs limited to `bytes` in one binding, as on a smaller device:
+    /// a larger batch then trains in parts. For the tests.
+    pub fn with_binding_limit(mut self, bytes: u64) -> Self {
+        self.binding_limit = Some(bytes);
+        self
     }
 
     /// The first loss or uncaught error of the device since it was set up, if any: once
@@ -238,6 +248,7 @@ impl GpuContext {
         limits
             .max_storage_buffer_binding_size
             .min(limits.max_buffer_size)
+            .min(self.binding_limit.unwrap_or(u64::MAX))
     }
 }
 

@@ -88,7 +88,7 @@ impl Pipelines {
 }
 
 /// Argument slots beyond the graph's dispatches (the training state's optimizer and copies).
-const SPARE_SLOTS: usize = 8;
+const SPARE_SLOTS: usize = 16;
 const ARGS_BYTES: u64 = std::mem::size_of::<Args>() as u64;
 /// `struct Launch` in kernels.wgsl.
 const LAUNCH_BYTES: u64 = 16;
