@@ -730,7 +730,7 @@ fn a_trainer_whose_gpu_is_lost_reports_the_cpu_and_why() {
                 FromTrainer::Report(r) => Some(*r),
                 _ => None,
             })
-            .last()
+            .next_back()
             .expect("a report")
     };
     let report = steps(&mut train, 10);
