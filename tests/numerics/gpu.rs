@@ -531,7 +531,7 @@ fn fusion_cuts_the_dispatches_of_every_step() {
 
 /// What the reference RealNVP's MLE step takes today (360 ops before fusion; 151 launches
 /// before row chains): a regression in fusion shows here.
-const REALNVP_DISPATCHES: usize = 8;
+const REALNVP_DISPATCHES: usize = 6;
 
 /// Outcomes of `steps` steps submitted ahead of their reports (as the page's worker runs
 /// them), polled without waiting until every one has arrived.

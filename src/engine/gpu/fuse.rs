@@ -15,10 +15,10 @@
 //!   backward. Only reads across rows (sums over the batch, weight gradients `Hᵀ·G`, a 1-row
 //!   value broadcast over the batch) wait for a launch of their own. [`super::order`] plans
 //!   the graph so that buffer reuse does not undo this.
-//! - **Lanes.** Chains with no hazard between them (ASAP levels over the hazard graph) that run
-//!   the same entry point share one dispatch: each takes its own range of workgroups, and a
-//!   workgroup finds its lane by a binary search. Every weight gradient of a step is a lane of
-//!   one launch, every bias gradient of another.
+//! - **Lanes.** Chains with no hazard between them (ASAP levels over the hazard graph) share
+//!   one dispatch, whatever they run (element-wise chains, column sums, Adam: one entry
+//!   point): each takes its own range of workgroups, and a workgroup finds its lane by a
+//!   binary search. Every weight and bias gradient of a step is a lane of one launch.
 //!
 //! A launch never spans a graph input created mid-graph: [`GpuProgram::run_until`] stops a
 //! reverse-KL step there for the target's score. Work after the graph (the optimizer, the
@@ -55,7 +55,6 @@ pub(crate) const LANE_WORDS: usize = 8;
 /// One dispatch of the schedule: its lanes are `lanes` of [`Schedule::lanes`].
 #[derive(Clone, Debug)]
 pub(crate) struct Launch {
-    pub kernel: Kernel,
     pub lanes: Range<u32>,
     pub groups: u32,
     /// The smallest and largest node among its dispatches (what a run selects by).
@@ -68,7 +67,7 @@ pub(crate) struct Schedule {
     pub launches: Vec<Launch>,
     /// Per lane: first index into `entries`, how many, its first workgroup in the launch, its
     /// workgroups, the rows its chain runs over and the rows per workgroup (an element-wise
-    /// chain: one "row" per element, 256 per workgroup), then padding.
+    /// chain: one "row" per element, 256 per workgroup), its [`Kernel::kind`], then padding.
     pub lanes: Vec<[u32; LANE_WORDS]>,
     /// Dispatch indices (slots of the argument table), chain by chain.
     pub entries: Vec<u32>,
@@ -177,24 +176,15 @@ pub(crate) fn schedule(dispatches: &[Dispatch], cuts: &[u32]) -> Schedule {
     chains.retain(|c| !c.merged);
     // Launches: level by level, one per entry point present at that level.
     let mut order: Vec<usize> = (0..chains.len()).collect();
-    order.sort_by_key(|&c| {
-        (
-            chains[c].level,
-            Kernel::ALL.iter().position(|&k| k == chains[c].kernel),
-            chains[c].members[0],
-        )
-    });
+    order.sort_by_key(|&c| (chains[c].level, chains[c].members[0]));
     let mut schedule = Schedule::default();
     let mut i = 0;
     while i < order.len() {
         let first = &chains[order[i]];
-        let (level, kernel) = (first.level, first.kernel);
+        let level = first.level;
         let start = schedule.lanes.len() as u32;
         let (mut groups, mut nodes) = (0u32, (u32::MAX, 0u32));
-        while i < order.len()
-            && chains[order[i]].level == level
-            && chains[order[i]].kernel == kernel
-        {
+        while i < order.len() && chains[order[i]].level == level {
             let chain = &chains[order[i]];
             let (rows, block, lane_groups) = lane_shape(chain, dispatches);
             schedule.lanes.push([
@@ -204,7 +194,7 @@ pub(crate) fn schedule(dispatches: &[Dispatch], cuts: &[u32]) -> Schedule {
                 lane_groups,
                 rows,
                 block,
-                0,
+                chain.kernel.kind(),
                 0,
             ]);
             for &m in &chain.members {
@@ -216,7 +206,6 @@ pub(crate) fn schedule(dispatches: &[Dispatch], cuts: &[u32]) -> Schedule {
             i += 1;
         }
         schedule.launches.push(Launch {
-            kernel,
             lanes: start..schedule.lanes.len() as u32,
             groups,
             nodes,
@@ -326,15 +315,16 @@ mod tests {
             sum(3, 0, 900, 64),
         ];
         let s = schedule(&d, &[]);
-        // Two element-wise lanes side by side, and the reduction beside them (another entry
-        // point, so another launch of the same level).
-        assert_eq!(s.launches.len(), 2);
+        // Two element-wise lanes side by side, and the reduction (one workgroup per column)
+        // beside them.
+        assert_eq!(s.launches.len(), 1);
         assert_eq!(chains(&s), vec![vec![0], vec![1], vec![2]]);
         assert_eq!(
             s.lanes[1][2], 1,
             "the second lane starts after the first's workgroup"
         );
-        assert_eq!(s.launches[0].groups, 1 + groups_for(600));
+        assert_eq!(s.launches[0].groups, 1 + groups_for(600) + 1);
+        assert_eq!(s.lanes[2][6], Kernel::Reduce.kind());
     }
 
     #[test]

@@ -1,11 +1,12 @@
-// flowlab's GPU kernels: every engine op as one of three entry points over one storage buffer.
+// flowlab's GPU kernels: every engine op in one entry point over one storage buffer.
 //
 // `data` holds everything a program touches (parameters, Adam's moments, gradients in the
 // parameter layout, snapshots, scratch and every planned buffer). `table` holds every
 // dispatch's arguments, written once when the program is compiled. A launch (the uniform
 // slot `launch`, chosen by a dynamic offset) runs several lanes side by side, each on its own
-// range of workgroups; a lane runs a chain of table entries one after another in the same
-// workgroups, each taking the same rows of every entry (fuse.rs decides which may). Op codes
+// range of workgroups, and runs its kind of work: a chain of table entries one after another
+// in the same workgroups, each taking the same rows of every entry (fuse.rs decides which
+// may), a column sum, or Adam. Op codes
 // are the `code` constants of lower.rs; a switch on a value the whole workgroup shares costs
 // no divergence. f32 throughout. No subgroups, no float atomics: every reduction sums in a
 // fixed order, so the same inputs give the same bits on every run.
@@ -29,8 +30,12 @@ struct Launch { first_lane: u32, lanes: u32, pad0: u32, pad1: u32 }
 // workgroup takes (an element-wise chain: every element a row, 256 to a workgroup).
 struct Lane {
     entries: u32, count: u32, first_group: u32, groups: u32,
-    rows: u32, block: u32,
+    rows: u32, block: u32, kind: u32,
 }
+
+// A lane's kind (`Kernel::kind` in lower.rs; 0 is a chain).
+const REDUCE: u32 = 1u;
+const ADAM: u32 = 2u;
 
 // Words of a lane record (LANE_WORDS in fuse.rs).
 const LANE_WORDS: u32 = 8u;
@@ -64,7 +69,7 @@ fn find_lane(wid: vec3<u32>, nwg: vec3<u32>) -> Lane {
     let first = schedule[at + 2u];
     return Lane(
         schedule[at], schedule[at + 1u], w - first, schedule[at + 3u],
-        schedule[at + 4u], schedule[at + 5u],
+        schedule[at + 4u], schedule[at + 5u], schedule[at + 6u],
     );
 }
 
@@ -309,8 +314,10 @@ fn matmul_element(i: u32) -> f32 {
     return acc;
 }
 
+// The one entry point: a launch's lanes may be of every kind. The kind and everything a
+// barrier depends on come from the lane, the same for the whole workgroup.
 @compute @workgroup_size(256)
-fn elementwise(
+fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
@@ -319,6 +326,14 @@ fn elementwise(
     if (lane.first_group >= lane.groups) {
         return;
     }
+    switch lane.kind {
+        case REDUCE: { reduce(lane, lid); }
+        case ADAM: { adam(lane, lid); }
+        default: { chain(lane, lid); }
+    }
+}
+
+fn chain(lane: Lane, lid: u32) {
     // A workgroup takes `lane.block` rows of the chain; entry e covers `args.n / lane.rows`
     // elements (or rows, for a row-wise op) per row, so its elements of those rows are one
     // contiguous range of its thread indices. A member may read what an earlier one wrote in
@@ -359,16 +374,7 @@ var<workgroup> partial: array<f32, 256>;
 // of the rows, then a tree. Sum(Rows), Sum(All) (one column of every element), and the
 // gradient's sum of squares (code 1) and count of non-finite parameters, then the step's
 // verdict (code 2).
-@compute @workgroup_size(256)
-fn reduce(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let lane = find_lane(wid, nwg);
-    if (lane.first_group >= lane.groups) {
-        return;
-    }
+fn reduce(lane: Lane, lid: u32) {
     load(lane, 0u);
     let col = lane.first_group;
     var acc = 0.0;
@@ -402,16 +408,10 @@ fn reduce(
 // finite, or once any step diverged since the last restore (the trainer then rolls back).
 // Scalars are computed on the CPU exactly as
 // `engine::optim` does: f0 step size, f1 1/√(bias₂), f2 ε, f3 decay, f4 β₁, f5 β₂.
-@compute @workgroup_size(256)
-fn adam(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let lane = find_lane(wid, nwg);
+fn adam(lane: Lane, lid: u32) {
     load(lane, 0u);
     let i = lane.first_group * WG + lid;
-    if (lane.first_group >= lane.groups || i >= args.n) {
+    if (i >= args.n) {
         return;
     }
     let norm = sqrt(data[args.k]);

@@ -1,7 +1,7 @@
-//! Lowering: each planned step becomes one or a few dispatches of the three WGSL entry points
-//! (`kernels.wgsl`), with every offset and shape resolved at compile time into the dispatch's
-//! slot of the argument table. [`super::fuse`] then merges them into launches, and a run
-//! replays the launches without looking at the graph.
+//! Lowering: each planned step becomes one or a few dispatches of the three kinds of work of
+//! `kernels.wgsl`'s entry point, with every offset and shape resolved at compile time into
+//! the dispatch's slot of the argument table. [`super::fuse`] then merges them into
+//! launches, and a run replays the launches without looking at the graph.
 
 use crate::engine::graph::{Axis, Binary, Op, Shape, Unary, Var};
 use crate::engine::plan::Source;
@@ -37,7 +37,7 @@ pub(crate) struct Args {
     pub f: [f32; 8],
 }
 
-/// The WGSL entry point a dispatch runs.
+/// What a dispatch's lane runs in kernels.wgsl's one entry point (`struct Lane`'s `kind`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kernel {
     /// One thread per element or row: element-wise ops, views, row-wise ops, matmuls.
@@ -49,14 +49,12 @@ pub(crate) enum Kernel {
 }
 
 impl Kernel {
-    /// Every kernel, in pipeline order.
-    pub const ALL: [Kernel; 3] = [Kernel::Elementwise, Kernel::Reduce, Kernel::Adam];
-    /// Its entry point in kernels.wgsl.
-    pub fn entry_point(self) -> &'static str {
+    /// Its `kind` in a lane record.
+    pub fn kind(self) -> u32 {
         match self {
-            Kernel::Elementwise => "elementwise",
-            Kernel::Reduce => "reduce",
-            Kernel::Adam => "adam",
+            Kernel::Elementwise => 0,
+            Kernel::Reduce => 1,
+            Kernel::Adam => 2,
         }
     }
 }

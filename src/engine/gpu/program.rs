@@ -3,7 +3,7 @@
 use eframe::egui_wgpu::wgpu;
 
 use super::fuse::{self, Launch};
-use super::lower::{self, Args, Dispatch, Kernel, Lowering, tag};
+use super::lower::{self, Args, Dispatch, Lowering, tag};
 use super::order;
 use super::{GpuContext, GpuError, ready_now};
 use crate::engine::cpu::ExecError;
@@ -11,11 +11,12 @@ use crate::engine::graph::{Graph, Op, Shape, Var};
 use crate::engine::params::ParamStore;
 use crate::engine::plan::{BufferInit, Plan, Source};
 
-/// The three compute pipelines over one bind-group layout: the storage buffer, a launch's
-/// uniform slot (a dynamic offset), the argument table and the schedule.
+/// The compute pipeline and its bind-group layout: the storage buffer, a launch's uniform
+/// slot (a dynamic offset), the argument table and the schedule. One entry point runs every
+/// kind of lane, so that lanes of different kinds share a launch.
 pub(crate) struct Pipelines {
     layout: wgpu::BindGroupLayout,
-    pipelines: Vec<wgpu::ComputePipeline>,
+    pipeline: wgpu::ComputePipeline,
 }
 
 impl Pipelines {
@@ -65,25 +66,15 @@ impl Pipelines {
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-        let pipelines = Kernel::ALL
-            .iter()
-            .map(|k| {
-                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(k.entry_point()),
-                    layout: Some(&pipeline_layout),
-                    module: &module,
-                    entry_point: Some(k.entry_point()),
-                    compilation_options: Default::default(),
-                    cache: None,
-                })
-            })
-            .collect();
-        Self { layout, pipelines }
-    }
-
-    fn get(&self, kernel: Kernel) -> &wgpu::ComputePipeline {
-        let index = Kernel::ALL.iter().position(|&k| k == kernel).unwrap_or(0);
-        &self.pipelines[index]
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some("flowlab kernels"),
+            layout: Some(&pipeline_layout),
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        Self { layout, pipeline }
     }
 }
 
@@ -426,15 +417,11 @@ impl GpuProgram {
                 label: Some("flowlab step"),
                 timestamp_writes: None,
             });
-            let mut current = None;
+            pass.set_pipeline(&self.ctx.pipelines.pipeline);
             for (i, launch) in self.launches.iter().enumerate() {
                 let (first, last) = launch.nodes;
                 if !(select(first) && select(last)) {
                     continue;
-                }
-                if current != Some(launch.kernel) {
-                    pass.set_pipeline(self.ctx.pipelines.get(launch.kernel));
-                    current = Some(launch.kernel);
                 }
                 let offset = (i as u64 * self.slot_bytes) as u32;
                 pass.set_bind_group(0, &self.bind_group, &[offset]);
