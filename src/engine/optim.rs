@@ -159,6 +159,16 @@ impl Adam {
         self.t
     }
 
+    /// The first and second moments, to fill from an update that ran elsewhere (the GPU's).
+    pub fn moments_mut(&mut self) -> (&mut [f32], &mut [f32]) {
+        (&mut self.m, &mut self.v)
+    }
+
+    /// Sets the count of steps taken (steps counted ahead that never reported).
+    pub fn set_steps(&mut self, t: u64) {
+        self.t = t;
+    }
+
     /// Counts a step whose update ran elsewhere (the GPU's Adam); returns its number `t`.
     pub fn advance(&mut self) -> u64 {
         self.t += 1;

@@ -74,6 +74,20 @@ pub(crate) struct Step {
     pub out: u32,
 }
 
+/// A run order other than node order (see [`Plan::ordered`]).
+#[derive(Clone, Debug)]
+pub(crate) struct Order {
+    /// Every node once, each after its operands.
+    pub nodes: Vec<u32>,
+    /// Per position in `nodes`: the last position at which that node's operands must still
+    /// hold their values (its own, unless another reader may not overwrite them sooner).
+    pub keep: Vec<u32>,
+    /// Reuse a buffer only for a value of the shape it was planned for, not merely of its
+    /// length. Why: the GPU chains ops over the same rows, and a `2×64` value overwriting a
+    /// `64×2` one must wait for every row of it.
+    pub match_shapes: bool,
+}
+
 /// A compiled graph, before any executor allocates memory for it.
 #[derive(Clone, Debug)]
 pub(crate) struct Plan {
@@ -91,9 +105,34 @@ impl Plan {
         store: &ParamStore,
         outputs: &[super::graph::Var],
     ) -> Result<Self, ExecError> {
+        Self::ordered(graph, store, outputs, None)
+    }
+
+    /// [`Self::new`], running the nodes in `order` instead of node order: the steps follow
+    /// it, and a buffer is reused only after the position its last reader keeps it to.
+    pub(crate) fn ordered(
+        graph: &Graph,
+        store: &ParamStore,
+        outputs: &[super::graph::Var],
+        order: Option<&Order>,
+    ) -> Result<Self, ExecError> {
         graph.check()?;
         let nodes = graph.nodes();
         let n = nodes.len();
+        let natural: Vec<u32>;
+        let given = order;
+        let (order, keep) = match order {
+            Some(order) if order.nodes.len() == n && order.keep.len() == n => {
+                (&order.nodes[..], Some(&order.keep[..]))
+            }
+            _ => {
+                natural = (0..n as u32).collect();
+                (&natural[..], None)
+            }
+        };
+        let keep =
+            |position: usize| keep.map_or(position, |k| (k[position] as usize).max(position));
+        let match_shapes = given.is_some_and(|o| o.match_shapes);
         let mut live = vec![false; n];
         for &o in outputs {
             live[o.index()] = true;
@@ -109,10 +148,24 @@ impl Plan {
         for &o in outputs {
             pinned[o.index()] = true;
         }
+        // Where each value's buffer is given back: after the position its last reader keeps
+        // it to, in the order that reader lists its operands.
         let mut last_use = vec![0usize; n];
-        for (i, node) in nodes.iter().enumerate().filter(|(i, _)| live[*i]) {
-            for x in node.op.inputs() {
-                last_use[x.index()] = i;
+        for (position, &i) in order.iter().enumerate() {
+            if live[i as usize] {
+                for x in nodes[i as usize].op.inputs() {
+                    last_use[x.index()] = last_use[x.index()].max(keep(position));
+                }
+            }
+        }
+        let mut release: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (position, &i) in order.iter().enumerate() {
+            if live[i as usize] {
+                for x in nodes[i as usize].op.inputs() {
+                    if last_use[x.index()] == keep(position) {
+                        release[keep(position)].push(x.index());
+                    }
+                }
             }
         }
 
@@ -123,8 +176,25 @@ impl Plan {
         };
         let mut sources = vec![Source::Dead; n];
         let mut free: Vec<u32> = Vec::new();
+        // The shape each buffer was first planned for (sources' buffers are never reused).
+        let mut buffer_shapes: Vec<super::graph::Shape> = Vec::new();
         let mut steps = Vec::new();
-        for (i, node) in nodes.iter().enumerate() {
+        for (position, &i) in order.iter().enumerate() {
+            // Values whose buffers were kept to the previous position give them back.
+            for &xi in position.checked_sub(1).map_or(&[][..], |p| &release[p][..]) {
+                let transient = !pinned[xi]
+                    && !matches!(
+                        nodes[xi].op,
+                        Op::Input | Op::Fill(_) | Op::Constant(_) | Op::Param(_)
+                    );
+                if transient
+                    && let Source::Transient(b) = sources[xi]
+                    && !free.contains(&b)
+                {
+                    free.push(b);
+                }
+            }
+            let (i, node) = (i as usize, &nodes[i as usize]);
             if !live[i] {
                 continue;
             }
@@ -164,7 +234,10 @@ impl Plan {
             let reusable = if pinned[i] {
                 None
             } else {
-                free.iter().position(|&b| buffers[b as usize].len == len)
+                free.iter().position(|&b| {
+                    buffers[b as usize].len == len
+                        && (!match_shapes || buffer_shapes[b as usize] == node.shape)
+                })
             };
             let out = match reusable {
                 Some(k) => free.swap_remove(k),
@@ -176,6 +249,9 @@ impl Plan {
                     buffers.len() as u32 - 1
                 }
             };
+            if buffer_shapes.len() < buffers.len() {
+                buffer_shapes.resize(buffers.len(), node.shape);
+            }
             sources[i] = if pinned[i] {
                 Source::Buffer(out)
             } else {
@@ -186,22 +262,6 @@ impl Plan {
                 op: node.op.clone(),
                 out,
             });
-            // Inputs whose last reader is this node give their buffer back.
-            for x in node.op.inputs() {
-                let xi = x.index();
-                let transient = !pinned[xi]
-                    && !matches!(
-                        nodes[xi].op,
-                        Op::Input | Op::Fill(_) | Op::Constant(_) | Op::Param(_)
-                    );
-                if transient
-                    && last_use[xi] == i
-                    && let Source::Transient(b) = sources[xi]
-                    && !free.contains(&b)
-                {
-                    free.push(b);
-                }
-            }
         }
         Ok(Self {
             steps,

@@ -72,6 +72,9 @@ pub enum CpuReason {
     ReverseKl,
     /// The GPU could not compile or run the model.
     Failed(String),
+    /// The GPU trained the model until it failed (its device lost, an error no one caught);
+    /// the CPU took over from the last parameters it returned.
+    Lost(String),
 }
 
 /// The executor a model trains on.
@@ -108,6 +111,7 @@ impl Backend {
             ),
             CpuReason::ReverseKl => crate::tr!("lab.backend.reverse_kl").to_owned(),
             CpuReason::Failed(why) => crate::tr!("lab.backend.failed", why = why),
+            CpuReason::Lost(why) => crate::tr!("lab.backend.lost", why = why),
         })
     }
 }

@@ -754,6 +754,13 @@ impl TrainLoop {
             }
             self.collect_outcomes();
         } else {
+            // Steps the GPU lost, run again on the CPU; single steps asked of a GPU that
+            // failed before it could take them.
+            self.collect_outcomes();
+            while self.steps_wanted > 0 {
+                self.steps_wanted -= 1;
+                self.step_once();
+            }
             while self.is_training() && self.may_step() {
                 self.step_once();
                 if now_ms() - started >= TICK_MS || self.report_now {
@@ -762,6 +769,17 @@ impl TrainLoop {
             }
         }
         self.report_if_due();
+    }
+
+    /// Says so when the GPU a model trained on failed and the CPU took over.
+    fn watch_gpu(&mut self) {
+        if let Some(run) = &mut self.run
+            && matches!(run.backend, Backend::Gpu(_))
+            && let Some(why) = run.trainer.gpu_failure()
+        {
+            run.backend = Backend::Cpu(CpuReason::Lost(why.to_owned()));
+            self.report_now = true;
+        }
     }
 
     /// Submits one GPU step (see [`Trainer::submit_step`]); false when the pipeline is full.
@@ -832,6 +850,7 @@ impl TrainLoop {
     }
 
     fn report_if_due(&mut self) {
+        self.watch_gpu();
         let now = now_ms();
         // Why pictures too: a slow report pace (a software-rendered page) must not slow the
         // views' pictures, which are what the student watches.

@@ -148,11 +148,16 @@ enum Executor {
     Gpu {
         program: Box<GpuGradientProgram>,
         inputs: Vec<Vec<f32>>,
+        /// The input nodes of the graph the GPU runs, as `Trainer::inputs`: the same, or a
+        /// micro-batch's when a step runs in parts (each gets its rows of `inputs`).
+        part_inputs: Vec<Var>,
         /// `at` and `log q` of a reverse-KL step, read back before the target's score.
         samples: (Vec<f32>, Vec<f32>),
         /// The parameters as last read back. Why: `Trainer::flow` is public, and a tool (or a
         /// test poisoning a parameter) may write it; a difference is uploaded before a step.
         synced: Vec<f32>,
+        /// The objective, kept to compile it for the CPU should the GPU fail.
+        objective: Box<(crate::engine::Graph, Var, Vec<Var>)>,
     },
 }
 
@@ -175,6 +180,9 @@ struct Pipeline {
     /// Bumped by each rollback. Why: the steps submitted after a diverged one, before the
     /// CPU knew, were skipped on the GPU (its sticky flag); their reports say nothing.
     epoch: u32,
+    /// A snapshot step was submitted since the last read-back: the next one brings Adam's
+    /// moments too.
+    moments_wanted: bool,
 }
 
 #[derive(Debug)]
@@ -207,6 +215,10 @@ pub struct Trainer {
     score: Vec<f32>,
     rollbacks: u32,
     pipeline: Pipeline,
+    /// Why the GPU was given up for the CPU while training, if it was.
+    gpu_failure: Option<String>,
+    /// The outcomes of the steps the GPU lost, run again on the CPU, not yet polled.
+    recovered: Vec<StepOutcome>,
 }
 
 impl Trainer {
@@ -250,20 +262,23 @@ impl Trainer {
             let init_batch = target.sample(config.batch.max(256), &mut rng.fork(7));
             flow.init_from_data(bytemuck::cast_slice(&init_batch))?;
         }
+        let build = |flow: &Flow, batch: usize| -> Result<ObjectiveGraph, NotApplicable> {
+            Ok(match config.objective {
+                ObjectiveKind::Mle => objective::mle(flow, batch),
+                ObjectiveKind::ReverseKl => objective::reverse_kl(flow, batch),
+                ObjectiveKind::FlowMatching => {
+                    objective::flow_matching(flow, batch).ok_or(NotApplicable::NotContinuous {
+                        family: flow.config.family.name(),
+                    })?
+                }
+            })
+        };
         let ObjectiveGraph {
             graph,
             loss,
             inputs,
             samples,
-        } = match config.objective {
-            ObjectiveKind::Mle => objective::mle(&flow, config.batch),
-            ObjectiveKind::ReverseKl => objective::reverse_kl(&flow, config.batch),
-            ObjectiveKind::FlowMatching => objective::flow_matching(&flow, config.batch).ok_or(
-                NotApplicable::NotContinuous {
-                    family: flow.config.family.name(),
-                },
-            )?,
-        };
+        } = build(&flow, config.batch)?;
         let extra: Vec<Var> = samples.iter().flat_map(|&(x, l)| [x, l]).collect();
         let executor = match gpu {
             None => Executor::Cpu(GradientProgram::new(
@@ -277,12 +292,57 @@ impl Trainer {
                     .iter()
                     .map(|&(v, _)| vec![0.0; graph.shape(v).len()])
                     .collect();
-                let program = GpuGradientProgram::new(ctx, graph, loss, &flow.store, &extra)?;
+                // A batch too large for the device trains in parts (micro-batches), unless
+                // a step waits for the CPU mid-graph (reverse KL's score).
+                let splits = !inputs
+                    .iter()
+                    .any(|(_, kind)| matches!(kind, InputKind::TargetScore { .. }));
+                let mut parts = 1usize;
+                let (program, part_inputs) = loop {
+                    let part = if parts == 1 {
+                        ObjectiveGraph {
+                            graph: graph.clone(),
+                            loss,
+                            inputs: inputs.clone(),
+                            samples,
+                        }
+                    } else {
+                        build(&flow, config.batch / parts)?
+                    };
+                    let part_extra: Vec<Var> =
+                        part.samples.iter().flat_map(|&(x, l)| [x, l]).collect();
+                    match GpuGradientProgram::in_parts(
+                        ctx,
+                        part.graph,
+                        part.loss,
+                        &flow.store,
+                        &part_extra,
+                        parts as u32,
+                    ) {
+                        Ok(program) => {
+                            break (program, part.inputs.iter().map(|&(v, _)| v).collect());
+                        }
+                        Err(GpuError::TooLarge { needed, limit }) if splits => {
+                            // Memory grows with the batch: at least this many parts, and
+                            // a divisor of the batch.
+                            let want = (parts as u64 * needed).div_ceil(limit.max(1)) as usize;
+                            match (want.max(parts + 1)..=config.batch)
+                                .find(|k| config.batch.is_multiple_of(*k))
+                            {
+                                Some(k) => parts = k,
+                                None => return Err(GpuError::TooLarge { needed, limit }.into()),
+                            }
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                };
                 Executor::Gpu {
                     program: Box::new(program),
                     inputs: host,
+                    part_inputs,
                     samples: (Vec::new(), Vec::new()),
                     synced: flow.store.values().to_vec(),
+                    objective: Box::new((graph, loss, extra)),
                 }
             }
         };
@@ -309,6 +369,8 @@ impl Trainer {
             evaluator: None,
             rollbacks: 0,
             pipeline: Pipeline::default(),
+            gpu_failure: None,
+            recovered: Vec::new(),
         })
     }
 
@@ -361,6 +423,15 @@ impl Trainer {
         }
     }
 
+    /// Micro-batches per step on the GPU (`None` on the CPU): more than one where the batch's
+    /// buffers exceed what the device binds.
+    pub fn gpu_parts(&self) -> Option<u32> {
+        match &self.executor {
+            Executor::Cpu(_) => None,
+            Executor::Gpu { program, .. } => Some(program.parts()),
+        }
+    }
+
     /// Dispatches per step on the GPU (`None` on the CPU).
     pub fn gpu_dispatches_per_step(&self) -> Option<usize> {
         match &self.executor {
@@ -369,16 +440,28 @@ impl Trainer {
         }
     }
 
+    /// Why the GPU was given up for the CPU while training (its device lost, or an error
+    /// no one caught), if it was: training went on on the CPU from the last parameters the
+    /// GPU returned.
+    pub fn gpu_failure(&self) -> Option<&str> {
+        self.gpu_failure.as_deref()
+    }
+
     /// One optimisation step, waiting for its outcome (on the GPU, natively only: in a
     /// browser use [`Self::submit_step`] and [`Self::poll_steps`]).
     pub fn step(&mut self) -> StepOutcome {
         if self.is_pipelined() {
             self.submit_step();
             let outcomes = self.poll_steps(true);
-            return outcomes.into_iter().last().unwrap_or_else(|| {
-                self.roll_back(self.steps, f32::NAN, RollbackReason::NonFiniteLoss)
-            });
+            if let Some(outcome) = outcomes.into_iter().last() {
+                return outcome;
+            }
+            if matches!(self.executor, Executor::Gpu { .. }) {
+                return self.roll_back(self.steps, f32::NAN, RollbackReason::NonFiniteLoss);
+            }
+            // The GPU failed under the step: it runs on the CPU instead.
         }
+        self.check_gpu();
         self.steps += 1;
         match self.executor {
             Executor::Cpu(_) => self.cpu_step(),
@@ -402,12 +485,16 @@ impl Trainer {
     /// inputs are drawn now, from the same stream as the CPU's, and a read-back of its
     /// report is requested every few steps and after each snapshot step.
     pub fn submit_step(&mut self) -> bool {
-        if !self.is_pipelined() || self.pipeline.in_flight.len() >= MAX_STEPS_AHEAD {
+        if !self.check_gpu()
+            || !self.is_pipelined()
+            || self.pipeline.in_flight.len() >= MAX_STEPS_AHEAD
+        {
             return false;
         }
         let Executor::Gpu {
             program,
             inputs,
+            part_inputs,
             synced,
             ..
         } = &mut self.executor
@@ -420,14 +507,23 @@ impl Trainer {
             synced.copy_from_slice(self.flow.store.values());
         }
         self.steps += 1;
-        for (host, &(v, kind)) in inputs.iter_mut().zip(&self.inputs) {
+        for (host, &(_, kind)) in inputs.iter_mut().zip(&self.inputs) {
             draw(kind, self.target.as_ref(), &mut self.rng, host);
-            let _ = program.program_mut().set_input(v, host);
         }
         let t = self.adam.advance();
         let snapshot = self.steps.is_multiple_of(SNAPSHOT_EVERY);
+        self.pipeline.moments_wanted |= snapshot;
         let slot = (self.steps % REPORT_SLOTS as u64) as usize;
-        program.submit_step(&self.adam.config, t, slot, snapshot);
+        // Part p takes rows `p·b .. (p+1)·b` of each input (row-major: one contiguous range).
+        let parts = program.parts();
+        for part in 0..parts {
+            for (host, &v) in inputs.iter().zip(part_inputs.iter()) {
+                let len = host.len() / parts as usize;
+                let rows = &host[part as usize * len..(part as usize + 1) * len];
+                let _ = program.program_mut().set_input(v, rows);
+            }
+            program.submit_part(part, &self.adam.config, t, slot, snapshot);
+        }
         self.pipeline.in_flight.push_back(InFlight {
             step: self.steps,
             epoch: self.pipeline.epoch,
@@ -449,7 +545,7 @@ impl Trainer {
             return;
         };
         if self.pipeline.unread > 0 {
-            program.read_later();
+            program.read_later(std::mem::take(&mut self.pipeline.moments_wanted));
             if let Some(last) = self.pipeline.in_flight.back_mut() {
                 last.read_ends = true;
             }
@@ -467,11 +563,28 @@ impl Trainer {
             self.flush();
         }
         let Executor::Gpu { program, .. } = &mut self.executor else {
-            return Vec::new();
+            return std::mem::take(&mut self.recovered);
         };
         let reads = program.finished_reads(wait);
+        if !self.check_gpu() {
+            // What a failing device read back says nothing about the steps: the CPU ran them.
+            return std::mem::take(&mut self.recovered);
+        }
+        let Executor::Gpu { .. } = &self.executor else {
+            return Vec::new();
+        };
         let mut outcomes = Vec::new();
         for read in reads {
+            // A read-back fails only with the device (in a browser its loss may be told
+            // later): the CPU takes over the steps from here.
+            let back = match read {
+                Ok(back) => Some(back),
+                Err(e) => {
+                    self.fall_back_to_cpu(e.to_string());
+                    outcomes.append(&mut self.recovered);
+                    return outcomes;
+                }
+            };
             let mut covered = Vec::new();
             while let Some(step) = self.pipeline.in_flight.pop_front() {
                 let ends = step.read_ends;
@@ -486,13 +599,6 @@ impl Trainer {
                 .last()
                 .is_some_and(|s| s.epoch == self.pipeline.epoch);
             let epoch = self.pipeline.epoch;
-            let back = match read {
-                Ok(back) => Some(back),
-                Err(e) => {
-                    log::warn!("GPU read-back failed: {e}");
-                    None
-                }
-            };
             for step in covered {
                 if step.epoch != self.pipeline.epoch {
                     outcomes.push(StepOutcome {
@@ -519,6 +625,11 @@ impl Trainer {
                         if let (Some(adam), Some(back)) = (step.snapshot, &back) {
                             self.good.params.copy_from_slice(back.params());
                             self.good.adam = adam;
+                            if let Some((m, v)) = back.moments() {
+                                let (good_m, good_v) = self.good.adam.moments_mut();
+                                good_m.copy_from_slice(m);
+                                good_v.copy_from_slice(v);
+                            }
                         }
                         outcomes.push(StepOutcome {
                             loss: report.loss,
@@ -539,6 +650,65 @@ impl Trainer {
             }
         }
         outcomes
+    }
+
+    /// Whether the GPU (if it trains) is healthy; if its device was lost or reported an
+    /// error no one caught, gives it up for the CPU first (see [`Self::fall_back_to_cpu`]).
+    fn check_gpu(&mut self) -> bool {
+        let fault = match &self.executor {
+            Executor::Gpu { program, .. } => program.fault(),
+            Executor::Cpu(_) => None,
+        };
+        match fault {
+            Some(reason) => {
+                self.fall_back_to_cpu(reason);
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// Goes on on the CPU after the GPU failed: from the parameters of the last step the GPU
+    /// reported healthy (or the last rollback point, should those not be finite), Adam's
+    /// moments from the last rollback point, the step count of the last step reported. The
+    /// steps on their way are run again on the CPU (with data drawn anew); their outcomes
+    /// come out of the next [`Self::poll_steps`].
+    fn fall_back_to_cpu(&mut self, reason: String) {
+        let Executor::Gpu { objective, .. } = &self.executor else {
+            return;
+        };
+        let (graph, loss, extra) = objective.as_ref();
+        let program = match GradientProgram::new(graph.clone(), *loss, &self.flow.store, extra) {
+            Ok(program) => program,
+            Err(e) => {
+                log::warn!("the GPU failed ({reason}) and the CPU cannot compile the model: {e}");
+                return;
+            }
+        };
+        log::warn!("training goes on on the CPU: {reason}");
+        let lost = self.pipeline.in_flight.len() as u64;
+        self.steps -= lost;
+        if !self.flow.store.all_finite() {
+            self.flow
+                .store
+                .values_mut()
+                .copy_from_slice(&self.good.params);
+        }
+        let mut adam = self.good.adam.clone();
+        adam.config = self.adam.config;
+        adam.set_steps(self.adam.steps() - lost);
+        self.adam = adam;
+        self.pipeline = Pipeline {
+            epoch: self.pipeline.epoch + 1,
+            ..Pipeline::default()
+        };
+        self.executor = Executor::Cpu(program);
+        self.gpu_failure = Some(reason);
+        for _ in 0..lost {
+            self.steps += 1;
+            let outcome = self.cpu_step();
+            self.recovered.push(outcome);
+        }
     }
 
     fn cpu_step(&mut self) -> StepOutcome {
@@ -619,6 +789,7 @@ impl Trainer {
             inputs,
             samples,
             synced,
+            ..
         } = &mut self.executor
         else {
             return self.roll_back(self.steps, f32::NAN, RollbackReason::NonFiniteLoss);
@@ -668,6 +839,12 @@ impl Trainer {
             Ok(r) => r,
             Err(e) => {
                 log::warn!("GPU step failed: {e}");
+                if !self.check_gpu() {
+                    // Lost with the device: the step runs again, on the CPU (its data drawn
+                    // anew; Adam counts it once).
+                    self.adam.set_steps(self.adam.steps() - 1);
+                    return self.cpu_step();
+                }
                 return self.roll_back(self.steps, f32::NAN, RollbackReason::NonFiniteLoss);
             }
         };
@@ -679,6 +856,11 @@ impl Trainer {
             program.snapshot();
             self.good.params.copy_from_slice(self.flow.store.values());
             self.good.adam.clone_from(&self.adam);
+            if let Ok((m, v)) = program.moments() {
+                let (good_m, good_v) = self.good.adam.moments_mut();
+                good_m.copy_from_slice(&m);
+                good_v.copy_from_slice(&v);
+            }
         }
         StepOutcome {
             loss,

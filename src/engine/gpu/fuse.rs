@@ -1,17 +1,24 @@
 //! Scheduling: the lowered dispatches, in program order, become few launches.
 //!
-//! Two ways of merging, both decided from the address ranges each dispatch reads and writes
+//! Three ways of merging, all decided from the address ranges each dispatch reads and writes
 //! (so they hold for any graph, any buffer reuse):
 //!
-//! - **Vertically, into chains.** A dispatch whose thread `i` writes only `out[i]` (element-
-//!   wise ops, column views, and a matmul, whose thread computes one output element) may run
-//!   in the same thread right after the dispatch that produced its operand, when it reads
-//!   that operand at the same index `i`. That fuses elementwise chains and GEMM epilogues
-//!   (`Linear` → `tanh`) without generating shaders: a thread runs the chain's entries in
-//!   order, and its own writes are visible to its own later reads.
-//! - **Horizontally, into launches.** Chains with no hazard between them (ASAP levels over
-//!   the hazard graph) that run the same entry point share one dispatch: each takes its own
-//!   range of workgroups ("lanes"), and a workgroup finds its lane by a binary search.
+//! - **Element chains.** A dispatch whose thread `i` writes only `out[i]` (element-wise ops,
+//!   column views, and a matmul, whose thread computes one output element) may run in the
+//!   same thread right after the dispatch that produced its operand, when it reads that
+//!   operand at the same index `i`: elementwise chains and GEMM epilogues (`Linear` → `tanh`).
+//! - **Row chains.** Almost every op is row-local: output row `r` needs only row `r` of its
+//!   operands (element-wise ops of any width, column views, concatenation, row-wise ops, `x·W`
+//!   with `W` read whole). Such dispatches, over the same rows, run in the same workgroup, each
+//!   taking a few whole rows, one after another with a barrier between them: a coupling layer's
+//!   `1→64→64→2` MLP and everything around it, a flow's whole forward, its whole row-local
+//!   backward. Only reads across rows (sums over the batch, weight gradients `Hᵀ·G`, a 1-row
+//!   value broadcast over the batch) wait for a launch of their own. [`super::order`] plans
+//!   the graph so that buffer reuse does not undo this.
+//! - **Lanes.** Chains with no hazard between them (ASAP levels over the hazard graph) share
+//!   one dispatch, whatever they run (element-wise chains, column sums, Adam: one entry
+//!   point): each takes its own range of workgroups, and a workgroup finds its lane by a
+//!   binary search. Every weight and bias gradient of a step is a lane of one launch.
 //!
 //! A launch never spans a graph input created mid-graph: [`GpuProgram::run_until`] stops a
 //! reverse-KL step there for the target's score. Work after the graph (the optimizer, the
@@ -21,173 +28,33 @@
 
 use std::ops::Range;
 
-use super::lower::{Dispatch, Kernel, code, tag};
-
-/// One range a dispatch reads, and whether thread `i` reads only its element `i` of it.
-#[derive(Clone, Debug)]
-struct Read {
-    range: Range<u32>,
-    aligned: bool,
-}
-
-/// What a dispatch touches.
-#[derive(Clone, Debug)]
-struct Access {
-    reads: Vec<Read>,
-    write: Range<u32>,
-    /// Thread `i` writes only `out[i]`, and `n` threads cover the output: it can join a chain.
-    chainable: bool,
-}
-
-fn span(start: u32, len: u32) -> Range<u32> {
-    start..start + len
-}
-
-fn overlaps(a: &Range<u32>, b: &Range<u32>) -> bool {
-    a.start < b.end && b.start < a.end
-}
-
-/// The ranges of one dispatch, from its kernel and arguments (the codes of kernels.wgsl).
-fn access(d: &Dispatch) -> Access {
-    let a = &d.args;
-    let rows = a.n / a.out_cols.max(1);
-    let aligned = |base: u32, r: u32, c: u32| Read {
-        range: span(base, r * c),
-        aligned: r * c == a.n && c == a.out_cols,
-    };
-    let strided = |base: u32, len: u32| Read {
-        range: span(base, len),
-        aligned: false,
-    };
-    let elementwise = |reads: Vec<Read>| Access {
-        reads,
-        write: span(a.out, a.n),
-        chainable: true,
-    };
-    match d.kernel {
-        Kernel::Reduce => Access {
-            reads: vec![strided(a.a, a.a_rows * a.a_cols)],
-            write: span(a.out, a.n),
-            chainable: false,
-        },
-        // After the graph, alone in its launch: touches everything.
-        Kernel::Adam => Access {
-            reads: vec![strided(0, u32::MAX)],
-            write: 0..u32::MAX,
-            chainable: false,
-        },
-        Kernel::Elementwise => match a.code {
-            c if c < 32 => elementwise(vec![Read {
-                range: span(a.a, a.n),
-                aligned: true,
-            }]),
-            code::WHERE => elementwise(vec![
-                aligned(a.a, a.a_rows, a.a_cols),
-                aligned(a.b, a.b_rows, a.b_cols),
-                aligned(a.c, a.c_rows, a.c_cols),
-            ]),
-            code::BROADCAST => elementwise(vec![aligned(a.a, a.a_rows, a.a_cols)]),
-            32..=37 => elementwise(vec![
-                aligned(a.a, a.a_rows, a.a_cols),
-                aligned(a.b, a.b_rows, a.b_cols),
-            ]),
-            code::COLS => elementwise(vec![strided(a.a, rows * a.a_cols)]),
-            code::PAD_COLS => elementwise(vec![strided(a.a, rows * a.width)]),
-            code::PERMUTE => elementwise(vec![
-                strided(a.a, rows * a.a_cols),
-                strided(a.b, a.out_cols),
-            ]),
-            code::SCATTER => elementwise(vec![strided(a.a, rows), strided(a.b, rows)]),
-            // n = rows, one output column.
-            code::GATHER => elementwise(vec![strided(a.a, a.n * a.a_cols), strided(a.b, a.n)]),
-            code::MATMUL => {
-                let extent = |rs: u32, cs: u32, r: u32, c: u32| {
-                    if r == 0 || c == 0 {
-                        0
-                    } else {
-                        (r - 1) * rs + (c - 1) * cs + 1
-                    }
-                };
-                let mut reads = vec![
-                    strided(a.a, extent(a.a_rs, a.a_cs, rows, a.k)),
-                    strided(a.b, extent(a.b_rs, a.b_cs, a.k, a.out_cols)),
-                ];
-                if a.has_bias != 0 {
-                    reads.push(strided(a.bias, a.out_cols));
-                }
-                elementwise(reads)
-            }
-            code::PLACE => Access {
-                reads: vec![strided(a.a, a.n)],
-                write: span(a.out, (a.n / a.width.max(1)) * a.out_cols),
-                chainable: false,
-            },
-            // Row-wise ops: a thread per row (n = rows) over a_cols columns.
-            row_code => {
-                let mut reads = vec![strided(a.a, a.n * a.a_cols)];
-                if row_code == code::BIN_INDEX {
-                    reads.push(strided(a.b, a.n));
-                }
-                let wide = matches!(
-                    row_code,
-                    code::SOFTMAX | code::CUMSUM | code::CUMSUM_REVERSE
-                );
-                Access {
-                    reads,
-                    write: span(a.out, if wide { a.n * a.a_cols } else { a.n }),
-                    chainable: false,
-                }
-            }
-        },
-    }
-}
-
-/// How a later dispatch depends on an earlier one.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Hazard {
-    None,
-    /// Only through elements of the same index: the later one can run in the same thread.
-    SameIndex,
-    /// Any other overlap: the later one must wait for the whole earlier dispatch.
-    Full,
-}
-
-fn hazard(earlier: &Access, later: &Access) -> Hazard {
-    let chain = earlier.chainable && later.chainable;
-    let same = |a: &Range<u32>, b: &Range<u32>, aligned: bool| {
-        if !overlaps(a, b) {
-            Hazard::None
-        } else if chain && aligned && a == b {
-            Hazard::SameIndex
-        } else {
-            Hazard::Full
-        }
-    };
-    let mut worst = same(&earlier.write, &later.write, true);
-    for r in &later.reads {
-        worst = worst.max(same(&earlier.write, &r.range, r.aligned));
-    }
-    for r in &earlier.reads {
-        worst = worst.max(same(&r.range, &later.write, r.aligned));
-    }
-    worst
-}
+use super::access::{Access, Hazard, access, hazard};
+use super::lower::{Dispatch, Kernel, tag};
 
 /// A chain of dispatches run by the same threads, one after another.
 struct Chain {
     kernel: Kernel,
     level: u32,
+    /// Dispatch indices, in program order.
     members: Vec<usize>,
-    /// Threads and output columns every member shares (a chain's members index alike).
-    shape: (u32, u32),
+    /// One thread per element: every member has this `(n, out_cols)` and depends on the
+    /// others only through the same index.
+    element: Option<(u32, u32)>,
+    /// Rows when its members can run row by row (0: they cannot).
+    rows: u32,
     groups: u32,
-    chainable: bool,
+    /// Another dispatch may join it.
+    open: bool,
+    /// Merged into another chain.
+    merged: bool,
 }
+
+/// Words of a lane record in the schedule buffer (`struct Lane` in kernels.wgsl).
+pub(crate) const LANE_WORDS: usize = 8;
 
 /// One dispatch of the schedule: its lanes are `lanes` of [`Schedule::lanes`].
 #[derive(Clone, Debug)]
 pub(crate) struct Launch {
-    pub kernel: Kernel,
     pub lanes: Range<u32>,
     pub groups: u32,
     /// The smallest and largest node among its dispatches (what a run selects by).
@@ -198,12 +65,22 @@ pub(crate) struct Launch {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Schedule {
     pub launches: Vec<Launch>,
-    /// Per lane: first index into `entries`, how many, its first workgroup in the launch,
-    /// and its workgroups.
-    pub lanes: Vec<[u32; 4]>,
+    /// Per lane: first index into `entries`, how many, its first workgroup in the launch, its
+    /// workgroups, the rows its chain runs over and the rows per workgroup (an element-wise
+    /// chain: one "row" per element, 256 per workgroup), its [`Kernel::kind`], then padding.
+    pub lanes: Vec<[u32; LANE_WORDS]>,
     /// Dispatch indices (slots of the argument table), chain by chain.
     pub entries: Vec<u32>,
 }
+
+/// Threads per workgroup (`WG` in kernels.wgsl).
+const WORKGROUP: u32 = 256;
+
+/// The most dispatches one lane runs. Why a bound: on lavapipe a lane of 3,000 members (each
+/// a barrier) wrote nothing at all, at 64 rows as at 4,096, while 2,500 ran correctly; only
+/// the largest graphs (a planar flow's inverse, a CNF's solver) reach it, and each 1,024
+/// members cost them one launch.
+const MAX_CHAIN: usize = 1024;
 
 /// Schedules `dispatches` (in program order); `cuts` are the graph's input nodes, sorted.
 pub(crate) fn schedule(dispatches: &[Dispatch], cuts: &[u32]) -> Schedule {
@@ -221,10 +98,13 @@ pub(crate) fn schedule(dispatches: &[Dispatch], cuts: &[u32]) -> Schedule {
         }
         let access = &accesses[index];
         let shape = (d.args.n, d.args.out_cols);
-        // The highest level among the chains `d` depends on, and the one chain there if `d`
-        // can join it (it cannot when two chains share that level).
-        let mut top: Option<(u32, Option<usize>)> = None;
+        // The highest level among the chains `d` depends on, the chains there and the
+        // worst hazard with them.
+        let mut top: Option<(u32, Vec<usize>, Hazard)> = None;
         for (c, chain) in chains.iter().enumerate().skip(first_open) {
+            if chain.merged {
+                continue;
+            }
             let h = chain
                 .members
                 .iter()
@@ -234,67 +114,98 @@ pub(crate) fn schedule(dispatches: &[Dispatch], cuts: &[u32]) -> Schedule {
             if h == Hazard::None {
                 continue;
             }
-            let joins = h == Hazard::SameIndex
-                && chain.chainable
-                && chain.kernel == d.kernel
-                && chain.shape == shape;
-            top = match top {
-                Some((l, _)) if l == chain.level => Some((l, None)),
-                Some((l, j)) if l > chain.level => Some((l, j)),
-                _ => Some((chain.level, joins.then_some(c))),
-            };
+            match &mut top {
+                Some((l, at, worst)) if *l == chain.level => {
+                    at.push(c);
+                    *worst = (*worst).max(h);
+                }
+                Some((l, ..)) if *l > chain.level => {}
+                _ => top = Some((chain.level, vec![c], h)),
+            }
         }
-        let level = top.map_or(floor, |(l, _)| l + 1).max(floor);
-        let joinable = top.and_then(|(_, c)| c);
-        match joinable.filter(|_| access.chainable && !after_graph) {
-            Some(c) => chains[c].members.push(index),
-            None => chains.push(Chain {
-                kernel: d.kernel,
-                level,
-                members: vec![index],
-                shape,
-                groups: d.groups.max(1),
-                chainable: access.chainable && !after_graph,
-            }),
+        let open = !after_graph && d.kernel == Kernel::Elementwise;
+        let joins = |c: usize| chains[c].open && chains[c].kernel == d.kernel;
+        // In the same threads as the one chain it depends on, element by element; or row by
+        // row, with every chain it depends on at that level merged into one (they are
+        // independent of each other, so program order is a valid order for their members).
+        let target = match &top {
+            Some((_, at, worst))
+                if open && *worst <= Hazard::SameRow && at.iter().all(|&c| joins(c)) =>
+            {
+                let element = *worst == Hazard::SameIndex
+                    && access.chainable
+                    && at.len() == 1
+                    && chains[at[0]].element == Some(shape);
+                let by_rows = access.rows > 0 && at.iter().all(|&c| chains[c].rows == access.rows);
+                let members: usize = at.iter().map(|&c| chains[c].members.len()).sum();
+                (members < MAX_CHAIN && (element || by_rows)).then(|| (at.clone(), element))
+            }
+            _ => None,
+        };
+        match target {
+            Some((at, element)) => {
+                let (first, rest) = (at[0], &at[1..]);
+                let mut members = std::mem::take(&mut chains[first].members);
+                for &c in rest {
+                    members.append(&mut chains[c].members);
+                    chains[c].merged = true;
+                }
+                members.sort_unstable();
+                members.push(index);
+                let chain = &mut chains[first];
+                chain.members = members;
+                if !element {
+                    chain.element = None;
+                }
+            }
+            None => {
+                let level = top.map_or(floor, |(l, ..)| l + 1).max(floor);
+                chains.push(Chain {
+                    kernel: d.kernel,
+                    level,
+                    members: vec![index],
+                    element: (access.chainable || !open).then_some(shape),
+                    rows: access.rows,
+                    groups: d.groups.max(1),
+                    open,
+                    merged: false,
+                });
+            }
         }
     }
+    chains.retain(|c| !c.merged);
     // Launches: level by level, one per entry point present at that level.
     let mut order: Vec<usize> = (0..chains.len()).collect();
-    order.sort_by_key(|&c| {
-        (
-            chains[c].level,
-            Kernel::ALL.iter().position(|&k| k == chains[c].kernel),
-            c,
-        )
-    });
+    order.sort_by_key(|&c| (chains[c].level, chains[c].members[0]));
     let mut schedule = Schedule::default();
     let mut i = 0;
     while i < order.len() {
         let first = &chains[order[i]];
-        let (level, kernel) = (first.level, first.kernel);
+        let level = first.level;
         let start = schedule.lanes.len() as u32;
         let (mut groups, mut nodes) = (0u32, (u32::MAX, 0u32));
-        while i < order.len()
-            && chains[order[i]].level == level
-            && chains[order[i]].kernel == kernel
-        {
+        while i < order.len() && chains[order[i]].level == level {
             let chain = &chains[order[i]];
+            let (rows, block, lane_groups) = lane_shape(chain, dispatches);
             schedule.lanes.push([
                 schedule.entries.len() as u32,
                 chain.members.len() as u32,
                 groups,
-                chain.groups,
+                lane_groups,
+                rows,
+                block,
+                chain.kernel.kind(),
+                0,
             ]);
             for &m in &chain.members {
                 schedule.entries.push(m as u32);
                 let node = dispatches[m].node;
                 nodes = (nodes.0.min(node), nodes.1.max(node));
             }
-            groups += chain.groups;
+            groups += lane_groups;
             i += 1;
         }
         schedule.launches.push(Launch {
-            kernel,
             lanes: start..schedule.lanes.len() as u32,
             groups,
             nodes,
@@ -303,10 +214,34 @@ pub(crate) fn schedule(dispatches: &[Dispatch], cuts: &[u32]) -> Schedule {
     schedule
 }
 
+/// A lane's rows, rows per workgroup and workgroups. An element-wise chain runs one thread
+/// per element (each element a "row"); a row chain gives each workgroup enough rows to keep
+/// its threads busy on its widest member (`x·W` with 64 outputs: 4 rows of 64 threads).
+fn lane_shape(chain: &Chain, dispatches: &[Dispatch]) -> (u32, u32, u32) {
+    if chain.kernel != Kernel::Elementwise {
+        return (0, 0, chain.groups);
+    }
+    match chain.element {
+        Some((n, _)) => (n.max(1), WORKGROUP, chain.groups),
+        None => {
+            let rows = chain.rows.max(1);
+            let widest = chain
+                .members
+                .iter()
+                .map(|&m| dispatches[m].args.n / rows)
+                .max()
+                .unwrap_or(1)
+                .max(1);
+            let block = (WORKGROUP / widest.next_power_of_two()).max(1);
+            (rows, block, rows.div_ceil(block))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::gpu::lower::{Args, groups_for};
+    use crate::engine::gpu::lower::{Args, code, groups_for};
 
     /// `out[i] = f(a[i])` over `n` elements, as node `node`.
     fn unary(node: u32, a: u32, out: u32, n: u32) -> Dispatch {
@@ -380,15 +315,16 @@ mod tests {
             sum(3, 0, 900, 64),
         ];
         let s = schedule(&d, &[]);
-        // Two element-wise lanes side by side, and the reduction beside them (another entry
-        // point, so another launch of the same level).
-        assert_eq!(s.launches.len(), 2);
+        // Two element-wise lanes side by side, and the reduction (one workgroup per column)
+        // beside them.
+        assert_eq!(s.launches.len(), 1);
         assert_eq!(chains(&s), vec![vec![0], vec![1], vec![2]]);
         assert_eq!(
             s.lanes[1][2], 1,
             "the second lane starts after the first's workgroup"
         );
-        assert_eq!(s.launches[0].groups, 1 + groups_for(600));
+        assert_eq!(s.launches[0].groups, 1 + groups_for(600) + 1);
+        assert_eq!(s.lanes[2][6], Kernel::Reduce.kind());
     }
 
     #[test]
@@ -432,5 +368,174 @@ mod tests {
         let s = schedule(&[unary(1, 0, 100, 64), copy, back], &[]);
         assert_eq!(s.launches.len(), 3);
         assert_eq!(s.launches[2].nodes, (tag::RESTORE, tag::RESTORE));
+    }
+
+    /// Every hazard the schedule must respect, as violations: a later dispatch runs in an
+    /// earlier launch, beside the earlier one as another lane, or before it in its chain, or
+    /// in its chain although it reads across rows.
+    fn violations(dispatches: &[Dispatch], s: &Schedule) -> Vec<(usize, usize)> {
+        let accesses: Vec<Access> = dispatches.iter().map(access).collect();
+        let mut at = vec![(usize::MAX, 0u32, 0usize); dispatches.len()];
+        for (li, l) in s.launches.iter().enumerate() {
+            for lane in l.lanes.clone() {
+                let [e, count, ..] = s.lanes[lane as usize];
+                for (p, &m) in s.entries[e as usize..(e + count) as usize]
+                    .iter()
+                    .enumerate()
+                {
+                    at[m as usize] = (li, lane, p);
+                }
+            }
+        }
+        let mut bad = Vec::new();
+        for j in 0..dispatches.len() {
+            for i in 0..j {
+                let h = hazard(&accesses[i], &accesses[j]);
+                let (a, b) = (at[i], at[j]);
+                let in_chain = a.0 == b.0 && a.1 == b.1 && a.2 < b.2 && h <= Hazard::SameRow;
+                if b.0 == usize::MAX || (h != Hazard::None && a.0 >= b.0 && !in_chain) {
+                    bad.push((i, j));
+                }
+            }
+        }
+        bad
+    }
+
+    /// `x·W` for `x` `rows × k` at `a`, `W` `k × n` at `b`, into `out`.
+    fn matmul(node: u32, a: u32, b: u32, out: u32, rows: u32, k: u32, n: u32) -> Dispatch {
+        Dispatch {
+            kernel: Kernel::Elementwise,
+            groups: groups_for((rows * n) as usize),
+            args: Args {
+                code: code::MATMUL,
+                n: rows * n,
+                out,
+                out_cols: n,
+                a,
+                b,
+                k,
+                a_rs: k,
+                a_cs: 1,
+                b_rs: n,
+                b_cs: 1,
+                ..Args::default()
+            },
+            node,
+        }
+    }
+
+    /// `Hᵀ·G` for `H` `rows × k` at `a` and `G` `rows × n` at `b`: a weight gradient.
+    fn weight_gradient(node: u32, a: u32, b: u32, out: u32, rows: u32, k: u32, n: u32) -> Dispatch {
+        let mut d = matmul(node, a, b, out, k, rows, n);
+        (d.args.a_rs, d.args.a_cs) = (1, k);
+        d
+    }
+
+    /// Row sums of a `rows × cols` block (`Sum(Cols)`: a thread per row).
+    fn row_sum(node: u32, a: u32, out: u32, rows: u32, cols: u32) -> Dispatch {
+        Dispatch {
+            kernel: Kernel::Elementwise,
+            groups: groups_for(rows as usize),
+            args: Args {
+                code: code::SUM_COLS,
+                n: rows,
+                out,
+                out_cols: 1,
+                a,
+                a_cols: cols,
+                ..Args::default()
+            },
+            node,
+        }
+    }
+
+    #[test]
+    fn a_row_chain_runs_ops_of_different_widths_in_one_launch() {
+        // 512 rows: x (1 column) → x·W1 (64) → tanh → row sums (1) → tanh.
+        let d = [
+            matmul(1, 0, 600_000, 1000, 512, 1, 64),
+            unary(2, 1000, 40_000, 512 * 64),
+            row_sum(3, 40_000, 80_000, 512, 64),
+            unary(4, 80_000, 90_000, 512),
+        ];
+        let mut d = d.to_vec();
+        d[1].args.out_cols = 64;
+        let s = schedule(&d, &[]);
+        assert_eq!(s.launches.len(), 1);
+        assert_eq!(chains(&s), vec![vec![0, 1, 2, 3]]);
+        // The widest member has 64 columns: 4 rows of 64 threads to a workgroup.
+        assert_eq!(s.lanes[0][4..6], [512, 4]);
+        assert_eq!(s.launches[0].groups, 128);
+        assert!(violations(&d, &s).is_empty());
+    }
+
+    #[test]
+    fn a_weight_gradient_waits_for_the_rows_it_reads_and_shares_a_launch() {
+        let mut d = vec![
+            matmul(1, 0, 600_000, 1000, 512, 1, 64),
+            unary(2, 1000, 40_000, 512 * 64),
+        ];
+        d[1].args.out_cols = 64;
+        // Two weight gradients of the same rows, then a row-local op reading the chain.
+        d.push(weight_gradient(3, 40_000, 1000, 200_000, 512, 64, 64));
+        d.push(weight_gradient(4, 0, 1000, 210_000, 512, 1, 64));
+        d.push(row_sum(5, 40_000, 80_000, 512, 64));
+        let s = schedule(&d, &[]);
+        assert!(violations(&d, &s).is_empty());
+        assert_eq!(
+            launch_of(&s, 2),
+            launch_of(&s, 3),
+            "the gradients are lanes"
+        );
+        assert!(launch_of(&s, 2) > launch_of(&s, 1));
+        assert_eq!(
+            launch_of(&s, 4),
+            launch_of(&s, 0),
+            "the row sum joins the chain"
+        );
+    }
+
+    #[test]
+    fn row_chains_an_op_reads_together_merge() {
+        // Two independent chains over the same rows, then a sum of both.
+        let mut d = vec![
+            unary(1, 0, 1000, 512),
+            unary(2, 5000, 6000, 512),
+            matmul(3, 6000, 600_000, 7000, 512, 1, 2),
+        ];
+        let mut add = unary(4, 1000, 9000, 1024);
+        add.args.code = 32;
+        add.args.out_cols = 2;
+        (add.args.a_rows, add.args.a_cols) = (512, 1);
+        (add.args.b, add.args.b_rows, add.args.b_cols) = (7000, 512, 2);
+        d.push(add);
+        let s = schedule(&d, &[]);
+        assert!(violations(&d, &s).is_empty());
+        assert_eq!(s.launches.len(), 1);
+        assert_eq!(chains(&s), vec![vec![0, 1, 2, 3]]);
+    }
+
+    #[test]
+    fn overwriting_rows_another_lane_reads_across_waits() {
+        // A reduction over every row of `1000`, then a chain reusing that buffer.
+        let d = [
+            unary(1, 0, 1000, 512),
+            sum(2, 1000, 50, 512),
+            unary(3, 0, 1000, 512),
+        ];
+        let s = schedule(&d, &[]);
+        assert!(violations(&d, &s).is_empty());
+        assert!(launch_of(&s, 2) > launch_of(&s, 1));
+    }
+
+    #[test]
+    fn a_lane_holds_at_most_max_chain_members() {
+        let d: Vec<Dispatch> = (0..2 * MAX_CHAIN as u32 + 5)
+            .map(|i| unary(i + 1, 1000 * (i % 2), 1000 * ((i + 1) % 2), 64))
+            .collect();
+        let s = schedule(&d, &[]);
+        assert!(violations(&d, &s).is_empty());
+        assert!(chains(&s).iter().all(|c| c.len() <= MAX_CHAIN));
+        assert_eq!(s.launches.len(), 3);
     }
 }

@@ -1,14 +1,15 @@
-// flowlab's GPU kernels: every engine op as one of three entry points over one storage buffer.
+// flowlab's GPU kernels: every engine op in one entry point over one storage buffer.
 //
 // `data` holds everything a program touches (parameters, Adam's moments, gradients in the
 // parameter layout, snapshots, scratch and every planned buffer). `table` holds every
 // dispatch's arguments, written once when the program is compiled. A launch (the uniform
 // slot `launch`, chosen by a dynamic offset) runs several lanes side by side, each on its own
-// range of workgroups; a lane runs a chain of table entries one after another in the same
-// threads (fuse.rs decides which may). Op codes are the `code` constants of lower.rs; a
-// switch on a value the whole workgroup shares costs no divergence. f32 throughout. No
-// subgroups, no float atomics: every reduction sums in a fixed order, so the same inputs give
-// the same bits on every run.
+// range of workgroups, and runs its kind of work: a chain of table entries one after another
+// in the same workgroups, each taking the same rows of every entry (fuse.rs decides which
+// may), a column sum, or Adam. Op codes
+// are the `code` constants of lower.rs; a switch on a value the whole workgroup shares costs
+// no divergence. f32 throughout. No subgroups, no float atomics: every reduction sums in a
+// fixed order, so the same inputs give the same bits on every run.
 
 struct Args {
     code: u32, n: u32, out: u32, out_cols: u32,
@@ -25,8 +26,19 @@ struct Args {
 struct Launch { first_lane: u32, lanes: u32, pad0: u32, pad1: u32 }
 
 // One lane: where its chain's table indices start in `schedule`, how many, its first
-// workgroup in the launch, and its workgroups.
-struct Lane { entries: u32, count: u32, first_group: u32, groups: u32 }
+// workgroup in the launch, its workgroups, the rows its chain runs over and the rows each
+// workgroup takes (an element-wise chain: every element a row, 256 to a workgroup).
+struct Lane {
+    entries: u32, count: u32, first_group: u32, groups: u32,
+    rows: u32, block: u32, kind: u32,
+}
+
+// A lane's kind (`Kernel::kind` in lower.rs; 0 is a chain).
+const REDUCE: u32 = 1u;
+const ADAM: u32 = 2u;
+
+// Words of a lane record (LANE_WORDS in fuse.rs).
+const LANE_WORDS: u32 = 8u;
 
 @group(0) @binding(0) var<storage, read_write> data: array<f32>;
 @group(0) @binding(1) var<uniform> launch: Launch;
@@ -47,15 +59,18 @@ fn find_lane(wid: vec3<u32>, nwg: vec3<u32>) -> Lane {
     var hi = launch.lanes;
     while (hi - lo > 1u) {
         let mid = (lo + hi) / 2u;
-        if (schedule[4u * (launch.first_lane + mid) + 2u] <= w) {
+        if (schedule[LANE_WORDS * (launch.first_lane + mid) + 2u] <= w) {
             lo = mid;
         } else {
             hi = mid;
         }
     }
-    let at = 4u * (launch.first_lane + lo);
+    let at = LANE_WORDS * (launch.first_lane + lo);
     let first = schedule[at + 2u];
-    return Lane(schedule[at], schedule[at + 1u], w - first, schedule[at + 3u]);
+    return Lane(
+        schedule[at], schedule[at + 1u], w - first, schedule[at + 3u],
+        schedule[at + 4u], schedule[at + 5u], schedule[at + 6u],
+    );
 }
 
 // Loads entry `e` of `lane`'s chain into `args`.
@@ -228,10 +243,6 @@ fn element(i: u32) {
         data[args.out + i] = matmul_element(i);
         return;
     }
-    if (code == 81u) {
-        verdict();
-        return;
-    }
     if (code == 82u) {
         // A copy unless a step diverged since the last restore (`data[args.k]`): the
         // rollback point must never take a diverged state.
@@ -303,8 +314,10 @@ fn matmul_element(i: u32) -> f32 {
     return acc;
 }
 
+// The one entry point: a launch's lanes may be of every kind. The kind and everything a
+// barrier depends on come from the lane, the same for the whole workgroup.
 @compute @workgroup_size(256)
-fn elementwise(
+fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
@@ -313,25 +326,43 @@ fn elementwise(
     if (lane.first_group >= lane.groups) {
         return;
     }
-    let i = lane.first_group * WG + lid;
-    for (var e = 0u; e < lane.count; e++) {
-        load(lane, e);
-        element(i);
+    switch lane.kind {
+        case REDUCE: { reduce(lane, lid); }
+        case ADAM: { adam(lane, lid); }
+        default: { chain(lane, lid); }
     }
 }
 
-// A step's verdict (n = 1): its report (loss, the gradient's sum of squares, the count of
-// non-finite parameters, from the scratch at `args.k`) copied to its slot of the report ring
-// at `args.out`, and the sticky flag `scratch[3]` set when the step diverged. Why sticky:
-// the CPU reads reports a few steps late, and the steps submitted meanwhile must neither
-// update the parameters (Adam checks the flag) nor overwrite the rollback point.
-fn verdict() {
-    let loss = data[args.k + 2u];
+fn chain(lane: Lane, lid: u32) {
+    // A workgroup takes `lane.block` rows of the chain; entry e covers `args.n / lane.rows`
+    // elements (or rows, for a row-wise op) per row, so its elements of those rows are one
+    // contiguous range of its thread indices. A member may read what an earlier one wrote in
+    // the same rows, in other threads of this workgroup: hence the barrier.
+    for (var e = 0u; e < lane.count; e++) {
+        load(lane, e);
+        let span = lane.block * (args.n / max(lane.rows, 1u));
+        let first = lane.first_group * span;
+        for (var t = lid; t < span; t += WG) {
+            element(first + t);
+        }
+        storageBarrier();
+    }
+}
+
+// A step's verdict, after the count of non-finite parameters (`reduce`, code 2): the report
+// (the loss, read from `args.c`, the gradient's sum of squares and that count, from the
+// scratch at `args.k`) into the scratch and into its slot of the report ring at `args.b`,
+// and the sticky flag `scratch[3]` set when the step diverged. Why sticky: the CPU reads
+// reports a few steps late, and the steps submitted meanwhile must neither update the
+// parameters (Adam checks the flag) nor overwrite the rollback point.
+fn verdict(bad: f32) {
+    let loss = data[args.c];
     let squares = data[args.k];
-    let bad = data[args.k + 1u];
-    data[args.out] = loss;
-    data[args.out + 1u] = squares;
-    data[args.out + 2u] = bad;
+    data[args.k + 1u] = bad;
+    data[args.k + 2u] = loss;
+    data[args.b] = loss;
+    data[args.b + 1u] = squares;
+    data[args.b + 2u] = bad;
     if (!finite(loss) || !finite(squares) || bad != 0.0) {
         data[args.k + 3u] = 1.0;
     }
@@ -341,17 +372,9 @@ var<workgroup> partial: array<f32, 256>;
 
 // Column sums in a fixed order: one workgroup per output column, each thread a strided share
 // of the rows, then a tree. Sum(Rows), Sum(All) (one column of every element), and the
-// gradient's sum of squares (code 1) and count of non-finite values (code 2).
-@compute @workgroup_size(256)
-fn reduce(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let lane = find_lane(wid, nwg);
-    if (lane.first_group >= lane.groups) {
-        return;
-    }
+// gradient's sum of squares (code 1) and count of non-finite parameters, then the step's
+// verdict (code 2).
+fn reduce(lane: Lane, lid: u32) {
     load(lane, 0u);
     let col = lane.first_group;
     var acc = 0.0;
@@ -372,7 +395,11 @@ fn reduce(
         workgroupBarrier();
     }
     if (lid == 0u) {
-        data[args.out + col] = partial[0];
+        if (args.code == 2u) {
+            verdict(partial[0]);
+        } else {
+            data[args.out + col] = partial[0];
+        }
     }
 }
 
@@ -381,16 +408,10 @@ fn reduce(
 // finite, or once any step diverged since the last restore (the trainer then rolls back).
 // Scalars are computed on the CPU exactly as
 // `engine::optim` does: f0 step size, f1 1/√(bias₂), f2 ε, f3 decay, f4 β₁, f5 β₂.
-@compute @workgroup_size(256)
-fn adam(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let lane = find_lane(wid, nwg);
+fn adam(lane: Lane, lid: u32) {
     load(lane, 0u);
     let i = lane.first_group * WG + lid;
-    if (lane.first_group >= lane.groups || i >= args.n) {
+    if (i >= args.n) {
         return;
     }
     let norm = sqrt(data[args.k]);

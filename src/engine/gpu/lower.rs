@@ -1,7 +1,7 @@
-//! Lowering: each planned step becomes one or a few dispatches of the three WGSL entry points
-//! (`kernels.wgsl`), with every offset and shape resolved at compile time into the dispatch's
-//! slot of the argument table. [`super::fuse`] then merges them into launches, and a run
-//! replays the launches without looking at the graph.
+//! Lowering: each planned step becomes one or a few dispatches of the three kinds of work of
+//! `kernels.wgsl`'s entry point, with every offset and shape resolved at compile time into
+//! the dispatch's slot of the argument table. [`super::fuse`] then merges them into
+//! launches, and a run replays the launches without looking at the graph.
 
 use crate::engine::graph::{Axis, Binary, Op, Shape, Unary, Var};
 use crate::engine::plan::Source;
@@ -37,7 +37,7 @@ pub(crate) struct Args {
     pub f: [f32; 8],
 }
 
-/// The WGSL entry point a dispatch runs.
+/// What a dispatch's lane runs in kernels.wgsl's one entry point (`struct Lane`'s `kind`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kernel {
     /// One thread per element or row: element-wise ops, views, row-wise ops, matmuls.
@@ -49,14 +49,12 @@ pub(crate) enum Kernel {
 }
 
 impl Kernel {
-    /// Every kernel, in pipeline order.
-    pub const ALL: [Kernel; 3] = [Kernel::Elementwise, Kernel::Reduce, Kernel::Adam];
-    /// Its entry point in kernels.wgsl.
-    pub fn entry_point(self) -> &'static str {
+    /// Its `kind` in a lane record.
+    pub fn kind(self) -> u32 {
         match self {
-            Kernel::Elementwise => "elementwise",
-            Kernel::Reduce => "reduce",
-            Kernel::Adam => "adam",
+            Kernel::Elementwise => 0,
+            Kernel::Reduce => 1,
+            Kernel::Adam => 2,
         }
     }
 }
@@ -75,7 +73,13 @@ pub(crate) struct Dispatch {
 /// Dispatches that belong to no node, ordered as they run after the graph.
 pub(crate) mod tag {
     /// Copies of placed values that no step computes in place.
-    pub const AFTER_GRAPH: u32 = u32::MAX - 3;
+    pub const AFTER_GRAPH: u32 = u32::MAX - 6;
+    /// A step in parts: the first part's gradient and loss into the accumulator.
+    pub const PART_FIRST: u32 = u32::MAX - 5;
+    /// A later part's added to it.
+    pub const PART_ADD: u32 = u32::MAX - 4;
+    /// Their mean back into the gradient and the loss, for the optimizer.
+    pub const PART_END: u32 = u32::MAX - 3;
     /// The gradient's norm, Adam and the finite checks.
     pub const OPTIMIZER: u32 = u32::MAX - 2;
     /// Copying the training state to its snapshot (a submission of its own).
@@ -102,14 +106,13 @@ pub(crate) mod code {
     pub const BIN_INDEX: u32 = 68;
     pub const SUM_COLS: u32 = 69;
     pub const MATMUL: u32 = 80;
-    /// A training step's verdict: its report into the ring, the sticky divergence flag.
-    pub const VERDICT: u32 = 81;
     /// A copy skipped once a step diverged (the snapshot).
     pub const COPY_IF_HEALTHY: u32 = 82;
-    /// `reduce`: plain sums, sums of squares, counts of non-finite values.
+    /// `reduce`: plain sums, sums of squares, and a training step's verdict (the count of
+    /// non-finite parameters, then its report into the ring and the sticky divergence flag).
     pub const REDUCE_SUM: u32 = 0;
     pub const REDUCE_SQUARES: u32 = 1;
-    pub const REDUCE_NON_FINITE: u32 = 2;
+    pub const REDUCE_VERDICT: u32 = 2;
 }
 
 fn unary_code(f: Unary) -> (u32, [f32; 2]) {
@@ -438,6 +441,37 @@ pub(crate) fn reduce(node: u32, code: u32, a: u32, a_rows: u32, a_cols: u32, out
         },
         node,
     }
+}
+
+/// `out[i] = a[i] + b[i]` for `len` elements.
+pub(crate) fn add(node: u32, a: u32, b: u32, out: u32, len: usize) -> Dispatch {
+    let n = len as u32;
+    Dispatch {
+        kernel: Kernel::Elementwise,
+        groups: groups_for(len),
+        args: Args {
+            code: binary_code(Binary::Add),
+            n,
+            out,
+            out_cols: 1,
+            a,
+            a_rows: n,
+            a_cols: 1,
+            b,
+            b_rows: n,
+            b_cols: 1,
+            ..Args::default()
+        },
+        node,
+    }
+}
+
+/// `out[i] = c·src[i]` for `len` elements.
+pub(crate) fn scale(node: u32, src: u32, out: u32, len: usize, c: f32) -> Dispatch {
+    let mut d = copy(node, src, out, len);
+    d.args.code = unary_code(Unary::Scale(c)).0;
+    d.args.f[0] = c;
+    d
 }
 
 /// `out[i] = src[i]` for `len` elements.

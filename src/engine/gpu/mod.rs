@@ -3,7 +3,8 @@
 //! and in the browser (WebGPU).
 //!
 //! [`GpuProgram`] is compiled from the same plan as [`crate::engine::CpuProgram`] (the same
-//! live op list, the same liveness-based buffer reuse), laid out in one storage buffer:
+//! live op list and liveness-based buffer reuse, in an order of its own that lets whole
+//! phases of rows share a launch: `order.rs`), laid out in one storage buffer:
 //! parameters first, then Adam's moments, the gradient in the parameter layout, a snapshot
 //! for rollbacks, scratch, and every planned buffer. A run records all its dispatches into
 //! one compute pass and one submission; nothing is allocated per run.
@@ -13,8 +14,10 @@
 //! Only the reverse-KL step and the tools' reads wait (`device.poll`), which only native wgpu
 //! can do.
 
+mod access;
 mod fuse;
 mod lower;
+mod order;
 mod program;
 mod training;
 
@@ -53,12 +56,20 @@ pub enum GpuError {
 }
 
 /// A wgpu device with flowlab's pipelines compiled on it. Cheap to clone.
+///
+/// The device is watched from the start: its loss and any error no error scope caught (a
+/// validation error, running out of memory) are recorded ([`Self::fault`]), and a trainer
+/// on it falls back to the CPU. Why replace wgpu's own handler: natively it panics, which
+/// would take the trainer's thread with it.
 #[derive(Clone)]
 pub struct GpuContext {
     pub(crate) device: wgpu::Device,
     pub(crate) queue: wgpu::Queue,
     pub(crate) pipelines: Arc<program::Pipelines>,
     info: wgpu::AdapterInfo,
+    fault: Arc<std::sync::Mutex<Option<String>>>,
+    /// A binding limit below the device's ([`Self::with_binding_limit`]).
+    binding_limit: Option<u64>,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -87,13 +98,63 @@ impl GpuContext {
     }
 
     fn assemble(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Self {
+        let fault: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+        let record = |fault: &Arc<std::sync::Mutex<Option<String>>>| {
+            let fault = fault.clone();
+            move |what: String| {
+                log::warn!("flowlab: {what}");
+                if let Ok(mut first) = fault.lock() {
+                    first.get_or_insert(what);
+                }
+            }
+        };
+        let lost = record(&fault);
+        device.set_device_lost_callback(move |reason, message| {
+            let what = match reason {
+                wgpu::DeviceLostReason::Destroyed => "the GPU device was destroyed",
+                wgpu::DeviceLostReason::Unknown => "the GPU device was lost",
+            };
+            lost(if message.is_empty() {
+                what.to_owned()
+            } else {
+                format!("{what}: {message}")
+            })
+        });
+        let uncaptured = record(&fault);
+        device.on_uncaptured_error(Arc::new(move |error| {
+            uncaptured(match error {
+                wgpu::Error::OutOfMemory { .. } => "the GPU ran out of memory".to_owned(),
+                error => format!("the GPU reported an error: {error}"),
+            })
+        }));
         let pipelines = Arc::new(program::Pipelines::compile(&device));
         Self {
             device,
             queue,
             pipelines,
             info,
+            fault,
+            binding_limit: None,
         }
+    }
+
+    /// This context with programs limited to `bytes` in one binding, as on a smaller device:
+    /// a larger batch then trains in parts. For the tests.
+    pub fn with_binding_limit(mut self, bytes: u64) -> Self {
+        self.binding_limit = Some(bytes);
+        self
+    }
+
+    /// The first loss or uncaught error of the device since it was set up, if any: once
+    /// there is one, nothing it computes can be trusted.
+    pub fn fault(&self) -> Option<String> {
+        self.fault.lock().ok().and_then(|f| f.clone())
+    }
+
+    /// Destroys the device, as a lost GPU would be: every use after it fails and
+    /// [`Self::fault`] says so. For the tests and the fault hook.
+    pub fn destroy(&self) {
+        self.device.destroy();
     }
 
     /// A device of its own, without a window: the CLI, the tests and a native trainer thread.
@@ -187,6 +248,7 @@ impl GpuContext {
         limits
             .max_storage_buffer_binding_size
             .min(limits.max_buffer_size)
+            .min(self.binding_limit.unwrap_or(u64::MAX))
     }
 }
 

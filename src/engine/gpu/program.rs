@@ -3,18 +3,20 @@
 use eframe::egui_wgpu::wgpu;
 
 use super::fuse::{self, Launch};
-use super::lower::{self, Args, Dispatch, Kernel, Lowering, tag};
+use super::lower::{self, Args, Dispatch, Lowering, tag};
+use super::order;
 use super::{GpuContext, GpuError, ready_now};
 use crate::engine::cpu::ExecError;
 use crate::engine::graph::{Graph, Op, Shape, Var};
 use crate::engine::params::ParamStore;
 use crate::engine::plan::{BufferInit, Plan, Source};
 
-/// The three compute pipelines over one bind-group layout: the storage buffer, a launch's
-/// uniform slot (a dynamic offset), the argument table and the schedule.
+/// The compute pipeline and its bind-group layout: the storage buffer, a launch's uniform
+/// slot (a dynamic offset), the argument table and the schedule. One entry point runs every
+/// kind of lane, so that lanes of different kinds share a launch.
 pub(crate) struct Pipelines {
     layout: wgpu::BindGroupLayout,
-    pipelines: Vec<wgpu::ComputePipeline>,
+    pipeline: wgpu::ComputePipeline,
 }
 
 impl Pipelines {
@@ -64,30 +66,20 @@ impl Pipelines {
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-        let pipelines = Kernel::ALL
-            .iter()
-            .map(|k| {
-                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(k.entry_point()),
-                    layout: Some(&pipeline_layout),
-                    module: &module,
-                    entry_point: Some(k.entry_point()),
-                    compilation_options: Default::default(),
-                    cache: None,
-                })
-            })
-            .collect();
-        Self { layout, pipelines }
-    }
-
-    fn get(&self, kernel: Kernel) -> &wgpu::ComputePipeline {
-        let index = Kernel::ALL.iter().position(|&k| k == kernel).unwrap_or(0);
-        &self.pipelines[index]
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some("flowlab kernels"),
+            layout: Some(&pipeline_layout),
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        Self { layout, pipeline }
     }
 }
 
 /// Argument slots beyond the graph's dispatches (the training state's optimizer and copies).
-const SPARE_SLOTS: usize = 8;
+const SPARE_SLOTS: usize = 16;
 const ARGS_BYTES: u64 = std::mem::size_of::<Args>() as u64;
 /// `struct Launch` in kernels.wgsl.
 const LAUNCH_BYTES: u64 = 16;
@@ -160,7 +152,8 @@ impl GpuProgram {
         regions: Regions,
         placed: &[(Var, u32)],
     ) -> Result<Self, GpuError> {
-        let plan = Plan::new(graph, store, outputs)?;
+        let order = order::by_phase(graph);
+        let plan = Plan::ordered(graph, store, outputs, Some(&order))?;
         let param_len = plan.param_len;
         let mut next = (param_len + regions.reserved) as u32;
         let step_buffers: std::collections::HashMap<u32, u32> =
@@ -270,7 +263,7 @@ impl GpuProgram {
         );
         let schedule = buffer(
             "flowlab schedule",
-            slots * 5 * 4,
+            slots * (fuse::LANE_WORDS as u64 + 1) * 4,
             wgpu::BufferUsages::STORAGE,
         );
         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -347,12 +340,14 @@ impl GpuProgram {
             queue.write_buffer(&self.table, 0, bytemuck::cast_slice(&args));
         }
         // Lane records first, then the chains' entries (a lane's index is absolute).
-        let entries_at = 4 * schedule.lanes.len() as u32;
+        let entries_at = (fuse::LANE_WORDS * schedule.lanes.len()) as u32;
         let mut words: Vec<u32> = schedule
             .lanes
             .iter()
-            .flat_map(|&[entries, count, first, groups]| {
-                [entries + entries_at, count, first, groups]
+            .flat_map(|&lane| {
+                let mut lane = lane;
+                lane[0] += entries_at;
+                lane
             })
             .collect();
         words.extend(&schedule.entries);
@@ -383,6 +378,11 @@ impl GpuProgram {
                 bytemuck::bytes_of(&args),
             );
         }
+    }
+
+    /// The device's loss or first uncaught error, if any (see [`GpuContext::fault`]).
+    pub fn fault(&self) -> Option<String> {
+        self.ctx.fault()
     }
 
     /// Runs every dispatch: one compute pass, one submission.
@@ -417,15 +417,11 @@ impl GpuProgram {
                 label: Some("flowlab step"),
                 timestamp_writes: None,
             });
-            let mut current = None;
+            pass.set_pipeline(&self.ctx.pipelines.pipeline);
             for (i, launch) in self.launches.iter().enumerate() {
                 let (first, last) = launch.nodes;
                 if !(select(first) && select(last)) {
                     continue;
-                }
-                if current != Some(launch.kernel) {
-                    pass.set_pipeline(self.ctx.pipelines.get(launch.kernel));
-                    current = Some(launch.kernel);
                 }
                 let offset = (i as u64 * self.slot_bytes) as u32;
                 pass.set_bind_group(0, &self.bind_group, &[offset]);

@@ -37,6 +37,8 @@ pub struct GpuGradientProgram {
     program: GpuProgram,
     loss: Var,
     n: u32,
+    /// Runs of the graph per step (micro-batches).
+    parts: u32,
     adam_dispatch: usize,
     verdict_dispatch: usize,
 }
@@ -55,11 +57,28 @@ impl GpuGradientProgram {
     /// result with the optimizer after it; `extra_outputs` stay readable after each run.
     pub fn new(
         ctx: &GpuContext,
-        mut graph: Graph,
+        graph: Graph,
         loss: Var,
         store: &ParamStore,
         extra_outputs: &[Var],
     ) -> Result<Self, GpuError> {
+        Self::in_parts(ctx, graph, loss, store, extra_outputs, 1)
+    }
+
+    /// [`Self::new`] for a step made of `parts` runs of `graph` (a micro-batch each, see
+    /// [`Self::submit_part`]): their gradients and losses are summed on the GPU, and their
+    /// mean takes one Adam step. Why: a batch whose buffers exceed what the device binds
+    /// trains in parts of a batch that fits. For a loss that is a mean over the batch, the
+    /// mean of the parts' gradients is the whole batch's, to rounding.
+    pub fn in_parts(
+        ctx: &GpuContext,
+        mut graph: Graph,
+        loss: Var,
+        store: &ParamStore,
+        extra_outputs: &[Var],
+        parts: u32,
+    ) -> Result<Self, GpuError> {
+        let parts = parts.max(1);
         let params = graph.param_nodes().to_vec();
         let vars: Vec<Var> = params.iter().map(|&(_, v)| v).collect();
         let grad_vars = graph.grad(loss, &vars);
@@ -75,12 +94,26 @@ impl GpuGradientProgram {
             .zip(&grad_vars)
             .map(|(&(id, _), &g)| (g, grads + store.spec(id).offset as u32))
             .collect();
+        // The parts' sums after the snapshot: the gradient's, then the loss's.
+        let sums = 7 * n + 2 * SCRATCH;
         let regions = Regions {
-            reserved: 6 * n as usize + 2 * SCRATCH as usize,
+            reserved: 6 * n as usize + 2 * SCRATCH as usize + (n as usize + 1),
         };
         let mut program = GpuProgram::compile_with(ctx, &graph, store, &outputs, regions, &placed)?;
         let loss_at = program.offset_of(loss)?;
         let mut dispatches = std::mem::take(&mut program.dispatches);
+        if parts > 1 {
+            let len = n as usize;
+            let mean = 1.0 / parts as f32;
+            dispatches.extend([
+                lower::copy(tag::PART_FIRST, grads, sums, len),
+                lower::copy(tag::PART_FIRST, loss_at, sums + n, 1),
+                lower::add(tag::PART_ADD, sums, grads, sums, len),
+                lower::add(tag::PART_ADD, sums + n, loss_at, sums + n, 1),
+                lower::scale(tag::PART_END, sums, grads, len, mean),
+                lower::scale(tag::PART_END, sums + n, loss_at, 1, mean),
+            ]);
+        }
         let optimizer = |mut d: Dispatch| {
             d.node = tag::OPTIMIZER;
             d
@@ -93,7 +126,6 @@ impl GpuGradientProgram {
             1,
             scratch,
         )));
-        dispatches.push(optimizer(lower::copy(0, loss_at, scratch + 2, 1)));
         let adam_dispatch = dispatches.len();
         dispatches.push(Dispatch {
             kernel: Kernel::Adam,
@@ -110,17 +142,11 @@ impl GpuGradientProgram {
             },
             node: tag::OPTIMIZER,
         });
-        dispatches.push(optimizer(lower::reduce(
-            0,
-            code::REDUCE_NON_FINITE,
-            0,
-            n,
-            1,
-            scratch + 1,
-        )));
+        // The count of non-finite parameters after the update, then the step's report.
         let verdict_dispatch = dispatches.len();
-        let mut verdict = lower::copy(0, 0, scratch + REPORTS, 1);
-        verdict.args.code = code::VERDICT;
+        let mut verdict = lower::reduce(0, code::REDUCE_VERDICT, 0, n, 1, scratch + 1);
+        verdict.args.b = scratch + REPORTS;
+        verdict.args.c = loss_at;
         verdict.args.k = scratch;
         dispatches.push(optimizer(verdict));
         let mut snapshot_copy = lower::copy(0, 0, snapshot, state_len);
@@ -135,6 +161,7 @@ impl GpuGradientProgram {
             program,
             loss,
             n,
+            parts,
             adam_dispatch,
             verdict_dispatch,
         };
@@ -200,24 +227,65 @@ impl GpuGradientProgram {
     /// the GPU if a step diverged since the last restore). Inputs written before this call
     /// are the step's: a queue write lands before the next submission.
     pub fn submit_step(&mut self, config: &AdamConfig, t: u64, slot: usize, snapshot: bool) {
-        self.set_adam(config, t);
-        if let Some(mut args) = self
-            .program
-            .dispatches
-            .get(self.verdict_dispatch)
-            .map(|d| d.args)
-        {
-            args.out = self.n + REPORTS + 3 * (slot % REPORT_SLOTS) as u32;
-            self.program.set_args(self.verdict_dispatch, args);
+        self.submit_part(self.parts - 1, config, t, slot, snapshot);
+    }
+
+    /// Runs per step (see [`Self::in_parts`]).
+    pub fn parts(&self) -> u32 {
+        self.parts
+    }
+
+    /// Submits part `part` (of [`Self::parts`]) of a step, its micro-batch's inputs written
+    /// before; the last part ends the step as [`Self::submit_step`] does. Parts of a step
+    /// are submitted in order, nothing else between them.
+    pub fn submit_part(
+        &mut self,
+        part: u32,
+        config: &AdamConfig,
+        t: u64,
+        slot: usize,
+        snapshot: bool,
+    ) {
+        let (split, last) = (self.parts > 1, part + 1 >= self.parts);
+        let accumulate = if part == 0 {
+            tag::PART_FIRST
+        } else {
+            tag::PART_ADD
+        };
+        if last {
+            self.set_adam(config, t);
+            if let Some(mut args) = self
+                .program
+                .dispatches
+                .get(self.verdict_dispatch)
+                .map(|d| d.args)
+            {
+                args.b = self.n + REPORTS + 3 * (slot % REPORT_SLOTS) as u32;
+                self.program.set_args(self.verdict_dispatch, args);
+            }
         }
-        self.program
-            .submit(|node| node <= tag::OPTIMIZER || (snapshot && node == tag::SNAPSHOT));
+        self.program.submit(|node| {
+            node <= tag::AFTER_GRAPH
+                || (split && node == accumulate)
+                || (last
+                    && ((split && node == tag::PART_END)
+                        || node == tag::OPTIMIZER
+                        || (snapshot && node == tag::SNAPSHOT)))
+        });
     }
 
     /// Requests the parameters and the report ring as they are after the steps submitted so
-    /// far; [`Self::finished_reads`] returns them once they arrive.
-    pub fn read_later(&mut self) {
-        self.program.read_later(0, (self.n + SCRATCH) as usize);
+    /// far, with Adam's moments when `moments`; [`Self::finished_reads`] returns them once
+    /// they arrive. Why the moments only sometimes: they double the read, and a trainer needs
+    /// them only at its rollback points (to go on on the CPU should the GPU fail).
+    pub fn read_later(&mut self, moments: bool) {
+        let len = if moments { 3 * self.n } else { self.n } + SCRATCH;
+        self.program.read_later(0, len as usize);
+    }
+
+    /// The device's loss or first uncaught error, if any (see [`GpuContext::fault`]).
+    pub fn fault(&self) -> Option<String> {
+        self.program.fault()
     }
 
     /// Read-backs requested and not yet returned.
@@ -343,6 +411,14 @@ impl GpuReadBack {
     /// The flat parameters.
     pub fn params(&self) -> &[f32] {
         &self.values[..self.n.min(self.values.len())]
+    }
+
+    /// Adam's first and second moments, when the read-back asked for them.
+    pub fn moments(&self) -> Option<(&[f32], &[f32])> {
+        let at = self.n + SCRATCH as usize;
+        let m = self.values.get(at..at + self.n)?;
+        let v = self.values.get(at + self.n..at + 2 * self.n)?;
+        Some((m, v))
     }
 
     /// The report in ring slot `slot` (the step submitted with it).
