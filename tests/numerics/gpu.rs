@@ -503,7 +503,7 @@ fn fusion_cuts_the_dispatches_of_every_step() {
     let Some(ctx) = context() else { return };
     let mut failures = Vec::new();
     for (family, kind, _) in every_run() {
-        let flow = build_flow(&FlowConfig::new(family), 2, 5).expect("builds");
+        let flow = build_flow(&FlowConfig::reference(family), 2, 5).expect("builds");
         let batch = 512;
         let objective = match kind {
             ObjectiveKind::Mle => objective::mle(&flow, batch),
@@ -525,6 +525,18 @@ fn fusion_cuts_the_dispatches_of_every_step() {
                 "the reference RealNVP: {fused} > {REALNVP_DISPATCHES}"
             ));
         }
+    }
+    // The default RealNVP (ReLU networks) fuses as the reference (tanh) does.
+    let flow = build_flow(&FlowConfig::new(Family::RealNvp), 2, 5).expect("builds");
+    let objective = objective::mle(&flow, 512);
+    let program = GpuGradientProgram::new(&ctx, objective.graph, objective.loss, &flow.store, &[])
+        .expect("compiles");
+    let fused = program.dispatches_per_step();
+    eprintln!("the default RealNVP (ReLU) by mle: {fused} dispatches per step");
+    if fused > REALNVP_DISPATCHES {
+        failures.push(format!(
+            "the default RealNVP: {fused} > {REALNVP_DISPATCHES}"
+        ));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
