@@ -52,6 +52,12 @@ struct Chain {
 /// Words of a lane record in the schedule buffer (`struct Lane` in kernels.wgsl).
 pub(crate) const LANE_WORDS: usize = 8;
 
+/// Set on a chain's entry that must wait for the workgroup first (`BARRIER` in kernels.wgsl):
+/// it reads or overwrites what an earlier member wrote or read in other threads. Why not a
+/// barrier after every member: most follow one of the same width through the same elements
+/// (`x·W + b` → `tanh`), or nothing at all, and a barrier costs every thread of the workgroup.
+pub(crate) const BARRIER_FIRST: u32 = 1 << 31;
+
 /// One dispatch of the schedule: its lanes are `lanes` of [`Schedule::lanes`].
 #[derive(Clone, Debug)]
 pub(crate) struct Launch {
@@ -69,7 +75,8 @@ pub(crate) struct Schedule {
     /// workgroups, the rows its chain runs over and the rows per workgroup (an element-wise
     /// chain: one "row" per element, 256 per workgroup), its [`Kernel::kind`], then padding.
     pub lanes: Vec<[u32; LANE_WORDS]>,
-    /// Dispatch indices (slots of the argument table), chain by chain.
+    /// Dispatch indices (slots of the argument table), chain by chain, with
+    /// [`BARRIER_FIRST`] where a member waits for the workgroup.
     pub entries: Vec<u32>,
 }
 
@@ -197,8 +204,25 @@ pub(crate) fn schedule(dispatches: &[Dispatch], cuts: &[u32]) -> Schedule {
                 chain.kernel.kind(),
                 0,
             ]);
+            // Since the last barrier: a member that depends on one of these other than
+            // through its own thread's elements waits for the workgroup.
+            let mut since: Vec<usize> = Vec::new();
             for &m in &chain.members {
-                schedule.entries.push(m as u32);
+                let own_thread = |s: usize| dispatches[s].args.n == dispatches[m].args.n;
+                let waits = since
+                    .iter()
+                    .any(|&s| match hazard(&accesses[s], &accesses[m]) {
+                        Hazard::None => false,
+                        Hazard::SameIndex => !own_thread(s),
+                        _ => true,
+                    });
+                if waits {
+                    since.clear();
+                }
+                since.push(m);
+                schedule
+                    .entries
+                    .push(m as u32 | if waits { BARRIER_FIRST } else { 0 });
                 let node = dispatches[m].node;
                 nodes = (nodes.0.min(node), nodes.1.max(node));
             }
@@ -214,9 +238,17 @@ pub(crate) fn schedule(dispatches: &[Dispatch], cuts: &[u32]) -> Schedule {
     schedule
 }
 
+/// Workgroups a row chain is spread over when it has the rows: enough to fill a large GPU
+/// (an H100 holds about 1,000 such workgroups at once).
+const TARGET_GROUPS: u32 = 1024;
+
 /// A lane's rows, rows per workgroup and workgroups. An element-wise chain runs one thread
-/// per element (each element a "row"); a row chain gives each workgroup enough rows to keep
-/// its threads busy on its widest member (`x·W` with 64 outputs: 4 rows of 64 threads).
+/// per element (each element a "row"). A row chain gives each workgroup at least enough rows
+/// to keep its threads busy on its widest member (`x·W` with 64 outputs: 4 rows of 64
+/// threads), and more once there are rows for [`TARGET_GROUPS`] workgroups. Why more: its
+/// narrow members (a row's log-det, one column) busy only `rows` threads of 256 and cost a
+/// barrier each; with 64 rows to a workgroup a batch of 65,536 runs them at a quarter of
+/// the threads, not 1/64, in as many workgroups as the GPU holds.
 fn lane_shape(chain: &Chain, dispatches: &[Dispatch]) -> (u32, u32, u32) {
     if chain.kernel != Kernel::Elementwise {
         return (0, 0, chain.groups);
@@ -232,7 +264,9 @@ fn lane_shape(chain: &Chain, dispatches: &[Dispatch]) -> (u32, u32, u32) {
                 .max()
                 .unwrap_or(1)
                 .max(1);
-            let block = (WORKGROUP / widest.next_power_of_two()).max(1);
+            let narrowest = (WORKGROUP / widest.next_power_of_two()).max(1);
+            let spread = (rows / TARGET_GROUPS).max(1);
+            let block = narrowest.max(1 << spread.ilog2()).min(WORKGROUP);
             (rows, block, rows.div_ceil(block))
         }
     }
@@ -270,7 +304,12 @@ mod tests {
     fn chains(s: &Schedule) -> Vec<Vec<u32>> {
         s.lanes
             .iter()
-            .map(|&[at, count, ..]| s.entries[at as usize..(at + count) as usize].to_vec())
+            .map(|&[at, count, ..]| {
+                s.entries[at as usize..(at + count) as usize]
+                    .iter()
+                    .map(|e| e & !BARRIER_FIRST)
+                    .collect()
+            })
             .collect()
     }
 
@@ -281,7 +320,9 @@ mod tests {
             .position(|l| {
                 l.lanes.clone().any(|lane| {
                     let [at, count, ..] = s.lanes[lane as usize];
-                    s.entries[at as usize..(at + count) as usize].contains(&dispatch)
+                    s.entries[at as usize..(at + count) as usize]
+                        .iter()
+                        .any(|e| e & !BARRIER_FIRST == dispatch)
                 })
             })
             .expect("scheduled")
@@ -375,15 +416,18 @@ mod tests {
     /// in its chain although it reads across rows.
     fn violations(dispatches: &[Dispatch], s: &Schedule) -> Vec<(usize, usize)> {
         let accesses: Vec<Access> = dispatches.iter().map(access).collect();
-        let mut at = vec![(usize::MAX, 0u32, 0usize); dispatches.len()];
+        // (launch, lane, position in the lane, barriers in the lane up to it)
+        let mut at = vec![(usize::MAX, 0u32, 0usize, 0usize); dispatches.len()];
         for (li, l) in s.launches.iter().enumerate() {
             for lane in l.lanes.clone() {
                 let [e, count, ..] = s.lanes[lane as usize];
+                let mut barriers = 0;
                 for (p, &m) in s.entries[e as usize..(e + count) as usize]
                     .iter()
                     .enumerate()
                 {
-                    at[m as usize] = (li, lane, p);
+                    barriers += usize::from(m & BARRIER_FIRST != 0);
+                    at[(m & !BARRIER_FIRST) as usize] = (li, lane, p, barriers);
                 }
             }
         }
@@ -392,7 +436,13 @@ mod tests {
             for i in 0..j {
                 let h = hazard(&accesses[i], &accesses[j]);
                 let (a, b) = (at[i], at[j]);
-                let in_chain = a.0 == b.0 && a.1 == b.1 && a.2 < b.2 && h <= Hazard::SameRow;
+                let same_thread =
+                    h == Hazard::SameIndex && dispatches[i].args.n == dispatches[j].args.n;
+                let in_chain = a.0 == b.0
+                    && a.1 == b.1
+                    && a.2 < b.2
+                    && h <= Hazard::SameRow
+                    && (same_thread || b.3 > a.3);
                 if b.0 == usize::MAX || (h != Hazard::None && a.0 >= b.0 && !in_chain) {
                     bad.push((i, j));
                 }
@@ -466,6 +516,24 @@ mod tests {
         // The widest member has 64 columns: 4 rows of 64 threads to a workgroup.
         assert_eq!(s.lanes[0][4..6], [512, 4]);
         assert_eq!(s.launches[0].groups, 128);
+        // tanh reads x·W1 in its own thread; the row sums read other threads' columns (and
+        // the last tanh waits too: a row-wise op is not known to write by thread).
+        assert_eq!(s.entries, vec![0, 1, 2 | BARRIER_FIRST, 3 | BARRIER_FIRST]);
+        assert!(violations(&d, &s).is_empty());
+    }
+
+    #[test]
+    fn a_large_batch_takes_more_rows_to_a_workgroup() {
+        let rows = 65_536;
+        let mut d = vec![
+            matmul(1, 0, 600_000_000, 1000, rows, 1, 64),
+            unary(2, 1000, 40_000_000, rows * 64),
+        ];
+        d[1].args.out_cols = 64;
+        d.push(row_sum(3, 40_000_000, 80_000_000, rows, 64));
+        let s = schedule(&d, &[]);
+        assert_eq!(s.lanes[0][4..6], [rows, 64]);
+        assert_eq!(s.launches[0].groups, TARGET_GROUPS);
         assert!(violations(&d, &s).is_empty());
     }
 

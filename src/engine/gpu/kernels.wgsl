@@ -73,9 +73,12 @@ fn find_lane(wid: vec3<u32>, nwg: vec3<u32>) -> Lane {
     );
 }
 
+// Set on a chain's entry that must wait for the workgroup first (BARRIER_FIRST in fuse.rs).
+const BARRIER: u32 = 0x80000000u;
+
 // Loads entry `e` of `lane`'s chain into `args`.
 fn load(lane: Lane, e: u32) {
-    args = table[schedule[lane.entries + e]];
+    args = table[schedule[lane.entries + e] & ~BARRIER];
 }
 
 // Why by bits: WGSL lets a compiler assume no NaN or infinity, so `x != x` may fold away.
@@ -336,16 +339,19 @@ fn main(
 fn chain(lane: Lane, lid: u32) {
     // A workgroup takes `lane.block` rows of the chain; entry e covers `args.n / lane.rows`
     // elements (or rows, for a row-wise op) per row, so its elements of those rows are one
-    // contiguous range of its thread indices. A member may read what an earlier one wrote in
-    // the same rows, in other threads of this workgroup: hence the barrier.
+    // contiguous range of its thread indices. An entry that reads or overwrites what an
+    // earlier one touched in other threads of this workgroup waits for them (the flag is the
+    // same for the whole workgroup, so the barrier stays in uniform control flow).
     for (var e = 0u; e < lane.count; e++) {
+        if ((schedule[lane.entries + e] & BARRIER) != 0u) {
+            storageBarrier();
+        }
         load(lane, e);
         let span = lane.block * (args.n / max(lane.rows, 1u));
         let first = lane.first_group * span;
         for (var t = lid; t < span; t += WG) {
             element(first + t);
         }
-        storageBarrier();
     }
 }
 
