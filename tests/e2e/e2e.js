@@ -282,14 +282,14 @@ test('Training: the default scene trains in the browser (steps advance, loss fal
 }));
 
 // Takes `n` single steps of a paused scene through the hook; returns the status once the first
-// model has reported the last of them.
-async function stepTo(page, n) {
+// model has reported the last of them (within `timeout` ms).
+async function stepTo(page, n, timeout = 180_000) {
   const asked = JSON.parse(await page.evaluate((k) => window.flowlab.step(k), n));
   check(asked.stepping === n, `step(${n}) answered ${JSON.stringify(asked)}`);
   await page.waitForFunction((k) => {
     const s = JSON.parse(window.flowlab.status());
     return s.models.length > 0 && s.models[0].step >= k && s.loss !== null;
-  }, n, { timeout: 180_000, polling: 200 });
+  }, n, { timeout, polling: 200 });
   return status(page);
 }
 
@@ -307,7 +307,9 @@ test('WebGPU compute: backend=webgpu trains on the GPU executor in the worker, i
   await loadApp(page, `${BASE}#${scene}&backend=webgpu`);
   const ready = await waitForBackend(page, 'webgpu');
   check(ready.backend === 'webgpu' && ready.backend_reason === null, `backend ${ready.backend}: ${ready.backend_reason}`);
-  const gpu = await stepTo(page, 50);
+  // Why 10 minutes: SwiftShader runs the GPU executor's row chains on the CPU thread by thread,
+  // several seconds a step (a correctness test: `auto` never trains on an emulation).
+  const gpu = await stepTo(page, 50, 600_000);
   await page.evaluate((s) => { window.location.hash = s; }, `${scene}&backend=cpu`);
   const cpuReady = await waitForBackend(page, 'cpu');
   check(/backend=cpu/.test(cpuReady.backend_reason || ''), `backend_reason: ${cpuReady.backend_reason}`);
@@ -324,7 +326,7 @@ test('WebGPU compute: backend=webgpu trains on the GPU executor in the worker, i
     await page.waitForFunction((k) => {
       const s = JSON.parse(window.flowlab.status());
       return s.backend === 'webgpu' && s.step >= k && s.loss !== null && s.models[0].test_nll !== null;
-    }, n, { timeout: 120_000, polling: 250 });
+    }, n, { timeout: 300_000, polling: 250 });
     return status(page);
   };
   const early = await playingAt(1);
