@@ -433,7 +433,12 @@ async function workerTrains(flags, name) {
       `worker trains at ${meanReported.toFixed(0)} steps/s, < 50 % of the page's ${benchRate.toFixed(0)}`);
     check(Math.abs(measured - meanReported) <= 0.25 * measured,
       `reported ${meanReported.toFixed(0)} steps/s, measured ${measured.toFixed(0)}`);
-    check(frameMs.length > 0 && meanFrameMs <= 8, `frame_ms mean ${meanFrameMs.toFixed(2)} > 8`);
+    // 8 ms on an idle machine, where the in-page bench takes 6.5 ms a step (a full run on
+    // 7 Dec 2026); scaled by the bench when the machine is slower (a later run that day took
+    // 14.1 ms a step and 11.4 ms a frame, the same 2.2×), so load alone does not fail it.
+    const frameBound = 8 * Math.max(1, bench.train_ms_per_step / 6.5);
+    check(frameMs.length > 0 && meanFrameMs <= frameBound,
+      `frame_ms mean ${meanFrameMs.toFixed(2)} > ${frameBound.toFixed(1)} (bench ${bench.train_ms_per_step} ms a step)`);
     // A software rasterizer redraws training progress about once a second (app.rs:
     // WAKE_INTERVAL_SOFTWARE); a GPU would 25 times.
     check(last.frames - first.frames >= 8, `only ${last.frames - first.frames} frames in 12 s while training`);
