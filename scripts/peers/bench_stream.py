@@ -9,7 +9,8 @@ log-density of each point:
   python scripts/peers/bench_stream.py --train /tmp/train.csv --test /tmp/test.csv \
       --models zuko_realnvp,zuko_nsf --steps 2000 --seeds 1,2,3
 Each step draws a batch of 512 from the training pool (bench_libs.py's protocol: Adam 1e-3, the
-library's standard class via bench_libs.build); the test points give the held-out NLL and
+library's standard class via bench_libs.build; --lr/--warmup/--decay-steps for a flowlab
+family's schedule, see schedule.py); the test points give the held-out NLL and
 KL = mean(log p*) + NLL, the estimate flowlab's `test_nll`/`kl` use.
 """
 import argparse
@@ -25,6 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.environ.get("FLOWLAB_PEERS", os.path.join(HERE, "..", "..", "..", "shared", "peers")))
 import bench_libs as bl  # noqa: E402
 import bench_torch as bt  # noqa: E402
+import schedule  # noqa: E402
 
 
 def load(path):
@@ -32,11 +34,11 @@ def load(path):
     return torch.from_numpy(table[:, :2].astype(np.float32)), table[:, 2]
 
 
-def run(name, pool, test, log_p, steps, seed):
+def run(name, pool, test, log_p, steps, seed, args):
     torch.manual_seed(seed)
     rng = np.random.RandomState(seed)
     model, lossf = bl.build(name)
-    opt = torch.optim.Adam(model.parameters(), lr=bt.LR)
+    opt, sched = schedule.adam(model.parameters(), args)
     started = time.perf_counter()
     for _ in range(steps):
         x = pool[rng.randint(len(pool), size=bt.BATCH)]
@@ -44,6 +46,7 @@ def run(name, pool, test, log_p, steps, seed):
         loss = lossf(x)
         loss.backward()
         opt.step()
+        sched.step()
     secs = time.perf_counter() - started
     model.eval()
     with torch.no_grad():
@@ -60,14 +63,16 @@ def main():
     ap.add_argument("--models", default="zuko_realnvp,zuko_nsf")
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--seeds", default="1,2,3")
+    schedule.add_arguments(ap, bt.LR)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     pool, _ = load(args.train)
     test, log_p = load(args.test)
     for m in args.models.split(","):
         for seed in [int(s) for s in args.seeds.split(",")]:
-            res = run(m, pool, test, log_p, args.steps, seed)
-            print(json.dumps({"model": m, "seed": seed, "steps": args.steps, **res}), flush=True)
+            res = run(m, pool, test, log_p, args.steps, seed, args)
+            print(json.dumps({"model": m, "seed": seed, "steps": args.steps,
+                              "adam": schedule.describe(args), **res}), flush=True)
 
 
 if __name__ == "__main__":

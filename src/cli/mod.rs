@@ -132,10 +132,18 @@ pub struct TrainArgs {
     /// Batch size.
     #[arg(long, default_value_t = 512)]
     pub batch: usize,
-    /// Adam's base learning rate (default: the flow's own: 5e-3 for realnvp, warmed up over 50
-    /// steps and decayed to a tenth over 800; 1e-3 and constant for the others).
+    /// Adam's base learning rate (default: the flow's own, with its own warm-up and decay:
+    /// realnvp 5e-3, warmed up over 50 steps and decayed to a tenth over 800; maf 2e-3 and
+    /// nsf 3e-3, decayed over 1000; planar 2e-2, radial 5e-2; the others 1e-3, constant).
     #[arg(long)]
     pub lr: Option<f64>,
+    /// Steps of linear warm-up to the base rate (default: the flow's own).
+    #[arg(long)]
+    pub warmup: Option<u64>,
+    /// Cosine decay of the rate to a tenth over this many steps, 0 for a constant rate
+    /// (default: the flow's own).
+    #[arg(long)]
+    pub decay_steps: Option<u64>,
     /// Seed of data, initialisation and sampling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 
 use super::{BenchArgs, Objective, TrainArgs, save_png};
+use crate::engine::optim::{AdamConfig, LrSchedule};
 use crate::flows::cnf::Solver;
 use crate::flows::cnf::adaptive::AdaptiveEvaluator;
 use crate::flows::cnf::dopri::Tolerance;
@@ -219,6 +220,25 @@ pub fn check_train_args(args: &TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The family's Adam on `target`, with what `--lr`, `--warmup` and `--decay-steps` change.
+fn adam_config(family: Family, target: &dyn Target, args: &TrainArgs) -> AdamConfig {
+    let mut adam = family.info().adam_for(args.lr.map(|lr| lr as f32), target);
+    if let Some(warmup) = args.warmup {
+        adam.warmup_steps = warmup;
+    }
+    match args.decay_steps {
+        Some(0) => adam.schedule = LrSchedule::Constant,
+        Some(total_steps) => {
+            adam.schedule = LrSchedule::Cosine {
+                total_steps,
+                final_fraction: 0.1,
+            }
+        }
+        None => {}
+    }
+    adam
+}
+
 /// The largest batch the trainer takes (`Trainer::new` checks it too).
 const MAX_BATCH: usize = 65_536;
 
@@ -297,7 +317,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<String> {
     let config = TrainConfig {
         batch: args.batch,
         objective,
-        adam: family.info().adam(args.lr.map(|lr| lr as f32)),
+        adam: adam_config(family, target.as_ref(), args),
         seed: args.seed,
         held_out: 16,
         // A resumed model keeps its trained actnorm instead of re-fitting it to a batch.

@@ -816,7 +816,7 @@ impl Spec {
             train: TrainConfig {
                 batch: model.batch,
                 objective,
-                adam: model.flow.info().adam(model.lr),
+                adam: model.flow.info().adam_for(model.lr, target),
                 seed: self.seed,
                 // Why small: the app scores its own fixed held-out set (see `lab::session`).
                 held_out: 16,

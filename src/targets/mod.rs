@@ -175,6 +175,11 @@ pub trait Target: Send + Sync {
     fn has_smooth_log_density(&self) -> bool {
         false
     }
+    /// Whether this is a picture (painted or an image): finer detail than the toys, which some
+    /// families train on a longer schedule ([`FamilyInfo::adam_for`](crate::flows::FamilyInfo::adam_for)).
+    fn is_picture(&self) -> bool {
+        false
+    }
 
     /// `n` fresh samples.
     fn sample(&self, n: usize, rng: &mut Rng) -> Vec<[f32; 2]> {

@@ -374,4 +374,7 @@ impl Target for GridTarget {
     fn density_kind(&self) -> DensityKind {
         DensityKind::Exact
     }
+    fn is_picture(&self) -> bool {
+        true
+    }
 }

@@ -19,7 +19,7 @@ fn fit(config: &FlowConfig, target: &str, steps: u64, seed: u64) -> (f64, f64) {
         Arc::from(flowlab::targets::by_name(target).unwrap());
     let train = TrainConfig {
         batch: 512,
-        adam: config.family.info().adam(None),
+        adam: config.family.info().adam_for(None, target.as_ref()),
         seed,
         held_out: 16,
         ..TrainConfig::default()
@@ -55,10 +55,10 @@ fn realnvp_separates_eight_gaussians_and_fills_the_checkerboard_in_1000_steps() 
     }
 }
 
-/// NSF (the default: ReLU, its layers' own splines on the conditioning half) at five layers,
-/// 2,000 steps on the painted word FLOW: KL here 0.052/0.055/0.077 for seeds 1/2/3 (by
-/// `flowlab train` 0.059/0.052/0.075), where tanh reached 0.085/0.094/0.088, tanh without the
-/// own splines 0.085/0.082/0.094, and zuko's NSF(5) 0.058/0.086/0.089.
+/// NSF (the default: ReLU, its layers' own splines on the conditioning half, 3e-3 warmed up
+/// and decayed) at five layers, 2,000 steps on the painted word FLOW: KL here 0.036/0.045/0.048
+/// for seeds 1/2/3 (by `flowlab train` 0.044/0.047/0.052), where a constant 1e-3 reached
+/// 0.052/0.055/0.077, tanh 0.085/0.094/0.088, and zuko's NSF(5) 0.058/0.086/0.089.
 #[test]
 fn nsf_with_marginal_splines_fits_a_painted_word_in_2000_steps() {
     let config = FlowConfig {
@@ -69,6 +69,34 @@ fn nsf_with_marginal_splines_fits_a_painted_word_in_2000_steps() {
     for seed in 1..=3 {
         let (_, kl) = fit(&config, "paint_flow", 2000, seed);
         eprintln!("nsf paint_flow seed {seed}: KL {kl:.4}");
-        assert!(kl < 0.08, "seed {seed}: KL {kl:.3}");
+        assert!(kl < 0.065, "seed {seed}: KL {kl:.3}");
+    }
+}
+
+/// NSF at its default size (four layers, 23k parameters) after 1,000 steps on the checkerboard,
+/// with its default rate (3e-3, warmed up and decayed): held-out NLL here 3.553/3.542/3.550 for
+/// seeds 1/2/3 (by `flowlab train` on the peers' test set 3.544/3.537/3.549), where zuko's
+/// NSF(5), at its benchmark's constant 1e-3, reached 3.579/3.576/3.576 and flowlab's NSF(5) at
+/// that rate 3.592/3.599/3.603.
+#[test]
+fn nsf_fills_the_checkerboard_in_1000_steps() {
+    let config = FlowConfig::new(Family::Nsf);
+    for seed in 1..=3 {
+        let (nll, _) = fit(&config, "checkerboard", 1000, seed);
+        eprintln!("nsf checkerboard seed {seed}: NLL {nll:.4}");
+        assert!(nll < 3.57, "seed {seed}: held-out NLL {nll:.3}");
+    }
+}
+
+/// RealNVP on the painted word FLOW, 2,000 steps, with its picture schedule (5e-3 decayed over
+/// 2,000 steps rather than 800): KL by `flowlab train` 0.156/0.123/0.093 for seeds 1/2/3,
+/// against 0.202/0.181/0.121 with the toys' schedule and zuko's RealNVP(8) 0.153/0.126/0.177.
+#[test]
+fn realnvp_fits_a_painted_word_on_its_picture_schedule() {
+    let config = FlowConfig::new(Family::RealNvp);
+    for seed in 1..=3 {
+        let (_, kl) = fit(&config, "paint_flow", 2000, seed);
+        eprintln!("realnvp paint_flow seed {seed}: KL {kl:.4}");
+        assert!(kl < 0.17, "seed {seed}: KL {kl:.3}");
     }
 }

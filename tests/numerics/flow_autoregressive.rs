@@ -92,15 +92,17 @@ fn round_trips_and_log_dets_hold_beyond_two_dimensions() {
                 "{} D={dim}: |f(f⁻¹(x)) − x| up to {worst:e}",
                 family.name()
             );
+            // Relative beyond 1 nat: the perturbed ReLU networks send some points to |z| ≈ 9,000,
+            // where log q ≈ −4e7 carries f32's rounding of a few nats.
             let worst_lp = s
                 .log_prob
                 .iter()
                 .zip(&d.log_prob)
-                .map(|(a, b)| (a - b).abs())
+                .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
                 .fold(0.0f32, common::worst);
             assert!(
                 worst_lp < 1e-3,
-                "{} D={dim}: log q differs by {worst_lp:e}",
+                "{} D={dim}: log q differs by {worst_lp:e} (relative beyond 1 nat)",
                 family.name()
             );
 
@@ -117,13 +119,14 @@ fn round_trips_and_log_dets_hold_beyond_two_dimensions() {
     }
 }
 
-/// Trains a default-size flow (seed 0) for `steps` steps (batch 512, Adam 1e-3): the
-/// held-out NLL on 4096 target samples, and the mean loss of the last 100 steps.
+/// Trains a default flow (seed 0) for `steps` steps (batch 512, the family's own optimiser):
+/// the held-out NLL on 4096 target samples, and the mean loss of the last 100 steps.
 fn train(family: Family, target: &str, objective: ObjectiveKind, steps: usize) -> (f32, f32) {
     let flow = build_flow(&FlowConfig::new(family), 2, 0).expect("builds");
     let target = flowlab::targets::by_name(target).expect("target");
     let config = TrainConfig {
         objective,
+        adam: family.info().adam(None),
         ..TrainConfig::default()
     };
     let mut t = Trainer::new(flow, Arc::from(target), config).expect("trainer");
@@ -144,29 +147,30 @@ fn train(family: Family, target: &str, objective: ObjectiveKind, steps: usize) -
     (nll, mean_tail)
 }
 
-// MAF (5 layers, MADE 2→64→64→4 tanh), 1000 steps of MLE. On twomoons a plain PyTorch MAF
-// of the same shape reaches 1.918 at 1000 steps and zuko's MAF 1.797 (peers/README.md).
-// Measured here over flow/data seeds 0–3 (seed 0 is the test's): twomoons 1.831, 1.806,
-// 1.835, 1.865; 8gaussians 3.162, 3.146, 3.172, 3.150; checkerboard 3.832, 3.859, 3.806,
-// 3.834. Thresholds sit above the worst seed.
+// MAF (5 layers, MADE 2→64→64→4 ReLU, 2e-3 warmed up and decayed), 1000 steps of MLE. On
+// twomoons zuko's MAF reaches 1.744/1.790/1.903 over seeds 1–3 at 1000 steps, and a plain
+// PyTorch MAF of the same shape 1.918 (peers/README.md). Measured by `flowlab train` on the
+// peers' test sets over seeds 0–3: twomoons 1.720–1.748, 8gaussians 3.027–3.074, checkerboard
+// 3.696–3.768 (here, seed 0: 1.718, 3.037, 3.690). The tanh networks at a constant 1e-3 that
+// were the default before reached 1.806–1.884, 3.157–3.172 and 3.793–3.851, and fail these.
 
 #[test]
 fn maf_fits_two_moons() {
     let (nll, _) = train(Family::Maf, "twomoons", ObjectiveKind::Mle, 1000);
-    assert!(nll < 1.89, "{nll}");
+    assert!(nll < 1.78, "{nll}");
 }
 
 #[test]
 fn maf_fits_eight_gaussians() {
     let (nll, _) = train(Family::Maf, "8gaussians", ObjectiveKind::Mle, 1000);
-    assert!(nll < 3.22, "{nll}");
+    assert!(nll < 3.10, "{nll}");
 }
 
 #[test]
 fn maf_fits_checkerboard() {
     // The uniform checkerboard's entropy is ln 32 ≈ 3.466.
     let (nll, _) = train(Family::Maf, "checkerboard", ObjectiveKind::Mle, 1000);
-    assert!(nll < 3.90, "{nll}");
+    assert!(nll < 3.80, "{nll}");
 }
 
 #[test]
