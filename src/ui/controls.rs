@@ -460,7 +460,8 @@ fn model_rows(
     if response.changed() {
         draft.model.lr = Some(lr);
     }
-    track(response.on_hover_text(learning_rate_hint(draft.model.flow)));
+    let target = workspace.target().map(|t| t.target.as_ref());
+    track(response.on_hover_text(learning_rate_hint(draft.model.flow, target)));
     ui.end_row();
 
     let mut batch = draft.model.batch;
@@ -696,11 +697,16 @@ fn language_ui(ui: &mut egui::Ui, ctx: &mut PanelContext<'_>) {
     }
 }
 
-/// What the rate slider sets, and how the family's default schedule moves from it.
-fn learning_rate_hint(family: Family) -> String {
+/// What the rate slider sets, and how the family's default schedule on this target moves
+/// from it.
+fn learning_rate_hint(family: Family, target: Option<&dyn crate::targets::Target>) -> String {
     let info = family.info();
+    let adam = match target {
+        Some(target) => info.adam_for(None, target),
+        None => info.adam(None),
+    };
     let base = tr!("controls.learning_rate.hint");
-    match info.default_schedule {
+    match adam.schedule {
         crate::engine::LrSchedule::Cosine {
             total_steps,
             final_fraction,
@@ -709,7 +715,7 @@ fn learning_rate_hint(family: Family) -> String {
             tr!(
                 "controls.learning_rate.schedule",
                 family = names::family(family),
-                warmup = info.default_warmup_steps,
+                warmup = adam.warmup_steps,
                 fraction = final_fraction,
                 end = total_steps
             )
