@@ -246,8 +246,9 @@ pub const FAMILIES: &[FamilyInfo] = &[
         description: "Inverse autoregressive: MAF turned around; sampling in one pass, density one coordinate at a time (Kingma et al. 2016)",
         default_layers: 5,
         default_hidden: 64,
-        // tanh, and a constant rate: IAF trains by reverse KL by default, where MAF's
-        // measurements (by maximum likelihood) do not carry over and tanh was measured.
+        // tanh, and a constant rate: MAF's ReLU and schedule were measured on MAF only. IAF's
+        // density direction is MAF's sampling direction (sequential), so its training differs
+        // and needs measuring of its own before its defaults change.
         default_activation: Activation::Tanh,
         default_lr: 1e-3,
         default_warmup_steps: 0,
