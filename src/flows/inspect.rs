@@ -212,20 +212,60 @@ impl FlowInspector {
     }
 }
 
+/// The nodes of [`depth_graph`].
+#[derive(Clone, Copy, Debug)]
+pub struct DepthNodes {
+    /// `log p_depth(x)` per point.
+    pub log_prob: Var,
+    /// Layer `depth`'s sample-direction `log|det|` at `f_depth⁻¹(x)` per point (none at
+    /// depth 0).
+    pub layer_log_det: Option<Var>,
+}
+
+impl DepthNodes {
+    /// The nodes to read, `log_prob` first.
+    pub fn outputs(&self) -> Vec<Var> {
+        std::iter::once(self.log_prob)
+            .chain(self.layer_log_det)
+            .collect()
+    }
+}
+
+/// The graph of [`FlowInspector::depth_density`] at points `x`, built into `g` (the GPU's
+/// pictures compile the same one).
+pub fn depth_graph(flow: &Flow, g: &mut Graph, x: Var, depth: usize) -> DepthNodes {
+    let d = flow.density_graph_after(g, x, depth);
+    // `layers[0]` inverts layer `depth`: its sample-direction log-det is minus the inverse's.
+    let layer_log_det = d.layers.first().map(|l| g.neg(l.log_det));
+    DepthNodes {
+        log_prob: d.log_prob,
+        layer_log_det,
+    }
+}
+
+/// The particles of the layer view: base draws `eps` after every depth, `[z_0, z_1, …, z_K]`
+/// (`z_0` is the base's sample of `eps`, which for a learned base is not `eps` itself).
+pub fn trace_graph(flow: &Flow, g: &mut Graph, eps: Var) -> Vec<Var> {
+    let s = flow.sample_graph(g, eps);
+    let base = match s.layers.first() {
+        Some(_) => flow.base.sample(g, eps).0,
+        None => s.x,
+    };
+    std::iter::once(base)
+        .chain(s.layers.iter().map(|l| l.y))
+        .collect()
+}
+
 impl DepthProgram {
     fn compile(flow: &Flow, depth: usize, chunk: usize) -> Result<Self, ExecError> {
         let mut g = Graph::new();
         let x = g.input(chunk, flow.dim);
-        let d = flow.density_graph_after(&mut g, x, depth);
-        // `layers[0]` inverts layer `depth`: its sample-direction log-det is minus the inverse's.
-        let layer_log_det = d.layers.first().map(|l| g.neg(l.log_det));
-        let mut outputs = vec![d.log_prob];
-        outputs.extend(layer_log_det);
+        let d = depth_graph(flow, &mut g, x, depth);
         Ok(Self {
-            program: CpuProgram::compile(&g, &flow.store, &outputs)?,
+            program: CpuProgram::compile(&g, &flow.store, &d.outputs())?,
             x,
             log_prob: d.log_prob,
-            layer_log_det,
+            layer_log_det: d.layer_log_det,
         })
     }
 }

@@ -6,6 +6,7 @@
 //! - [`run`]: one model as the UI sees it (its trainer link, latest report, loss history);
 //! - [`protocol`]: the messages between the UI and a trainer;
 //! - [`backend`]: which executor (CPU or GPU) trains a model, and why;
+//! - [`gpu_pictures`]: the views' heavy pictures drawn on a GPU trainer's device;
 //! - [`session`]: the trainer's loop, the same in a Web Worker, a thread or the UI thread;
 //! - [`host`]: the trainer link trait and the UI-thread fallback;
 //! - [`status`]: the status snapshot behind the status line and the browser test hook;
@@ -17,6 +18,7 @@
 pub mod backend;
 pub mod budget;
 pub mod export;
+pub mod gpu_pictures;
 pub mod host;
 pub mod messages;
 pub mod names;

@@ -187,6 +187,10 @@ pub struct Report {
     /// that predates the choice.
     #[serde(default)]
     pub backend: Option<super::backend::Backend>,
+    /// The executor that draws the views' heavy pictures (the trace and the density grids),
+    /// and why the CPU when it does; `None` from a trainer that predates the choice.
+    #[serde(default)]
+    pub pictures_backend: Option<super::backend::Backend>,
     /// Milliseconds to evaluate the density of 1,000 points (measured while scoring).
     pub density_ms_per_1k: Option<f64>,
     /// Milliseconds to sample 1,000 points (measured while drawing the samples).

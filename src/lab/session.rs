@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::backend::{self, Backend, CpuReason, GpuAccess};
+use super::gpu_pictures::{GpuPictures, HeavyParts};
 use super::probe::ProbeProgram;
 use super::protocol::{
     FromTrainer, Report, RunError, RunSpec, Stage, ToTrainer, TrainerFault, TrainingEvent,
@@ -134,6 +135,12 @@ struct ActiveRun {
     next_pictures_ms: f64,
     /// The executor it trains on, and why.
     backend: Backend,
+    /// The GPU's share of the pictures, for a model the GPU trains.
+    gpu_pictures: Option<GpuPictures>,
+    /// Pictures the GPU drew, not yet reported.
+    ready_pictures: Option<Box<Pictures>>,
+    /// The executor that draws the heavy pictures, and why the CPU when it does.
+    pictures_backend: Backend,
 }
 
 /// Probes per point when measuring the Hutchinson estimator's spread.
@@ -164,19 +171,19 @@ fn trace_spread(flow: &crate::flows::Flow, time: f32, points: &[f32]) -> Option<
 struct Tracer {
     particles: usize,
     grid_lines: usize,
-    evaluator: FlowEvaluator,
+    /// The CPU's evaluator, made the first time the CPU traces.
+    evaluator: Option<FlowEvaluator>,
     inputs: Vec<f32>,
 }
 
 impl Tracer {
     /// The tracer in `slot`, (re)made if it was for another particle or line count.
-    fn ensure<'a>(
-        slot: &'a mut Option<Tracer>,
-        flow: &crate::flows::Flow,
+    fn ensure(
+        slot: &mut Option<Tracer>,
         seed: u64,
         particles: usize,
         grid_lines: usize,
-    ) -> Result<&'a mut Tracer, String> {
+    ) -> Result<&mut Tracer, String> {
         let fits = slot
             .as_ref()
             .is_some_and(|t| t.particles == particles && t.grid_lines == grid_lines);
@@ -189,11 +196,23 @@ impl Tracer {
             *slot = Some(Tracer {
                 particles,
                 grid_lines,
-                evaluator: FlowEvaluator::new(flow, 1024).map_err(|e| e.to_string())?,
+                evaluator: None,
                 inputs,
             });
         }
         slot.as_mut().ok_or_else(|| "no tracer".to_owned())
+    }
+
+    /// The trace on the CPU: every depth's points, depth-major.
+    fn trace_on_cpu(&mut self, flow: &crate::flows::Flow) -> Result<Vec<f32>, String> {
+        let evaluator = match &mut self.evaluator {
+            Some(evaluator) => evaluator,
+            slot => slot.insert(FlowEvaluator::new(flow, 1024).map_err(|e| e.to_string())?),
+        };
+        let trace = evaluator
+            .trace(flow, &self.inputs)
+            .map_err(|e| e.to_string())?;
+        Ok(trace.points.concat())
     }
 }
 
@@ -219,16 +238,28 @@ impl ActiveRun {
                 Trainer::new(flow, target.clone(), train.clone()).map_err(|e| model(&e))?;
             Ok::<_, RunError>((trainer, Backend::Cpu(reason)))
         };
-        let (mut trainer, backend) =
+        let (mut trainer, backend, device) =
             match backend::decide(spec.backend, gpu, train.objective, train.batch) {
                 Ok(ctx) => match Trainer::new_on(flow, target.clone(), train.clone(), Some(&ctx)) {
-                    Ok(trainer) => (trainer, Backend::Gpu(ctx.describe())),
+                    Ok(trainer) => (trainer, Backend::Gpu(ctx.describe()), Some(ctx)),
                     // The same model again, on the CPU: the GPU could not compile or run it.
-                    Err(error) => on_cpu(make_flow()?, CpuReason::Failed(error.to_string()))?,
+                    Err(error) => {
+                        let (trainer, backend) =
+                            on_cpu(make_flow()?, CpuReason::Failed(error.to_string()))?;
+                        (trainer, backend, None)
+                    }
                 },
-                Err(reason) => on_cpu(flow, reason)?,
+                Err(reason) => {
+                    let (trainer, backend) = on_cpu(flow, reason)?;
+                    (trainer, backend, None)
+                }
             };
         trainer.resume_at(spec.resume_step);
+        // The pictures are drawn where the model trains (see `gpu_pictures`).
+        let gpu_pictures = device
+            .as_ref()
+            .map(|ctx| GpuPictures::new(ctx, trainer.flow.layers.len()));
+        let pictures_backend = backend.clone();
         let sampler = FlowEvaluator::new(&trainer.flow, MODEL_SAMPLES).map_err(|e| model(&e))?;
         let inspector = inspect::FlowInspector::new(&trainer.flow, 1024);
         let config = &trainer.flow.config;
@@ -274,6 +305,9 @@ impl ActiveRun {
             pictured: None,
             next_pictures_ms: 0.0,
             backend,
+            gpu_pictures,
+            ready_pictures: None,
+            pictures_backend,
         })
     }
 
@@ -354,23 +388,30 @@ impl ActiveRun {
 
     /// New pictures for `request`, if the model or the request changed since the last ones
     /// and they are due: at once when paused or asked for something new, else no more often
-    /// than their cost allows.
+    /// than their cost allows. Pictures the GPU draws come from a later call, once they have
+    /// arrived ([`ActiveRun::poll_gpu_pictures`]).
     fn pictures_if_due(
         &mut self,
         request: &ViewRequest,
         now: f64,
         playing: bool,
     ) -> Result<Option<Box<Pictures>>, RunError> {
+        if let Some(ready) = self.ready_pictures.take() {
+            return Ok(Some(ready));
+        }
         if !self.pictures_due(request, now, playing) {
             return Ok(None);
         }
         let step = self.trainer.steps();
         let started = now_ms();
-        let pictures = self
-            .draw_pictures(request)
+        let drawn = self
+            .draw_pictures(request, now)
             .map_err(|message| RunError::new(Stage::Evaluation, message))?;
-        let cost = now_ms() - started;
         self.pictured = Some((step, request.clone()));
+        let Some(pictures) = drawn else {
+            return Ok(None);
+        };
+        let cost = now_ms() - started;
         self.next_pictures_ms = now + PICTURES_INTERVAL_MS.max(cost / PICTURES_SHARE);
         Ok(Some(Box::new(Pictures {
             cost_ms: cost,
@@ -378,8 +419,49 @@ impl ActiveRun {
         })))
     }
 
+    /// Takes the GPU's pictures if they have arrived (for [`ActiveRun::pictures_if_due`]). A
+    /// GPU that fails hands the pictures to the CPU, which draws them at the next chance.
+    fn poll_gpu_pictures(&mut self, now: f64) {
+        let Some(gpu) = &mut self.gpu_pictures else {
+            return;
+        };
+        match gpu.poll() {
+            None => {}
+            Some(Ok((pictures, submitted_ms))) => {
+                // Their cost is the wait from submission: the GPU's time, shared with the
+                // steps queued before them; the trainer's thread went on training.
+                let cost = now - submitted_ms;
+                self.next_pictures_ms = now + PICTURES_INTERVAL_MS.max(cost / PICTURES_SHARE);
+                self.ready_pictures = Some(Box::new(Pictures {
+                    cost_ms: cost,
+                    ..pictures
+                }));
+            }
+            Some(Err(error)) => self.pictures_to_cpu(CpuReason::Failed(error.to_string())),
+        }
+    }
+
+    /// The CPU draws the pictures from now on, for `reason` (the GPU failed or was lost).
+    fn pictures_to_cpu(&mut self, reason: CpuReason) {
+        log::warn!("flowlab: the views' pictures go to the CPU: {reason:?}");
+        self.gpu_pictures = None;
+        self.pictures_backend = Backend::Cpu(reason);
+        self.pictured = None;
+    }
+
+    /// Whether the GPU is drawing pictures.
+    fn pictures_on_the_way(&self) -> bool {
+        self.gpu_pictures.as_ref().is_some_and(GpuPictures::is_busy)
+    }
+
     /// Whether new pictures are due (see [`ActiveRun::pictures_if_due`]).
     fn pictures_due(&self, request: &ViewRequest, now: f64, playing: bool) -> bool {
+        if self.ready_pictures.is_some() {
+            return true;
+        }
+        if self.pictures_on_the_way() {
+            return false;
+        }
         let wants_any = request.particles > 0
             || (request.resolution > 0 && (request.density || request.depth.is_some()))
             || request.field
@@ -392,17 +474,22 @@ impl ActiveRun {
         wants_any && !(same_request && (same_step || (playing && now < self.next_pictures_ms)))
     }
 
-    fn draw_pictures(&mut self, request: &ViewRequest) -> Result<Pictures, String> {
-        let flow = &self.trainer.flow;
-        let layers = flow.layers.len();
+    /// The pictures for `request`: drawn on the CPU, or `None` when the GPU draws their heavy
+    /// parts (then they come from [`ActiveRun::poll_gpu_pictures`]).
+    fn draw_pictures(
+        &mut self,
+        request: &ViewRequest,
+        now: f64,
+    ) -> Result<Option<Pictures>, String> {
+        let layers = self.trainer.flow.layers.len();
         let resolution = request.resolution.min(MAX_RESOLUTION);
         let depth = request.depth.map(|d| d.min(layers));
         let mut pictures = Pictures {
             step: self.trainer.steps(),
             layers,
-            labels: inspect::layer_labels(flow),
+            labels: inspect::layer_labels(&self.trainer.flow),
             times: (0..=layers)
-                .map_while(|d| inspect::depth_time(flow, d))
+                .map_while(|d| inspect::depth_time(&self.trainer.flow, d))
                 .collect(),
             view: request.view,
             resolution,
@@ -410,51 +497,86 @@ impl ActiveRun {
             ..Pictures::default()
         };
         let particles = request.particles.min(MAX_PARTICLES);
-        if particles > 0 || request.grid_lines > 0 {
+        let traced = particles > 0 || request.grid_lines > 0;
+        if traced {
             let tracer = Tracer::ensure(
                 &mut self.tracer,
-                flow,
                 self.seed,
                 particles,
                 request.grid_lines.min(64),
             )?;
-            let trace = tracer
-                .evaluator
-                .trace(flow, &tracer.inputs)
-                .map_err(|e| e.to_string())?;
             pictures.particles = tracer.particles;
             pictures.grid_lines = tracer.grid_lines;
-            pictures.trace = trace.points.concat();
         }
-        if resolution > 0 {
-            let cells = DensityGrid::cell_centres(request.view, resolution, resolution);
+        let cells = if resolution > 0 && (depth.is_some() || request.density) {
+            DensityGrid::cell_centres(request.view, resolution, resolution)
+        } else {
+            Vec::new()
+        };
+        self.draw_light_parts(&mut pictures, request, &cells)?;
+        if let Some(gpu) = &mut self.gpu_pictures {
+            let heavy = HeavyParts {
+                trace_inputs: match &self.tracer {
+                    Some(tracer) if traced => &tracer.inputs,
+                    _ => &[],
+                },
+                cells: &cells,
+                depth,
+                density: request.density && self.adaptive.is_none(),
+            };
+            match gpu.submit(&self.trainer.flow, pictures.clone(), &heavy, now) {
+                Ok(()) => return Ok(None),
+                Err(error) => self.pictures_to_cpu(CpuReason::Failed(error.to_string())),
+            }
+        }
+        let flow = &self.trainer.flow;
+        if let Some(tracer) = &mut self.tracer
+            && traced
+        {
+            pictures.trace = tracer.trace_on_cpu(flow)?;
+        }
+        if !cells.is_empty() {
             if let Some(depth) = depth {
                 let at_depth = self
                     .inspector
                     .depth_density(flow, depth, &cells)
                     .map_err(|e| e.to_string())?;
-                if depth == layers && request.density {
+                if depth == layers && request.density && pictures.density.is_empty() {
                     pictures.density = at_depth.log_prob.clone();
                 }
                 pictures.depth_density = at_depth.log_prob;
                 pictures.log_det = at_depth.layer_log_det;
             }
-            if request.density
-                && let Some(adaptive) = self.adaptive.as_mut()
-            {
-                // The learned density by the model's evaluation solver (the layer view's
-                // intermediate densities stay on the training grid's RK4 segments).
-                let out = adaptive
-                    .density(flow, &cells, Tolerance::of(&flow.config.cnf))
-                    .map_err(|e| e.to_string())?;
-                pictures.density = out.log_prob;
-            } else if request.density && pictures.density.is_empty() {
+            if request.density && pictures.density.is_empty() {
                 pictures.density = self
                     .inspector
                     .depth_density(flow, layers, &cells)
                     .map_err(|e| e.to_string())?
                     .log_prob;
             }
+        }
+        Ok(Some(pictures))
+    }
+
+    /// The parts of the pictures that stay on the CPU whoever draws the rest: a CNF's density
+    /// by its adaptive solver, the probed points, the vector field.
+    fn draw_light_parts(
+        &mut self,
+        pictures: &mut Pictures,
+        request: &ViewRequest,
+        cells: &[f32],
+    ) -> Result<(), String> {
+        let flow = &self.trainer.flow;
+        if request.density
+            && !cells.is_empty()
+            && let Some(adaptive) = self.adaptive.as_mut()
+        {
+            // The learned density by the model's evaluation solver (the layer view's
+            // intermediate densities stay on the training grid's RK4 segments).
+            let out = adaptive
+                .density(flow, cells, Tolerance::of(&flow.config.cnf))
+                .map_err(|e| e.to_string())?;
+            pictures.density = out.log_prob;
         }
         if !request.probes.is_empty() {
             let probe = match &mut self.probe {
@@ -470,7 +592,8 @@ impl ActiveRun {
             }
         }
         if request.field {
-            let time = depth
+            let time = pictures
+                .depth
                 .and_then(|d| inspect::depth_time(flow, d))
                 .unwrap_or(0.0);
             let arrows = DensityGrid::cell_centres(request.view, FIELD_ARROWS, FIELD_ARROWS);
@@ -487,7 +610,7 @@ impl ActiveRun {
                 pictures.trace_spread = trace_spread(flow, time, probe);
             }
         }
-        Ok(pictures)
+        Ok(())
     }
 }
 
@@ -560,9 +683,20 @@ impl TrainLoop {
         Self::default()
     }
 
-    /// Whether the host should keep calling [`TrainLoop::tick`]: while playing, and while
-    /// GPU steps are on their way.
+    /// Whether the host should keep calling [`TrainLoop::tick`]: while playing, while GPU
+    /// steps are on their way, and while the GPU draws pictures.
     pub fn is_training(&self) -> bool {
+        self.steps_pending()
+            || !self.hung
+                && self
+                    .run
+                    .as_ref()
+                    .is_some_and(ActiveRun::pictures_on_the_way)
+    }
+
+    /// Whether steps are to be taken or on their way: playing, single steps asked for, GPU
+    /// steps in flight.
+    fn steps_pending(&self) -> bool {
         !self.hung
             && self.run.as_ref().is_some_and(|run| {
                 self.playing || self.steps_wanted > 0 || run.trainer.steps_in_flight() > 0
@@ -590,11 +724,12 @@ impl TrainLoop {
     /// may sleep that long instead of calling [`TrainLoop::tick`] in a busy loop.
     pub fn idle_ms(&self) -> f64 {
         if let Some(run) = &self.run
-            && run.trainer.steps_in_flight() > 0
+            && (run.trainer.steps_in_flight() > 0 || run.pictures_on_the_way())
             && (run.trainer.steps_in_flight() >= MAX_STEPS_AHEAD
                 || !(self.playing || self.steps_wanted > 0))
         {
-            // Nothing to do until the GPU's reports arrive: wait a little, don't spin.
+            // Nothing to do until the GPU's reports or pictures arrive: wait a little, don't
+            // spin.
             return GPU_WAIT_MS;
         }
         let (Some(cap), Some((since, from)), Some(run)) =
@@ -730,7 +865,7 @@ impl TrainLoop {
         if self.hung {
             return;
         }
-        if !self.is_training() {
+        if !self.steps_pending() {
             self.last_tick_ms = None;
         }
         let started = now_ms();
@@ -761,7 +896,7 @@ impl TrainLoop {
                 self.steps_wanted -= 1;
                 self.step_once();
             }
-            while self.is_training() && self.may_step() {
+            while self.steps_pending() && self.may_step() {
                 self.step_once();
                 if now_ms() - started >= TICK_MS || self.report_now {
                     break;
@@ -778,6 +913,9 @@ impl TrainLoop {
             && let Some(why) = run.trainer.gpu_failure()
         {
             run.backend = Backend::Cpu(CpuReason::Lost(why.to_owned()));
+            if run.gpu_pictures.is_some() {
+                run.pictures_to_cpu(CpuReason::Lost(why.to_owned()));
+            }
             self.report_now = true;
         }
     }
@@ -852,6 +990,9 @@ impl TrainLoop {
     fn report_if_due(&mut self) {
         self.watch_gpu();
         let now = now_ms();
+        if let Some(run) = &mut self.run {
+            run.poll_gpu_pictures(now);
+        }
         // Why pictures too: a slow report pace (a software-rendered page) must not slow the
         // views' pictures, which are what the student watches.
         let pictures_due = self
@@ -921,6 +1062,7 @@ impl TrainLoop {
             scored_at_step: run.scored_at_step.unwrap_or(0),
             events: std::mem::take(&mut self.events),
             backend: Some(run.backend.clone()),
+            pictures_backend: Some(run.pictures_backend.clone()),
             density_ms_per_1k: run.density_ms_per_1k,
             sample_ms_per_1k: run.sample_ms_per_1k,
             pictures,

@@ -156,6 +156,11 @@ pub struct ModelStatus {
     pub backend: &'static str,
     /// Why it trains on the CPU, or `null` (see the top level's `backend_reason`).
     pub backend_reason: Option<String>,
+    /// The executor that draws its views' heavy pictures (the particles through every layer,
+    /// the density grids): `"webgpu"` where the GPU trains it, else `"cpu"`.
+    pub pictures_backend: &'static str,
+    /// Why the CPU draws them, or `null`: the reason it trains there, or the GPU's failure.
+    pub pictures_backend_reason: Option<String>,
     /// Seconds spent training the current model so far (its trainer's clock: pictures and
     /// pauses excluded), as of its latest report.
     pub train_secs: f64,
@@ -194,6 +199,7 @@ impl StatusSnapshot {
             .map(|(run, model)| {
                 let report = run.latest();
                 let backend = report.and_then(|r| r.backend.as_ref());
+                let pictures_backend = report.and_then(|r| r.pictures_backend.as_ref());
                 ModelStatus {
                     flow: run.spec().flow.family.name().to_owned(),
                     step: report.map_or(0, |r| r.step),
@@ -214,6 +220,8 @@ impl StatusSnapshot {
                     restarts: run.restarts(),
                     backend: backend.map_or("cpu", Backend::name),
                     backend_reason: backend.and_then(Backend::reason),
+                    pictures_backend: pictures_backend.map_or("cpu", Backend::name),
+                    pictures_backend_reason: pictures_backend.and_then(Backend::reason),
                     train_secs: report.map_or(0.0, |r| r.train_secs),
                     scored_train_secs: run.scores().last().map(|s| s.train_secs),
                 }

@@ -811,3 +811,155 @@ fn a_batch_too_large_for_the_device_trains_in_parts_as_on_the_cpu() {
         first_gpu.loss, first_cpu.loss, first_gpu.grad_norm, first_cpu.grad_norm
     );
 }
+
+/// The pictures of a paused model after `steps` single steps, from a trainer on `gpu` (or the
+/// CPU), with the executor that drew them.
+fn pictures_after(
+    family: Family,
+    gpu: Option<&GpuContext>,
+    request: &flowlab::lab::views::ViewRequest,
+    steps: usize,
+) -> (
+    flowlab::lab::views::Pictures,
+    Option<flowlab::lab::backend::Backend>,
+) {
+    use flowlab::lab::backend::BackendChoice;
+    use flowlab::lab::protocol::{FromTrainer, ToTrainer};
+    use flowlab::lab::session::TrainLoop;
+    let mut train = TrainLoop::new();
+    train.set_gpu(gpu.cloned().ok_or_else(|| "none".to_owned()));
+    let mut spec = flowlab::lab::Spec::default();
+    spec.model.flow = family;
+    let target = spec.target.build().expect("target");
+    let mut run = spec.run_spec(&spec.model, target.as_ref());
+    run.backend = if gpu.is_some() {
+        BackendChoice::Webgpu
+    } else {
+        BackendChoice::Cpu
+    };
+    run.train.batch = 128;
+    train.handle(ToTrainer::Start {
+        generation: 1,
+        spec: Box::new(run),
+        playing: false,
+    });
+    for _ in 0..steps {
+        train.handle(ToTrainer::Step);
+        while train.is_training() {
+            train.tick();
+        }
+    }
+    // Asked for only now, so that they are drawn once (lavapipe takes seconds for a CNF's).
+    train.handle(ToTrainer::Views(request.clone()));
+    while train.is_training() {
+        train.tick();
+    }
+    let reports: Vec<_> = train
+        .drain()
+        .filter_map(|m| match m {
+            FromTrainer::Report(r) => Some(*r),
+            FromTrainer::Failed { error, .. } => panic!("{error:?}"),
+            _ => None,
+        })
+        .collect();
+    let last = reports.last().expect("a report");
+    let pictures = reports
+        .iter()
+        .rev()
+        .find_map(|r| r.pictures.clone())
+        .expect("pictures");
+    assert_eq!(pictures.step, steps as u64, "pictures of the last step");
+    (*pictures, last.pictures_backend.clone())
+}
+
+/// `max |a − b| / (1 + |b|)` over paired values; NaN when a value is.
+fn worst_gap(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs() / (1.0 + y.abs()))
+        .fold(0.0, |worst, gap| {
+            if gap.is_nan() {
+                f32::NAN
+            } else {
+                worst.max(gap)
+            }
+        })
+}
+
+#[test]
+fn the_views_pictures_of_a_gpu_trained_model_are_drawn_on_the_gpu_as_on_the_cpu() {
+    use flowlab::lab::backend::Backend;
+    use flowlab::lab::views::ViewRequest;
+    let Some(ctx) = context() else { return };
+    // Small, so that lavapipe draws them in seconds (runs of many points: the next test).
+    let request = ViewRequest {
+        particles: 300,
+        grid_lines: 2,
+        resolution: 24,
+        density: true,
+        depth: Some(2),
+        ..ViewRequest::default()
+    };
+    for family in [Family::RealNvp, Family::Cnf] {
+        let (gpu, backend) = pictures_after(family, Some(&ctx), &request, 2);
+        let (cpu, cpu_backend) = pictures_after(family, None, &request, 2);
+        assert!(matches!(backend, Some(Backend::Gpu(_))), "{backend:?}");
+        assert!(
+            matches!(cpu_backend, Some(Backend::Cpu(_))),
+            "{cpu_backend:?}"
+        );
+        for (name, a, b) in [
+            ("trace", &gpu.trace, &cpu.trace),
+            ("density", &gpu.density, &cpu.density),
+            ("depth density", &gpu.depth_density, &cpu.depth_density),
+            ("log det", &gpu.log_det, &cpu.log_det),
+        ] {
+            assert!(!b.is_empty(), "{family:?}: no {name} on the CPU");
+            // Both trainers took the same two steps, each in its own f32 arithmetic (measured:
+            // gaps of 5e-10 to 7e-7).
+            let gap = worst_gap(a, b);
+            assert!(gap < 1e-3, "{family:?} {name}: worst gap {gap}");
+        }
+        assert_eq!(gpu.particles, cpu.particles);
+        assert_eq!(gpu.labels, cpu.labels);
+    }
+}
+
+#[test]
+fn a_chunked_program_evaluates_any_number_of_points_in_runs_without_waiting() {
+    use flowlab::engine::gpu::ChunkedProgram;
+    let Some(ctx) = context() else { return };
+    let flow = build_flow(&FlowConfig::new(Family::RealNvp), 2, 5).expect("flow");
+    let mut g = Graph::new();
+    let x = g.input(100, 2);
+    let density = flow.density_graph(&mut g, x);
+    let mut program =
+        ChunkedProgram::compile(&ctx, &g, &flow.store, x, &[density.log_prob, density.z])
+            .expect("compile");
+    // 250 points: two full runs of 100 and a last one padded.
+    let mut points = vec![0.0; 500];
+    Rng::seed_from_u64(3).fill_normal(&mut points);
+    program
+        .submit(flow.store.values(), &points)
+        .expect("submit");
+    assert!(program.is_busy());
+    assert!(
+        program.submit(flow.store.values(), &points).is_err(),
+        "one at a time"
+    );
+    let outputs = loop {
+        if let Some(outputs) = program.poll() {
+            break outputs.expect("outputs");
+        }
+    };
+    assert!(!program.is_busy());
+    let cpu = flowlab::flows::FlowEvaluator::new(&flow, 64)
+        .expect("evaluator")
+        .density(&flow, &points)
+        .expect("density");
+    assert_eq!(outputs[0].len(), 250);
+    assert_eq!(outputs[1].len(), 500);
+    assert!(worst_gap(&outputs[0], &cpu.log_prob) < 1e-5);
+    assert!(worst_gap(&outputs[1], &cpu.z) < 1e-5);
+}

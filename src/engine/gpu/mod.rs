@@ -15,12 +15,14 @@
 //! can do.
 
 mod access;
+mod chunked;
 mod fuse;
 mod lower;
 mod order;
 mod program;
 mod training;
 
+pub use chunked::ChunkedProgram;
 pub use program::GpuProgram;
 pub use training::{GpuGradientProgram, GpuReadBack, GpuStepReport, REPORT_SLOTS};
 

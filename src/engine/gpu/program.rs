@@ -616,6 +616,14 @@ impl GpuProgram {
         });
     }
 
+    /// Requests `v`'s value after the runs submitted so far, without waiting (see
+    /// [`Self::read_later`]); it comes out of [`Self::finished_reads`] in request order.
+    pub(crate) fn read_var_later(&mut self, v: Var) -> Result<(), GpuError> {
+        let (offset, len) = self.readable(v)?;
+        self.read_later(offset, len);
+        Ok(())
+    }
+
     /// Read-backs requested but not yet taken by [`Self::finished_reads`].
     pub(crate) fn reads_pending(&self) -> usize {
         self.reads.len()
