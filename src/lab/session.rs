@@ -255,11 +255,19 @@ impl ActiveRun {
                 }
             };
         trainer.resume_at(spec.resume_step);
-        // The pictures are drawn where the model trains (see `gpu_pictures`).
-        let gpu_pictures = device
-            .as_ref()
-            .map(|ctx| GpuPictures::new(ctx, trainer.flow.layers.len()));
-        let pictures_backend = backend.clone();
+        // The pictures are drawn where the model trains (see `gpu_pictures`), but never on an
+        // emulated GPU, whatever `backend` says: a second's pictures would take a minute.
+        let (gpu_pictures, pictures_backend) = match device {
+            Some(ctx) if ctx.is_software() => (
+                None,
+                Backend::Cpu(CpuReason::PicturesOnEmulation(ctx.adapter_name())),
+            ),
+            Some(ctx) => (
+                Some(GpuPictures::new(&ctx, trainer.flow.layers.len())),
+                backend.clone(),
+            ),
+            None => (None, backend.clone()),
+        };
         let sampler = FlowEvaluator::new(&trainer.flow, MODEL_SAMPLES).map_err(|e| model(&e))?;
         let inspector = inspect::FlowInspector::new(&trainer.flow, 1024);
         let config = &trainer.flow.config;
@@ -437,7 +445,7 @@ impl ActiveRun {
                     ..pictures
                 }));
             }
-            Some(Err(error)) => self.pictures_to_cpu(CpuReason::Failed(error.to_string())),
+            Some(Err(error)) => self.pictures_to_cpu(CpuReason::PicturesFailed(error.to_string())),
         }
     }
 
@@ -526,7 +534,9 @@ impl ActiveRun {
             };
             match gpu.submit(&self.trainer.flow, pictures.clone(), &heavy, now) {
                 Ok(()) => return Ok(None),
-                Err(error) => self.pictures_to_cpu(CpuReason::Failed(error.to_string())),
+                Err(error) => {
+                    self.pictures_to_cpu(CpuReason::PicturesFailed(error.to_string()));
+                }
             }
         }
         let flow = &self.trainer.flow;

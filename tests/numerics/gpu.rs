@@ -901,8 +901,10 @@ fn the_views_pictures_of_a_gpu_trained_model_are_drawn_on_the_gpu_as_on_the_cpu(
         depth: Some(2),
         ..ViewRequest::default()
     };
+    // Counted as a real GPU: on an emulation the app draws the pictures on the CPU (below).
+    let hardware = ctx.clone().counted_as_hardware();
     for family in [Family::RealNvp, Family::Cnf] {
-        let (gpu, backend) = pictures_after(family, Some(&ctx), &request, 2);
+        let (gpu, backend) = pictures_after(family, Some(&hardware), &request, 2);
         let (cpu, cpu_backend) = pictures_after(family, None, &request, 2);
         assert!(matches!(backend, Some(Backend::Gpu(_))), "{backend:?}");
         assert!(
@@ -924,6 +926,16 @@ fn the_views_pictures_of_a_gpu_trained_model_are_drawn_on_the_gpu_as_on_the_cpu(
         assert_eq!(gpu.particles, cpu.particles);
         assert_eq!(gpu.labels, cpu.labels);
     }
+    // lavapipe as it is: the GPU trains (backend=webgpu), the CPU draws, and says why.
+    let (pictures, backend) = pictures_after(Family::RealNvp, Some(&ctx), &request, 1);
+    let Some(Backend::Cpu(reason @ flowlab::lab::backend::CpuReason::PicturesOnEmulation(_))) =
+        &backend
+    else {
+        panic!("{backend:?}")
+    };
+    let said = Backend::Cpu(reason.clone()).reason().expect("a reason");
+    assert!(said.contains("emulation"), "{said}");
+    assert!(!pictures.density.is_empty() && !pictures.trace.is_empty());
 }
 
 #[test]
@@ -962,4 +974,60 @@ fn a_chunked_program_evaluates_any_number_of_points_in_runs_without_waiting() {
     assert_eq!(outputs[1].len(), 500);
     assert!(worst_gap(&outputs[0], &cpu.log_prob) < 1e-5);
     assert!(worst_gap(&outputs[1], &cpu.z) < 1e-5);
+}
+
+#[test]
+fn a_playing_gpu_trainers_pictures_follow_its_steps() {
+    use flowlab::lab::backend::{Backend, BackendChoice};
+    use flowlab::lab::protocol::{FromTrainer, ToTrainer};
+    use flowlab::lab::session::TrainLoop;
+    use flowlab::lab::views::ViewRequest;
+    let Some(ctx) = context() else { return };
+    let mut train = TrainLoop::new();
+    train.set_gpu(Ok(ctx.counted_as_hardware()));
+    let mut spec = flowlab::lab::Spec::default();
+    spec.model.layers = Some(2);
+    spec.model.width = Some(16);
+    let target = spec.target.build().expect("target");
+    let mut run = spec.run_spec(&spec.model, target.as_ref());
+    run.backend = BackendChoice::Webgpu;
+    run.train.batch = 64;
+    train.handle(ToTrainer::Views(ViewRequest {
+        particles: 200,
+        resolution: 16,
+        density: true,
+        ..ViewRequest::default()
+    }));
+    train.handle(ToTrainer::Start {
+        generation: 1,
+        spec: Box::new(run),
+        playing: true,
+    });
+    // Until two sets of pictures have come, the second of a later step than the first.
+    let mut pictured = Vec::new();
+    let started = std::time::Instant::now();
+    while pictured.len() < 2 && started.elapsed().as_secs() < 300 {
+        train.tick();
+        for message in train.drain() {
+            match message {
+                FromTrainer::Report(report) => {
+                    if let Some(pictures) = &report.pictures {
+                        assert!(
+                            matches!(report.pictures_backend, Some(Backend::Gpu(_))),
+                            "{:?}",
+                            report.pictures_backend
+                        );
+                        assert_eq!(pictures.density.len(), 16 * 16);
+                        assert!(pictures.density.iter().all(|v| v.is_finite()));
+                        pictured.push((pictures.step, report.step));
+                    }
+                }
+                FromTrainer::Failed { error, .. } => panic!("{error:?}"),
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(pictured.len(), 2, "pictures in 300 s: {pictured:?}");
+    let ((first, _), (second, _)) = (pictured[0], pictured[1]);
+    assert!(second > first, "{pictured:?}");
 }

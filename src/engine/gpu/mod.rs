@@ -72,6 +72,9 @@ pub struct GpuContext {
     fault: Arc<std::sync::Mutex<Option<String>>>,
     /// A binding limit below the device's ([`Self::with_binding_limit`]).
     binding_limit: Option<u64>,
+    /// The automatic choices take a software adapter for a real GPU
+    /// ([`Self::counted_as_hardware`]).
+    counted_as_hardware: bool,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -137,6 +140,7 @@ impl GpuContext {
             info,
             fault,
             binding_limit: None,
+            counted_as_hardware: false,
         }
     }
 
@@ -144,6 +148,14 @@ impl GpuContext {
     /// a larger batch then trains in parts. For the tests.
     pub fn with_binding_limit(mut self, bytes: u64) -> Self {
         self.binding_limit = Some(bytes);
+        self
+    }
+
+    /// This context with its adapter taken for a real GPU by the automatic choices
+    /// ([`Self::is_software`] is false), so that the paths only a real GPU takes can be
+    /// tested on lavapipe: its results are right, only slow. For the tests.
+    pub fn counted_as_hardware(mut self) -> Self {
+        self.counted_as_hardware = true;
         self
     }
 
@@ -241,7 +253,7 @@ impl GpuContext {
     /// Whether the adapter is a CPU emulation (lavapipe, SwiftShader, WARP): correct, but
     /// slower than the CPU executor, so never chosen automatically.
     pub fn is_software(&self) -> bool {
-        self.info.device_type == wgpu::DeviceType::Cpu
+        !self.counted_as_hardware && self.info.device_type == wgpu::DeviceType::Cpu
     }
 
     /// Most bytes one storage binding may cover on this device.
