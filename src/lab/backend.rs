@@ -70,6 +70,12 @@ pub enum CpuReason {
     SmallBatch(usize),
     /// Reverse KL evaluates the target's score on the CPU inside every step.
     ReverseKl,
+    /// The automatic choice, for now: the first steps are timed on both executors
+    /// ([`super::race`]).
+    Measuring,
+    /// The automatic choice: timed on this device, the CPU's step was not slower than the
+    /// GPU's by enough ([`super::race::GPU_WIN_SHARE`]).
+    Slower(super::race::RaceTimes),
     /// The GPU could not compile or run the model.
     Failed(String),
     /// The views' pictures only: the GPU trains, but it is an emulation, where a 128² grid
@@ -116,6 +122,12 @@ impl Backend {
                 min = AUTO_GPU_MIN_BATCH
             ),
             CpuReason::ReverseKl => crate::tr!("lab.backend.reverse_kl").to_owned(),
+            CpuReason::Measuring => crate::tr!("lab.backend.measuring").to_owned(),
+            CpuReason::Slower(times) => crate::tr!(
+                "lab.backend.slower",
+                cpu = format!("{:.2}", times.cpu_ms),
+                gpu = format!("{:.2}", times.gpu_ms)
+            ),
             CpuReason::Failed(why) => crate::tr!("lab.backend.failed", why = why),
             CpuReason::Lost(why) => crate::tr!("lab.backend.lost", why = why),
             CpuReason::PicturesOnEmulation(adapter) => {

@@ -5,7 +5,8 @@
 //!   [`workspace::Command`]s;
 //! - [`run`]: one model as the UI sees it (its trainer link, latest report, loss history);
 //! - [`protocol`]: the messages between the UI and a trainer;
-//! - [`backend`]: which executor (CPU or GPU) trains a model, and why;
+//! - [`backend`]: which executor (CPU or GPU) trains a model, and why; [`race`]: `auto`'s
+//!   measurement of both on a real GPU;
 //! - [`gpu_pictures`]: the views' heavy pictures drawn on a GPU trainer's device;
 //! - [`session`]: the trainer's loop, the same in a Web Worker, a thread or the UI thread;
 //! - [`host`]: the trainer link trait and the UI-thread fallback;
@@ -25,6 +26,7 @@ pub mod names;
 pub mod notes;
 pub mod probe;
 pub mod protocol;
+pub mod race;
 pub mod run;
 pub mod session;
 pub mod spec;

@@ -191,6 +191,9 @@ pub struct Report {
     /// and why the CPU when it does; `None` from a trainer that predates the choice.
     #[serde(default)]
     pub pictures_backend: Option<super::backend::Backend>,
+    /// `backend=auto`'s measurement of both executors on this model, once it ended.
+    #[serde(default)]
+    pub race: Option<super::race::RaceTimes>,
     /// Milliseconds to evaluate the density of 1,000 points (measured while scoring).
     pub density_ms_per_1k: Option<f64>,
     /// Milliseconds to sample 1,000 points (measured while drawing the samples).

@@ -12,6 +12,7 @@ use super::probe::ProbeProgram;
 use super::protocol::{
     FromTrainer, Report, RunError, RunSpec, Stage, ToTrainer, TrainerFault, TrainingEvent,
 };
+use super::race::{Race, RaceTimes, Verdict};
 use super::views::{FIELD_ARROWS, Pictures, ViewRequest, base_grid};
 use crate::flows::cnf::AdaptiveEvaluator;
 use crate::flows::cnf::dopri::Tolerance;
@@ -141,6 +142,11 @@ struct ActiveRun {
     ready_pictures: Option<Box<Pictures>>,
     /// The executor that draws the heavy pictures, and why the CPU when it does.
     pictures_backend: Backend,
+    /// `backend=auto` on a real GPU: the GPU's trainer racing the live CPU trainer, with
+    /// its device.
+    race: Option<(Race, crate::engine::gpu::GpuContext)>,
+    /// The race's measurement, once it ended.
+    race_times: Option<RaceTimes>,
 }
 
 /// Probes per point when measuring the Hutchinson estimator's spread.
@@ -166,6 +172,24 @@ fn trace_spread(flow: &crate::flows::Flow, time: f32, points: &[f32]) -> Option<
     let n = gaussian.exact.len().max(1) as f32;
     let exact = gaussian.exact.iter().map(|v| v.abs()).sum::<f32>() / n;
     Some([exact, gaussian.estimate_std, rademacher.estimate_std])
+}
+
+/// Where a model trained on `backend` (on `device` when the GPU trains it) has its heavy
+/// pictures drawn: where it trains (see `gpu_pictures`), but never on an emulated GPU,
+/// whatever `backend=` says (a second's pictures would take a minute).
+fn pictures_device(
+    backend: &Backend,
+    device: Option<&crate::engine::gpu::GpuContext>,
+    layers: usize,
+) -> (Option<GpuPictures>, Backend) {
+    match device {
+        Some(ctx) if ctx.is_software() => (
+            None,
+            Backend::Cpu(CpuReason::PicturesOnEmulation(ctx.adapter_name())),
+        ),
+        Some(ctx) => (Some(GpuPictures::new(ctx, layers)), backend.clone()),
+        None => (None, backend.clone()),
+    }
 }
 
 struct Tracer {
@@ -238,8 +262,16 @@ impl ActiveRun {
                 Trainer::new(flow, target.clone(), train.clone()).map_err(|e| model(&e))?;
             Ok::<_, RunError>((trainer, Backend::Cpu(reason)))
         };
-        let (mut trainer, backend, device) =
+        let mut racer = None;
+        let (mut trainer, mut backend, device) =
             match backend::decide(spec.backend, gpu, train.objective, train.batch) {
+                // The automatic choice on a real GPU measures both (see `race`): the CPU
+                // trains meanwhile.
+                Ok(ctx) if spec.backend == backend::BackendChoice::Auto => {
+                    racer = Some(ctx);
+                    let (trainer, backend) = on_cpu(flow, CpuReason::Measuring)?;
+                    (trainer, backend, None)
+                }
                 Ok(ctx) => match Trainer::new_on(flow, target.clone(), train.clone(), Some(&ctx)) {
                     Ok(trainer) => (trainer, Backend::Gpu(ctx.describe()), Some(ctx)),
                     // The same model again, on the CPU: the GPU could not compile or run it.
@@ -255,19 +287,24 @@ impl ActiveRun {
                 }
             };
         trainer.resume_at(spec.resume_step);
-        // The pictures are drawn where the model trains (see `gpu_pictures`), but never on an
-        // emulated GPU, whatever `backend` says: a second's pictures would take a minute.
-        let (gpu_pictures, pictures_backend) = match device {
-            Some(ctx) if ctx.is_software() => (
-                None,
-                Backend::Cpu(CpuReason::PicturesOnEmulation(ctx.adapter_name())),
-            ),
-            Some(ctx) => (
-                Some(GpuPictures::new(&ctx, trainer.flow.layers.len())),
-                backend.clone(),
-            ),
-            None => (None, backend.clone()),
+        // The GPU's racer: the same model, the same data stream, from the same step.
+        let race = match racer {
+            Some(ctx) => {
+                match Trainer::new_on(make_flow()?, target.clone(), train.clone(), Some(&ctx)) {
+                    Ok(mut gpu) => {
+                        gpu.resume_at(spec.resume_step);
+                        Some((Race::new(gpu), ctx))
+                    }
+                    Err(error) => {
+                        backend = Backend::Cpu(CpuReason::Failed(error.to_string()));
+                        None
+                    }
+                }
+            }
+            None => None,
         };
+        let (gpu_pictures, pictures_backend) =
+            pictures_device(&backend, device.as_ref(), trainer.flow.layers.len());
         let sampler = FlowEvaluator::new(&trainer.flow, MODEL_SAMPLES).map_err(|e| model(&e))?;
         let inspector = inspect::FlowInspector::new(&trainer.flow, 1024);
         let config = &trainer.flow.config;
@@ -316,6 +353,8 @@ impl ActiveRun {
             gpu_pictures,
             ready_pictures: None,
             pictures_backend,
+            race,
+            race_times: None,
         })
     }
 
@@ -455,6 +494,13 @@ impl ActiveRun {
         self.gpu_pictures = None;
         self.pictures_backend = Backend::Cpu(reason);
         self.pictured = None;
+    }
+
+    /// Whether `auto`'s race holds the CPU trainer while the GPU's catches up.
+    fn race_holds_the_cpu(&self) -> bool {
+        self.race
+            .as_ref()
+            .is_some_and(|(race, _)| race.holds_the_cpu())
     }
 
     /// Whether the GPU is drawing pictures.
@@ -658,6 +704,9 @@ pub struct TrainLoop {
     steps_wanted: u32,
     /// When the last tick of a GPU trainer began (its training time runs between ticks).
     last_tick_ms: Option<f64>,
+    /// The share of the CPU's step time the GPU's must come within to win `auto`'s race
+    /// ([`super::race::GPU_WIN_SHARE`]; [`TrainLoop::set_race_share`]).
+    race_share: f64,
 }
 
 impl Default for TrainLoop {
@@ -679,6 +728,7 @@ impl Default for TrainLoop {
             speed: None,
             speed_anchor: None,
             hung: false,
+            race_share: super::race::GPU_WIN_SHARE,
             gpu: GpuAccess::Unknown,
             waiting_for_gpu: None,
             steps_wanted: 0,
@@ -709,8 +759,17 @@ impl TrainLoop {
     fn steps_pending(&self) -> bool {
         !self.hung
             && self.run.as_ref().is_some_and(|run| {
-                self.playing || self.steps_wanted > 0 || run.trainer.steps_in_flight() > 0
+                self.playing
+                    || self.steps_wanted > 0
+                    || run.trainer.steps_in_flight() > 0
+                    || run.race_holds_the_cpu()
             })
+    }
+
+    /// Sets the share of the CPU's step time the GPU's must come within to win `auto`'s race:
+    /// a share of 1,000 lets an emulated GPU win, so that the tests can follow the hand-over.
+    pub fn set_race_share(&mut self, share: f64) {
+        self.race_share = share;
     }
 
     /// Whether a model waits for the host to say which GPU it may use: the host then asks
@@ -734,7 +793,9 @@ impl TrainLoop {
     /// may sleep that long instead of calling [`TrainLoop::tick`] in a busy loop.
     pub fn idle_ms(&self) -> f64 {
         if let Some(run) = &self.run
-            && (run.trainer.steps_in_flight() > 0 || run.pictures_on_the_way())
+            && (run.trainer.steps_in_flight() > 0
+                || run.pictures_on_the_way()
+                || run.race_holds_the_cpu())
             && (run.trainer.steps_in_flight() >= MAX_STEPS_AHEAD
                 || !(self.playing || self.steps_wanted > 0))
         {
@@ -875,6 +936,7 @@ impl TrainLoop {
         if self.hung {
             return;
         }
+        self.advance_race();
         if !self.steps_pending() {
             self.last_tick_ms = None;
         }
@@ -902,11 +964,17 @@ impl TrainLoop {
             // Steps the GPU lost, run again on the CPU; single steps asked of a GPU that
             // failed before it could take them.
             self.collect_outcomes();
-            while self.steps_wanted > 0 {
+            let race_holds = |train: &Self| {
+                train
+                    .run
+                    .as_ref()
+                    .is_some_and(ActiveRun::race_holds_the_cpu)
+            };
+            while self.steps_wanted > 0 && !race_holds(self) {
                 self.steps_wanted -= 1;
                 self.step_once();
             }
-            while self.steps_pending() && self.may_step() {
+            while self.playing && !race_holds(self) && self.may_step() {
                 self.step_once();
                 if now_ms() - started >= TICK_MS || self.report_now {
                     break;
@@ -991,10 +1059,52 @@ impl TrainLoop {
             }
             return;
         }
+        if run.race_holds_the_cpu() {
+            // The GPU's racer catches up first; a later tick takes this step.
+            self.steps_wanted += 1;
+            return;
+        }
         let started = now_ms();
         let outcome = run.trainer.step();
-        self.train_secs += (now_ms() - started) / 1e3;
+        let ms = now_ms() - started;
+        self.train_secs += ms / 1e3;
+        if let Some((race, _)) = &mut run.race {
+            race.cpu_stepped(ms, run.trainer.steps());
+        }
         self.record(&outcome);
+    }
+
+    /// Moves `auto`'s race on, and hands the model to the GPU if the GPU won.
+    fn advance_race(&mut self) {
+        let Some(run) = &mut self.run else {
+            return;
+        };
+        let Some((race, _)) = &mut run.race else {
+            return;
+        };
+        let Some(verdict) = race.advance(now_ms(), self.race_share) else {
+            return;
+        };
+        let Some((race, ctx)) = run.race.take() else {
+            return;
+        };
+        run.backend = match verdict {
+            Verdict::Gpu(times) => {
+                run.trainer = race.into_gpu_trainer();
+                run.race_times = Some(times);
+                Backend::Gpu(ctx.describe())
+            }
+            Verdict::Cpu(times) => {
+                run.race_times = Some(times);
+                Backend::Cpu(CpuReason::Slower(times))
+            }
+            Verdict::GpuFailed(why) => Backend::Cpu(CpuReason::Failed(why)),
+        };
+        let device = matches!(run.backend, Backend::Gpu(_)).then_some(&ctx);
+        (run.gpu_pictures, run.pictures_backend) =
+            pictures_device(&run.backend, device, run.trainer.flow.layers.len());
+        run.pictured = None;
+        self.report_now = true;
     }
 
     fn report_if_due(&mut self) {
@@ -1073,6 +1183,7 @@ impl TrainLoop {
             events: std::mem::take(&mut self.events),
             backend: Some(run.backend.clone()),
             pictures_backend: Some(run.pictures_backend.clone()),
+            race: run.race_times,
             density_ms_per_1k: run.density_ms_per_1k,
             sample_ms_per_1k: run.sample_ms_per_1k,
             pictures,

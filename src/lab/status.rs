@@ -161,6 +161,9 @@ pub struct ModelStatus {
     pub pictures_backend: &'static str,
     /// Why the CPU draws them, or `null`: the reason it trains there, or the GPU's failure.
     pub pictures_backend_reason: Option<String>,
+    /// `backend=auto` on a real GPU: its first steps' milliseconds on each executor,
+    /// `{"cpu_ms":…, "gpu_ms":…}` (the faster trains on); `null` before or without the race.
+    pub race: Option<super::race::RaceTimes>,
     /// Seconds spent training the current model so far (its trainer's clock: pictures and
     /// pauses excluded), as of its latest report.
     pub train_secs: f64,
@@ -222,6 +225,7 @@ impl StatusSnapshot {
                     backend_reason: backend.and_then(Backend::reason),
                     pictures_backend: pictures_backend.map_or("cpu", Backend::name),
                     pictures_backend_reason: pictures_backend.and_then(Backend::reason),
+                    race: report.and_then(|r| r.race),
                     train_secs: report.map_or(0.0, |r| r.train_secs),
                     scored_train_secs: run.scores().last().map(|s| s.train_secs),
                 }

@@ -1031,3 +1031,130 @@ fn a_playing_gpu_trainers_pictures_follow_its_steps() {
     let ((first, _), (second, _)) = (pictured[0], pictured[1]);
     assert!(second > first, "{pictured:?}");
 }
+
+/// A small model trained by `auto` on lavapipe counted as a real GPU, playing until `steps`
+/// steps after its race ended, with the GPU winning when its step is within `share` of the
+/// CPU's; its last report.
+fn raced(ctx: &GpuContext, share: f64, steps: u64) -> flowlab::lab::protocol::Report {
+    use flowlab::lab::protocol::{FromTrainer, ToTrainer};
+    use flowlab::lab::session::TrainLoop;
+    let mut train = TrainLoop::new();
+    train.set_gpu(Ok(ctx.clone().counted_as_hardware()));
+    train.set_race_share(share);
+    let mut spec = flowlab::lab::Spec::default();
+    spec.model.layers = Some(1);
+    spec.model.width = Some(8);
+    let target = spec.target.build().expect("target");
+    let mut run = spec.run_spec(&spec.model, target.as_ref());
+    run.train.batch = flowlab::lab::backend::AUTO_GPU_MIN_BATCH;
+    train.handle(ToTrainer::Start {
+        generation: 1,
+        spec: Box::new(run),
+        playing: true,
+    });
+    let mut last = None;
+    let started = std::time::Instant::now();
+    while started.elapsed().as_secs() < 300 {
+        train.tick();
+        for message in train.drain() {
+            match message {
+                FromTrainer::Report(report) => last = Some(*report),
+                FromTrainer::Failed { error, .. } => panic!("{error:?}"),
+                _ => {}
+            }
+        }
+        if last
+            .as_ref()
+            .is_some_and(|r| r.race.is_some() && r.step >= steps)
+        {
+            break;
+        }
+    }
+    last.expect("a report")
+}
+
+#[test]
+fn auto_times_its_first_steps_on_both_executors_and_the_faster_trains_on() {
+    use flowlab::lab::backend::{Backend, CpuReason};
+    use flowlab::lab::race::{GPU_WIN_SHARE, TIMED_STEPS, WARMUP_STEPS};
+    let Some(ctx) = context() else { return };
+    let after_race = WARMUP_STEPS + TIMED_STEPS + 4;
+    // lavapipe runs a GPU's threads one after another: the CPU wins, and says by how much.
+    let cpu = raced(&ctx, GPU_WIN_SHARE, after_race);
+    // Measured: 1.6 ms a step on the CPU, 135 ms on lavapipe.
+    let times = cpu.race.expect("the race's times");
+    assert!(
+        times.cpu_ms > 0.0 && times.gpu_ms > times.cpu_ms,
+        "{times:?}"
+    );
+    let Some(Backend::Cpu(CpuReason::Slower(said))) = &cpu.backend else {
+        panic!("{:?}", cpu.backend)
+    };
+    assert_eq!(*said, times);
+    let reason = cpu
+        .backend
+        .as_ref()
+        .and_then(Backend::reason)
+        .expect("a reason");
+    assert!(reason.contains(&format!("{:.2}", times.gpu_ms)), "{reason}");
+    assert!(cpu.step >= after_race && cpu.loss.is_some_and(f64::is_finite));
+    // Told to let the GPU win: the GPU's trainer takes over at the CPU's step and trains on.
+    let gpu = raced(&ctx, 1e9, after_race);
+    assert!(
+        matches!(gpu.backend, Some(Backend::Gpu(_))),
+        "{:?}",
+        gpu.backend
+    );
+    assert!(matches!(gpu.pictures_backend, Some(Backend::Gpu(_))));
+    assert!(gpu.race.is_some());
+    assert!(gpu.step >= after_race && gpu.loss.is_some_and(f64::is_finite));
+}
+
+#[test]
+fn single_steps_through_autos_race_are_each_taken_once() {
+    use flowlab::lab::backend::Backend;
+    use flowlab::lab::protocol::{FromTrainer, ToTrainer};
+    use flowlab::lab::session::TrainLoop;
+    let Some(ctx) = context() else { return };
+    for share in [flowlab::lab::race::GPU_WIN_SHARE, 1e9] {
+        let mut train = TrainLoop::new();
+        train.set_gpu(Ok(ctx.clone().counted_as_hardware()));
+        train.set_race_share(share);
+        let mut spec = flowlab::lab::Spec::default();
+        spec.model.layers = Some(1);
+        spec.model.width = Some(8);
+        let target = spec.target.build().expect("target");
+        let mut run = spec.run_spec(&spec.model, target.as_ref());
+        run.train.batch = flowlab::lab::backend::AUTO_GPU_MIN_BATCH;
+        train.handle(ToTrainer::Start {
+            generation: 1,
+            spec: Box::new(run),
+            playing: false,
+        });
+        // Asked for in bursts, as a tool's step(n) does, while the race holds the CPU.
+        for _ in 0..5 {
+            for _ in 0..4 {
+                train.handle(ToTrainer::Step);
+            }
+            while train.is_training() {
+                train.tick();
+            }
+        }
+        let last = train
+            .drain()
+            .filter_map(|m| match m {
+                FromTrainer::Report(r) => Some(*r),
+                _ => None,
+            })
+            .next_back()
+            .expect("a report");
+        assert_eq!(last.step, 20, "share {share}");
+        assert!(last.race.is_some(), "share {share}: the race ended");
+        assert_eq!(
+            matches!(last.backend, Some(Backend::Gpu(_))),
+            share > 1.0,
+            "{:?}",
+            last.backend
+        );
+    }
+}
