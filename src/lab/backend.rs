@@ -49,12 +49,14 @@ impl BackendChoice {
     }
 }
 
-/// Below this batch the automatic choice keeps the CPU. Why 4,096: on the CPU a step of the
-/// reference RealNVP grows linearly with the batch (1.7 ms natively and ~5 ms in the page at
-/// 512), while a GPU step costs a near-constant ~0.5–1 ms of dispatch and read-back latency
-/// until the batch fills the GPU (`flowlab bench --backend gpu` measures both on a device);
-/// 4,096 is where that estimate says the GPU wins by a margin worth a second device. It
-/// has not been measured on a real GPU yet: `backend=webgpu` overrides it.
+/// Below this batch the automatic choice keeps the CPU without asking for a device; from it,
+/// on a real GPU, both executors are timed on the model ([`super::race`]) and the faster
+/// trains on. Why a floor at all: asking costs every model's worker a device and its
+/// shaders. Why 4,096: on the CPU a step of the reference RealNVP grows linearly with the
+/// batch (1.7 ms natively and ~5 ms in the page at 512), while a GPU step costs a
+/// near-constant ~0.5–1 ms of dispatch and read-back latency until the batch fills the GPU;
+/// 4,096 is where that estimate says the GPU may win. The estimate is not measured on a real
+/// GPU yet (the race above it is): `backend=webgpu` overrides it.
 pub const AUTO_GPU_MIN_BATCH: usize = 4096;
 
 /// Why a model trains on the CPU.

@@ -46,10 +46,7 @@ impl Panel for StatusPanel {
                 backend = status.backend.to_uppercase(),
                 gpu = gpu,
             ))
-            .on_hover_text(match &status.backend_reason {
-                Some(reason) => format!("{}\n{reason}", tr!("status.compute.hint")),
-                None => tr!("status.compute.hint").to_owned(),
-            });
+            .on_hover_text(compute_hint(status));
             ui.separator();
             let (thread, why) = match status.training_thread {
                 "worker" => (
@@ -138,4 +135,27 @@ impl Panel for StatusPanel {
             ui.label(RichText::new(tr!("status.error", error = error)).color(ERROR_COLOR));
         }
     }
+}
+
+/// The compute label's tooltip: what it means, why the CPU trains (if it does), `auto`'s
+/// timings of both executors (if it raced them), and why the CPU draws the views while the
+/// GPU trains.
+fn compute_hint(status: &crate::lab::StatusSnapshot) -> String {
+    let mut lines = vec![tr!("status.compute.hint").to_owned()];
+    lines.extend(status.backend_reason.clone());
+    if let Some(model) = status.models.first() {
+        if let Some(times) = model.race
+            && model.backend_reason.is_none()
+        {
+            lines.push(tr!(
+                "status.compute.race",
+                cpu = format!("{:.2}", times.cpu_ms),
+                gpu = format!("{:.2}", times.gpu_ms)
+            ));
+        }
+        if model.pictures_backend != model.backend {
+            lines.extend(model.pictures_backend_reason.clone());
+        }
+    }
+    lines.join("\n")
 }

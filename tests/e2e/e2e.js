@@ -307,6 +307,11 @@ test('WebGPU compute: backend=webgpu trains on the GPU executor in the worker, i
   await loadApp(page, `${BASE}#${scene}&backend=webgpu`);
   const ready = await waitForBackend(page, 'webgpu');
   check(ready.backend === 'webgpu' && ready.backend_reason === null, `backend ${ready.backend}: ${ready.backend_reason}`);
+  // The views are drawn on the CPU all the same: on an emulated GPU a second's pictures take a
+  // minute (measured: 50 s for the first, against 0.1-0.4 s on the CPU).
+  const drawn = ready.models[0];
+  check(drawn.pictures_backend === 'cpu' && /emulation/.test(drawn.pictures_backend_reason || ''),
+    `pictures on ${drawn.pictures_backend}: ${drawn.pictures_backend_reason}`);
   // Why 10 minutes: SwiftShader runs the GPU executor's row chains on the CPU thread by thread,
   // several seconds a step (a correctness test: `auto` never trains on an emulation).
   const gpu = await stepTo(page, 50, 600_000);
@@ -340,6 +345,7 @@ test('WebGPU compute: backend=webgpu trains on the GPU executor in the worker, i
   const auto = await waitForBackend(page, 'cpu');
   console.log(`    auto at batch 4096: ${auto.backend_reason}`);
   check(/emulation/.test(auto.backend_reason || ''), `auto's reason: ${auto.backend_reason}`);
+  check(auto.models[0].race === null, `auto raced an emulation: ${JSON.stringify(auto.models[0].race)}`);
   await page.evaluate((s) => { window.location.hash = s; }, scene);
   await page.waitForFunction(() => /batch 128/.test(JSON.parse(window.flowlab.status()).backend_reason || ''),
     null, { timeout: 60_000, polling: 200 });
