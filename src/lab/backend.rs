@@ -81,7 +81,7 @@ pub enum CpuReason {
     /// The GPU could not compile or run the model.
     Failed(String),
     /// The views' pictures only: the GPU trains, but it is an emulation, where a 128² grid
-    /// and 10,000 particles took 50 s against the CPU's 0.4 s (headless Chromium on
+    /// and 10,000 particles took 50 s against the CPU's 0.12–0.26 s (headless Chromium on
     /// SwiftShader).
     PicturesOnEmulation(String),
     /// The views' pictures only: the GPU failed to draw them.

@@ -308,7 +308,7 @@ test('WebGPU compute: backend=webgpu trains on the GPU executor in the worker, i
   const ready = await waitForBackend(page, 'webgpu');
   check(ready.backend === 'webgpu' && ready.backend_reason === null, `backend ${ready.backend}: ${ready.backend_reason}`);
   // The views are drawn on the CPU all the same: on an emulated GPU a second's pictures take a
-  // minute (measured: 50 s for the first, against 0.1-0.4 s on the CPU).
+  // minute (measured: 50 s for the first set, against 0.12-0.26 s on the CPU).
   const drawn = ready.models[0];
   check(drawn.pictures_backend === 'cpu' && /emulation/.test(drawn.pictures_backend_reason || ''),
     `pictures on ${drawn.pictures_backend}: ${drawn.pictures_backend_reason}`);
