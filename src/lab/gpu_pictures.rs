@@ -17,9 +17,15 @@ use crate::engine::Graph;
 use crate::engine::gpu::{ChunkedProgram, GpuContext, GpuError};
 use crate::flows::{Flow, inspect};
 
-/// Points per GPU run. Why 16,384: a 128² grid in one run; the reference RealNVP's density
-/// graph at this size needs ~40 MB, within the 128 MiB one binding covers on every device.
+/// Points per GPU run, at most. Why 16,384: a 128² grid in one run; the reference RealNVP's
+/// density graph at this size needs 9 MB.
 pub const GPU_ROWS: usize = 16_384;
+/// Bytes one picture's program may take on the device; a graph that needs more runs on fewer
+/// points at a time. Why: a CNF's density graph keeps every RK4 stage for its backward
+/// integration, 40 KB a point (660 MB at 16,384 points), and the page's GPU memory is shared.
+pub const PICTURE_BYTES: u64 = 64 << 20;
+/// Points per run, at least, before a graph is called too large for the GPU.
+const MIN_ROWS: usize = 64;
 
 /// What the GPU draws of one set of pictures.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,10 +42,12 @@ pub struct HeavyParts<'a> {
 
 /// The GPU's share of the views: programs compiled per shape, and the pictures on their way.
 pub struct GpuPictures {
+    /// The device, its bindings limited to [`PICTURE_BYTES`].
     ctx: GpuContext,
-    trace: Option<ChunkedProgram>,
-    /// By depth `0…K`.
-    depths: Vec<Option<ChunkedProgram>>,
+    /// The trace's program, with the points per run it was asked for.
+    trace: Option<(usize, ChunkedProgram)>,
+    /// By depth `0…K`, the same; only the depths of the latest request are kept.
+    depths: Vec<Option<(usize, ChunkedProgram)>>,
     job: Option<Job>,
 }
 
@@ -71,7 +79,7 @@ impl GpuPictures {
     /// Pictures for a flow with `layers` layers on `ctx`. Compiles nothing yet.
     pub fn new(ctx: &GpuContext, layers: usize) -> Self {
         Self {
-            ctx: ctx.clone(),
+            ctx: ctx.clone().with_binding_limit(PICTURE_BYTES),
             trace: None,
             depths: (0..=layers).map(|_| None).collect(),
             job: None,
@@ -102,10 +110,13 @@ impl GpuPictures {
         if !heavy.trace_inputs.is_empty() {
             let rows = (heavy.trace_inputs.len() / flow.dim).clamp(1, GPU_ROWS);
             let program = match &mut self.trace {
-                Some(p) if p.rows() == rows => p,
-                slot => slot.insert(compile(&self.ctx, flow, rows, |g, x| {
-                    inspect::trace_graph(flow, g, x)
-                })?),
+                Some((wanted, p)) if *wanted == rows => p,
+                slot => {
+                    let compiled = compile(&self.ctx, flow, rows, |g, x| {
+                        inspect::trace_graph(flow, g, x)
+                    })?;
+                    &mut slot.insert((rows, compiled)).1
+                }
             };
             program.submit(params, heavy.trace_inputs)?;
             parts.push(PartKind::Trace);
@@ -128,12 +139,25 @@ impl GpuPictures {
                     .get_mut(depth)
                     .ok_or_else(|| GpuError::Validation(format!("no depth {depth}")))?;
                 let program = match slot {
-                    Some(p) if p.rows() == rows => p,
-                    slot => slot.insert(compile(&self.ctx, flow, rows, |g, x| {
-                        inspect::depth_graph(flow, g, x, depth).outputs()
-                    })?),
+                    Some((wanted, p)) if *wanted == rows => p,
+                    slot => {
+                        let compiled = compile(&self.ctx, flow, rows, |g, x| {
+                            inspect::depth_graph(flow, g, x, depth).outputs()
+                        })?;
+                        &mut slot.insert((rows, compiled)).1
+                    }
                 };
                 program.submit(params, heavy.cells)?;
+            }
+        }
+        // Why drop the others: a scrubbed depth would keep its buffers otherwise (a CNF's are
+        // up to 64 MB a depth); compiling one again takes a fraction of a second.
+        for (depth, slot) in self.depths.iter_mut().enumerate() {
+            let used = parts
+                .iter()
+                .any(|k| matches!(*k, PartKind::Depth(d) | PartKind::Density(d) if d == depth));
+            if !used {
+                *slot = None;
             }
         }
         self.job = Some(Job {
@@ -157,10 +181,12 @@ impl GpuPictures {
         let job = self.job.as_mut()?;
         for part in job.parts.iter_mut().filter(|p| p.outputs.is_none()) {
             let program = match part.kind {
-                PartKind::Trace => self.trace.as_mut(),
-                PartKind::Depth(d) | PartKind::Density(d) => {
-                    self.depths.get_mut(d).and_then(Option::as_mut)
-                }
+                PartKind::Trace => self.trace.as_mut().map(|(_, p)| p),
+                PartKind::Depth(d) | PartKind::Density(d) => self
+                    .depths
+                    .get_mut(d)
+                    .and_then(Option::as_mut)
+                    .map(|(_, p)| p),
             };
             let Some(program) = program else {
                 self.job = None;
@@ -200,15 +226,21 @@ impl GpuPictures {
     }
 }
 
-/// `build`'s graph over an input of `rows × dim` points, compiled for the GPU.
+/// `build`'s graph over an input of `rows × dim` points, compiled for the GPU; over half as
+/// many points at a time while its buffers exceed what `ctx` binds.
 fn compile(
     ctx: &GpuContext,
     flow: &Flow,
-    rows: usize,
-    build: impl FnOnce(&mut Graph, crate::engine::Var) -> Vec<crate::engine::Var>,
+    mut rows: usize,
+    build: impl Fn(&mut Graph, crate::engine::Var) -> Vec<crate::engine::Var>,
 ) -> Result<ChunkedProgram, GpuError> {
-    let mut g = Graph::new();
-    let x = g.input(rows, flow.dim);
-    let outputs = build(&mut g, x);
-    ChunkedProgram::compile(ctx, &g, &flow.store, x, &outputs)
+    loop {
+        let mut g = Graph::new();
+        let x = g.input(rows, flow.dim);
+        let outputs = build(&mut g, x);
+        match ChunkedProgram::compile(ctx, &g, &flow.store, x, &outputs) {
+            Err(GpuError::TooLarge { .. }) if rows / 2 >= MIN_ROWS => rows /= 2,
+            result => return result,
+        }
+    }
 }

@@ -1158,3 +1158,51 @@ fn single_steps_through_autos_race_are_each_taken_once() {
         );
     }
 }
+
+#[test]
+fn pictures_too_large_for_a_binding_run_on_fewer_points_at_a_time() {
+    use flowlab::flows::inspect::FlowInspector;
+    use flowlab::lab::gpu_pictures::{GpuPictures, HeavyParts};
+    use flowlab::lab::views::Pictures;
+    let Some(ctx) = context() else { return };
+    let flow = build_flow(&FlowConfig::new(Family::RealNvp), 2, 7).expect("flow");
+    let layers = flow.layers.len();
+    // 1 MB a binding: the 48² grid's 2,304 points need 1.3 MB, so they run in halves.
+    let mut gpu = GpuPictures::new(&ctx.with_binding_limit(1 << 20), layers);
+    let mut cells = vec![0.0; 2 * 48 * 48];
+    Rng::seed_from_u64(4).fill_normal(&mut cells);
+    let mut eps = vec![0.0; 2 * 300];
+    Rng::seed_from_u64(5).fill_normal(&mut eps);
+    let skeleton = Pictures {
+        layers,
+        ..Pictures::default()
+    };
+    let heavy = HeavyParts {
+        trace_inputs: &eps,
+        cells: &cells,
+        depth: Some(3),
+        density: true,
+    };
+    gpu.submit(&flow, skeleton, &heavy, 0.0).expect("submitted");
+    let (pictures, _) = loop {
+        if let Some(done) = gpu.poll() {
+            break done.expect("pictures");
+        }
+    };
+    let mut inspector = FlowInspector::new(&flow, 256);
+    let at_depth = inspector.depth_density(&flow, 3, &cells).expect("depth");
+    let at_end = inspector.depth_density(&flow, layers, &cells).expect("end");
+    let trace = flowlab::flows::FlowEvaluator::new(&flow, 64)
+        .expect("evaluator")
+        .trace(&flow, &eps)
+        .expect("trace");
+    for (name, a, b) in [
+        ("density", &pictures.density, &at_end.log_prob),
+        ("depth density", &pictures.depth_density, &at_depth.log_prob),
+        ("log det", &pictures.log_det, &at_depth.layer_log_det),
+        ("trace", &pictures.trace, &trace.points.concat()),
+    ] {
+        let gap = worst_gap(a, b);
+        assert!(gap < 1e-5, "{name}: worst gap {gap}");
+    }
+}

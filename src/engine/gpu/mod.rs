@@ -145,9 +145,10 @@ impl GpuContext {
     }
 
     /// This context with programs limited to `bytes` in one binding, as on a smaller device:
-    /// a larger batch then trains in parts. For the tests.
+    /// a larger batch then trains in parts (the tests), a picture runs on fewer points at a
+    /// time (the views' budget, `lab::gpu_pictures`).
     pub fn with_binding_limit(mut self, bytes: u64) -> Self {
-        self.binding_limit = Some(bytes);
+        self.binding_limit = Some(self.binding_limit.map_or(bytes, |limit| limit.min(bytes)));
         self
     }
 
