@@ -45,10 +45,11 @@ pub enum InjectedFault {
 
 impl InjectedFault {
     /// Every fault, by the name the hook takes.
-    pub const ALL: [(&'static str, InjectedFault); 3] = [
+    pub const ALL: [(&'static str, InjectedFault); 4] = [
         ("panic", InjectedFault::Panic),
         ("trainer-crash", InjectedFault::Trainer(TrainerFault::Crash)),
         ("trainer-hang", InjectedFault::Trainer(TrainerFault::Hang)),
+        ("gpu-lost", InjectedFault::Trainer(TrainerFault::LoseGpu)),
     ];
 
     /// The fault called `name`; `Err` lists the names.
@@ -71,6 +72,9 @@ pub enum TrainerFault {
     Crash,
     /// The trainer stops answering, as a worker stuck in a loop would.
     Hang,
+    /// The trainer's GPU device is destroyed, as a lost GPU would be (a driver reset, a
+    /// browser reclaiming it): a model it trains must go on on the CPU and say why.
+    LoseGpu,
 }
 
 /// UI → trainer.

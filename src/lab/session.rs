@@ -916,6 +916,12 @@ impl TrainLoop {
                 self.hung = true;
                 return;
             }
+            ToTrainer::Fault(TrainerFault::LoseGpu) => {
+                if let GpuAccess::Ready(ctx) = &self.gpu {
+                    ctx.destroy();
+                }
+                // The model's next GPU step finds it failed (see `watch_gpu`).
+            }
             ToTrainer::Pace { report_every_ms } => {
                 self.report_every_ms = if report_every_ms.is_finite() {
                     report_every_ms.clamp(10.0, 5000.0)
@@ -988,12 +994,14 @@ impl TrainLoop {
     fn watch_gpu(&mut self) {
         if let Some(run) = &mut self.run
             && matches!(run.backend, Backend::Gpu(_))
-            && let Some(why) = run.trainer.gpu_failure()
+            && let Some(why) = run.trainer.gpu_failure().map(str::to_owned)
         {
-            run.backend = Backend::Cpu(CpuReason::Lost(why.to_owned()));
+            run.backend = Backend::Cpu(CpuReason::Lost(why.clone()));
             if run.gpu_pictures.is_some() {
-                run.pictures_to_cpu(CpuReason::Lost(why.to_owned()));
+                run.pictures_to_cpu(CpuReason::Lost(why.clone()));
             }
+            // A later model must not be started on the lost device.
+            self.gpu = GpuAccess::Unavailable(why);
             self.report_now = true;
         }
     }

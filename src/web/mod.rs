@@ -212,8 +212,8 @@ fn install_status_hook(runner: &eframe::WebRunner) -> Result<(), JsValue> {
 
 /// `window.flowlab.inject_fault(name)`: proves the app survives a fault — `"panic"` (the app
 /// panics in its next frame: the crash page), `"trainer-crash"` (the first model's worker
-/// dies), `"trainer-hang"` (it stops answering). Answers `{"injected": name}` or
-/// `{"error": …}`.
+/// dies), `"trainer-hang"` (it stops answering), `"gpu-lost"` (its GPU device is destroyed).
+/// Answers `{"injected": name}` or `{"error": …}`.
 fn inject_fault_json(name: String) -> String {
     match crate::lab::protocol::InjectedFault::from_name(&name) {
         Ok(fault) => {

@@ -350,6 +350,23 @@ test('WebGPU compute: backend=webgpu trains on the GPU executor in the worker, i
   await page.waitForFunction(() => /batch 128/.test(JSON.parse(window.flowlab.status()).backend_reason || ''),
     null, { timeout: 60_000, polling: 200 });
   console.log(`    auto at batch 128: ${(await status(page)).backend_reason}`);
+  // A lost GPU (a driver reset, the browser reclaiming it) while the GPU trains: the CPU goes
+  // on from the last parameters the GPU returned, and says why.
+  await page.evaluate((s) => { window.location.hash = s; }, `target=twomoons&seed=3&batch=128&backend=webgpu`);
+  const before = await playingAt(1);
+  check(JSON.parse(await page.evaluate(() => window.flowlab.inject_fault('gpu-lost'))).injected === 'gpu-lost',
+    'gpu-lost not taken');
+  await page.waitForFunction(() => JSON.parse(window.flowlab.status()).backend === 'cpu', null,
+    { timeout: 120_000, polling: 250 });
+  const lost = await status(page);
+  console.log(`    GPU lost at step ${before.step}: ${lost.backend_reason}`);
+  check(/failed while training/.test(lost.backend_reason || '') && lost.error === null,
+    `after the loss: ${lost.backend_reason}; error ${lost.error}`);
+  await page.waitForFunction((k) => JSON.parse(window.flowlab.status()).step >= k + 50, lost.step,
+    { timeout: 60_000, polling: 250 });
+  const resumed = await status(page);
+  check(Number.isFinite(resumed.loss) && resumed.models[0].restarts === 0,
+    `after the loss: loss ${resumed.loss}, restarts ${resumed.models[0].restarts}`);
 }));
 
 test('WebGPU compute fallback: without WebGPU, backend=webgpu trains on the CPU and says why', () => withPage(WEBGL2_FLAGS, async (page) => {

@@ -752,7 +752,10 @@ fn a_trainer_whose_gpu_is_lost_reports_the_cpu_and_why() {
         report.backend
     );
     assert_eq!(report.step, 10);
-    ctx.destroy();
+    // The test hook's fault: the loop destroys its device, as a lost GPU would be.
+    train.handle(ToTrainer::Fault(
+        flowlab::lab::protocol::TrainerFault::LoseGpu,
+    ));
     let report = steps(&mut train, 10);
     let Some(Backend::Cpu(CpuReason::Lost(why))) = &report.backend else {
         panic!("{:?}", report.backend)
