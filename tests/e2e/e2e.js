@@ -302,7 +302,7 @@ async function waitForBackend(page, backend) {
   return status(page);
 }
 
-test('WebGPU compute: backend=webgpu trains on the GPU executor in the worker, its loss after 50 steps matches the CPU path with the same seed; auto keeps the CPU on an emulated GPU and says why', () => withPage(WEBGPU_FLAGS, async (page) => {
+test('WebGPU compute: backend=webgpu trains on the GPU executor in the worker, its loss after 50 steps matches the CPU path with the same seed; auto keeps the CPU on an emulated GPU and says why; a lost GPU hands training to the CPU', () => withPage(WEBGPU_FLAGS, async (page) => {
   const scene = 'target=twomoons&autoplay=0&seed=3&batch=128';
   await loadApp(page, `${BASE}#${scene}&backend=webgpu`);
   const ready = await waitForBackend(page, 'webgpu');
