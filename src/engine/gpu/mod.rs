@@ -234,12 +234,13 @@ impl GpuContext {
         Ok(ctx)
     }
 
-    /// The adapter's name (in a browser its description, often empty).
+    /// The adapter's name (in a browser its description, often empty: then the API's name,
+    /// e.g. `WebGPU`, read in reasons as "the GPU adapter (WebGPU)").
     pub fn adapter_name(&self) -> String {
-        if self.info.name.is_empty() {
-            format!("{:?}", self.info.backend)
-        } else {
-            self.info.name.clone()
+        match self.info.backend {
+            _ if !self.info.name.is_empty() => self.info.name.clone(),
+            wgpu::Backend::BrowserWebGpu => "WebGPU".to_owned(),
+            backend => format!("{backend:?}"),
         }
     }
 
