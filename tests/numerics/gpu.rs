@@ -1035,13 +1035,12 @@ fn a_playing_gpu_trainers_pictures_follow_its_steps() {
     assert!(second > first, "{pictured:?}");
 }
 
-/// A small model trained by `auto` on lavapipe counted as a real GPU, playing until `steps`
-/// steps after its race ended, with the GPU winning when its step is within `share` of the
-/// CPU's; its last report.
-fn raced(ctx: &GpuContext, share: f64, steps: u64) -> flowlab::lab::protocol::Report {
-    use flowlab::lab::protocol::{FromTrainer, ToTrainer};
-    use flowlab::lab::session::TrainLoop;
-    let mut train = TrainLoop::new();
+/// A loop training a one-layer RealNVP of width 8 by `auto` at batch 4,096 on lavapipe
+/// counted as a real GPU (so that it races), the GPU winning when its step is within `share`
+/// of the CPU's.
+fn racing_loop(ctx: &GpuContext, share: f64, playing: bool) -> flowlab::lab::session::TrainLoop {
+    use flowlab::lab::protocol::ToTrainer;
+    let mut train = flowlab::lab::session::TrainLoop::new();
     train.set_gpu(Ok(ctx.clone().counted_as_hardware()));
     train.set_race_share(share);
     let mut spec = flowlab::lab::Spec::default();
@@ -1053,8 +1052,17 @@ fn raced(ctx: &GpuContext, share: f64, steps: u64) -> flowlab::lab::protocol::Re
     train.handle(ToTrainer::Start {
         generation: 1,
         spec: Box::new(run),
-        playing: true,
+        playing,
     });
+    train
+}
+
+/// A small model trained by `auto` on lavapipe counted as a real GPU, playing until `steps`
+/// steps after its race ended, with the GPU winning when its step is within `share` of the
+/// CPU's; its last report.
+fn raced(ctx: &GpuContext, share: f64, steps: u64) -> flowlab::lab::protocol::Report {
+    use flowlab::lab::protocol::FromTrainer;
+    let mut train = racing_loop(ctx, share, true);
     let mut last = None;
     let started = std::time::Instant::now();
     while started.elapsed().as_secs() < 300 {
@@ -1117,23 +1125,9 @@ fn auto_times_its_first_steps_on_both_executors_and_the_faster_trains_on() {
 fn single_steps_through_autos_race_are_each_taken_once() {
     use flowlab::lab::backend::Backend;
     use flowlab::lab::protocol::{FromTrainer, ToTrainer};
-    use flowlab::lab::session::TrainLoop;
     let Some(ctx) = context() else { return };
     for share in [flowlab::lab::race::GPU_WIN_SHARE, 1e9] {
-        let mut train = TrainLoop::new();
-        train.set_gpu(Ok(ctx.clone().counted_as_hardware()));
-        train.set_race_share(share);
-        let mut spec = flowlab::lab::Spec::default();
-        spec.model.layers = Some(1);
-        spec.model.width = Some(8);
-        let target = spec.target.build().expect("target");
-        let mut run = spec.run_spec(&spec.model, target.as_ref());
-        run.train.batch = flowlab::lab::backend::AUTO_GPU_MIN_BATCH;
-        train.handle(ToTrainer::Start {
-            generation: 1,
-            spec: Box::new(run),
-            playing: false,
-        });
+        let mut train = racing_loop(&ctx, share, false);
         // Asked for in bursts, as a tool's step(n) does, while the race holds the CPU.
         for _ in 0..5 {
             for _ in 0..4 {
