@@ -133,7 +133,8 @@ pub struct ModelStatus {
     pub rollbacks: u32,
     /// Pictures for the views received so far (traces, density grids, the field).
     pub pictures: u64,
-    /// Milliseconds the trainer took for the latest pictures, or `null`.
+    /// Milliseconds the trainer took for the latest pictures (drawn on the GPU: from their
+    /// submission to their arrival), or `null`.
     pub pictures_ms: Option<f64>,
     /// Step of the model in the latest pictures, or `null`.
     pub pictures_step: Option<u64>,

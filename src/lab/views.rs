@@ -256,7 +256,8 @@ pub struct Pictures {
     pub trace_spread: Option<[f32; 3]>,
     /// The probed points, taken apart (see `lab::probe`), in the request's order.
     pub probes: Vec<super::probe::ProbeBreakdown>,
-    /// Milliseconds the trainer took for these pictures.
+    /// Milliseconds the trainer took for these pictures (drawn on the GPU: from their
+    /// submission to their arrival).
     pub cost_ms: f64,
     /// The trace: `K + 1` depths × (particles + grid points) × 2, depth-major.
     #[serde(skip)]
